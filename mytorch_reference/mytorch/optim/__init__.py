@@ -1,0 +1,3 @@
+from mytorch.optim.sgd import SGD
+
+__all__ = ["SGD"]
