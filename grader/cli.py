@@ -1,0 +1,96 @@
+"""The `grader` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+EXIT_NOT_GRADABLE = 2
+
+
+def _table(result) -> str:
+    """A table like the official local autograder's, then the failing tests' messages."""
+    lines = ["", "Total score: {}/{}".format(result.score, result.max_score), "", "Summary:"]
+    width = max(len(s.name) for s in result.sections)
+    border = "+" + "-" * 8 + "+" + "-" * 10 + "+" + "-" * 8 + "+" + "-" * (width + 2) + "+"
+    lines.append(border)
+    lines.append(f"| {'Test':<6} | {'Result':<8} | {'Points':<6} | {'Section':<{width}} |")
+    lines.append(border)
+    for i, s in enumerate(result.sections, start=1):
+        status = "PASSED" if s.passed else "FAILED"
+        lines.append(f"| {'Test ' + str(i):<6} | {status:<8} | {s.score:02d}/{s.max_score:02d}  | {s.name:<{width}} |")
+    lines.append(border)
+    for s in result.sections:
+        failing = [t for t in s.tests if not t.passed]
+        if not failing:
+            continue
+        lines += ["", f"== {s.name}: {len(failing)} of {len(s.tests)} tests failed =="]
+        if s.message:
+            lines.append(s.message)
+        else:
+            for t in failing:
+                lines.append(f"-- {t.name}")
+                lines += ["   " + line for line in t.message.splitlines()]
+    for note in result.notes:
+        lines.append(f"Note: {note}")
+    if result.unsafe:
+        lines.append("WARNING: graded WITHOUT a sandbox (unsafe development mode).")
+    return "\n".join(lines)
+
+
+def cmd_grade(args) -> int:
+    from grader.grade import grade
+
+    if args.unsafe_no_sandbox:
+        from grader.execute import UnsafeExecutor
+        executor = UnsafeExecutor()
+    else:
+        from grader.execute import SandboxExecutor
+        import sandbox
+        try:
+            executor = SandboxExecutor(slots=args.jobs)
+        except sandbox.BackendUnavailable as exc:
+            print(f"grader: no safe sandbox is available here ({exc}); refusing to run student code.",
+                  file=sys.stderr)
+            return 3
+    try:
+        result = grade(Path(args.path), executor)
+    finally:
+        getattr(executor, "close", lambda: None)()
+    if args.json:
+        print(result.model_dump_json(indent=2))
+    elif result.error:
+        print(f"Cannot grade this handin: {result.error.message}", file=sys.stderr)
+    else:
+        print(_table(result))
+    if args.autolab and not result.error:
+        print(json.dumps(result.autolab_scores()))
+    return EXIT_NOT_GRADABLE if result.error else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="grader", description="HW1P1 grading service")
+    sub = parser.add_subparsers(dest="command", required=True)
+    g = sub.add_parser("grade", help="grade one handin (.tar, .tar.gz, .tgz, .zip or a directory)")
+    g.add_argument("path")
+    g.add_argument("--json", action="store_true", help="print one JSON object (see grader/result.py)")
+    g.add_argument("--autolab", action="store_true",
+                   help='end with the official {"scores": {...}} line for Autolab')
+    g.add_argument("--jobs", type=int, default=2, help="sections run in parallel (sandbox slots)")
+    g.add_argument("--unsafe-no-sandbox", action="store_true",
+                   help="run student code WITHOUT isolation (tests and development only)")
+    g.set_defaults(func=cmd_grade)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""Where a section's plan runs against the student's package.
+
+`SandboxExecutor` runs grader/runner.py inside the `sandbox` package (one sandbox per section).
+`UnsafeExecutor` runs it as a plain subprocess: no isolation at all, for tests and explicit
+development use only, and every result it produces says so. Both return raw outputs; neither
+decides a score.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+RUNNER = Path(__file__).with_name("runner.py")
+REPORT_MAX_BYTES = 1 << 20
+
+
+@dataclass
+class SectionRun:
+    arrays: dict[str, np.ndarray] | None   # "TEST_INDEX/NAME" -> value, None if the run failed
+    reports: list[dict] | None             # per-test reports from the runner (untrusted text)
+    failure: str | None = None             # one sentence when the section did not complete
+
+
+def _parse_reports(text: str, expected_tests: int) -> list[dict] | None:
+    """The runner's report is untrusted: keep only well-formed string fields."""
+    try:
+        tests = json.loads(text)["tests"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(tests, list) or len(tests) != expected_tests:
+        return None
+    clean = []
+    for entry in tests:
+        if not isinstance(entry, dict):
+            return None
+        error = entry.get("error")
+        bad = entry.get("bad_values") if isinstance(entry.get("bad_values"), dict) else {}
+        clean.append({"error": str(error)[:4000] if error else None,
+                      "bad_values": {str(k): str(v)[:500] for k, v in list(bad.items())[:200]}})
+    return clean
+
+
+class UnsafeExecutor:
+    """Plain subprocess, no sandbox. Only behind --unsafe-no-sandbox / explicit unsafe mode."""
+
+    name = "unsafe-subprocess"
+    unsafe = True
+
+    def __init__(self, timeout: float = 30.0):
+        self.timeout = timeout
+        log.warning("UNSAFE: student code will run WITHOUT a sandbox (development/test mode only)")
+
+    def run(self, job: Path, section_index: int, n_tests: int, out_dir: Path) -> SectionRun:
+        env = {"PATH": os.environ.get("PATH", "/usr/bin"), "OPENBLAS_NUM_THREADS": "1",
+               "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+        argv = [sys.executable, "-I", "-B", str(RUNNER), str(job / "plans.json"),
+                str(job / "inputs.npz"), str(job / "handin"), str(out_dir), str(section_index)]
+        try:
+            proc = subprocess.run(argv, env=env, cwd=out_dir, capture_output=True, timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            return SectionRun(None, None, f"Time limit exceeded: the section ran longer than {self.timeout:g} s.")
+        if proc.returncode != 0:
+            tail = proc.stderr.decode(errors="replace")[-2000:]
+            return SectionRun(None, None, f"The section crashed (exit code {proc.returncode}).\n{tail}")
+        return load_outputs(out_dir, n_tests, np_load=_plain_npz)
+
+
+def _plain_npz(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as npz:
+        return {key: npz[key] for key in npz.files}
+
+
+def load_outputs(out_dir: Path, n_tests: int, np_load, read_text=None) -> SectionRun:
+    try:
+        arrays = np_load(out_dir / "outputs.npz")
+        if read_text is None:
+            text = (out_dir / "report.json").read_text()[:REPORT_MAX_BYTES]
+        else:
+            text = read_text(out_dir / "report.json", REPORT_MAX_BYTES)
+    except Exception as exc:  # missing, hostile or damaged result files
+        return SectionRun(None, None, f"The section produced no usable results ({exc}).")
+    reports = _parse_reports(text, n_tests)
+    if reports is None:
+        return SectionRun(None, None, "The section produced a damaged report.")
+    return SectionRun(arrays, reports)
+
+
+class SandboxExecutor:
+    """Runs each section in a fresh sandbox, on one of a fixed number of slots."""
+
+    unsafe = False
+
+    def __init__(self, slots: int = 1, first_slot: int = 0, limits=None, zygote: bool = True):
+        import sandbox  # imported here so the unsafe path works on machines without it
+
+        self._sandbox = sandbox
+        self.name = sandbox.check_backend()
+        kwargs = {"zygote": zygote} | ({"limits": limits} if limits else {})
+        self._free = [sandbox.Sandbox(first_slot + i, **kwargs) for i in range(slots)]
+        self._lock = threading.Condition()
+
+    def run(self, job: Path, section_index: int, n_tests: int, out_dir: Path) -> SectionRun:
+        with self._lock:
+            while not self._free:
+                self._lock.wait()
+            box = self._free.pop()
+        try:
+            result = box.run_python(
+                RUNNER, ["/job/plans.json", "/job/inputs.npz", "/handin", "/out", str(section_index)],
+                ro_binds=[(job / "plans.json", "/job/plans.json"), (job / "inputs.npz", "/job/inputs.npz"),
+                          (job / "handin", "/handin")],
+                out_dir=out_dir)
+        finally:
+            with self._lock:
+                self._free.append(box)
+                self._lock.notify()
+        if result.outcome != "ok":
+            return SectionRun(None, None, result.message)
+        return load_outputs(out_dir, n_tests, np_load=self._sandbox.load_npz_safely,
+                            read_text=self._sandbox.read_text_safely)
+
+    @property
+    def slots(self) -> int:
+        return len(self._free)
+
+    def close(self) -> None:
+        for box in self._free:
+            box.close()

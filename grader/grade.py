@@ -1,0 +1,106 @@
+"""Grade one handin: unpack it, build the section plans, run the reference (trusted, in process)
+and the student's package (through an executor), compare, and score all-or-nothing per section."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+import mytorch_reference
+from grader import runner
+from grader.compare import compare
+from grader.execute import SectionRun
+from grader.handin import HandinError, UnpackLimits, unpack_handin
+from grader.plan import Section, serialize
+from grader.result import GradeError, GradeResult, SectionResult, TestResult
+from grader.suites import hw1p1
+
+REFERENCE_ROOT = str(Path(mytorch_reference.__file__).parent)
+MAX_SCORE = sum(hw1p1.SECTION_POINTS.values())
+# The reference runs in this process, which swaps `mytorch` in sys.modules: one at a time.
+_reference_lock = threading.Lock()
+
+
+class GraderBug(Exception):
+    """The grader itself failed (not the student's fault): never a score, always a grader error."""
+
+
+def _reference_outputs(plans: dict, inputs: dict) -> list[dict[str, np.ndarray]]:
+    outputs = []
+    with _reference_lock:
+        for section in plans["sections"]:
+            arrays, reports = runner.run_section(section, inputs, REFERENCE_ROOT)
+            broken = [r for r in reports if r["error"] or r["bad_values"]]
+            if broken:
+                raise GraderBug(f"the reference solution failed {section['name']}: {broken[0]}")
+            outputs.append(arrays)
+    return outputs
+
+
+def score_section(section: Section, expected: dict[str, np.ndarray], run: SectionRun) -> SectionResult:
+    """Compare every check of every test; the section scores only if all pass."""
+    if run.arrays is None:
+        tests = [TestResult(name=t.name, passed=False, message="Not run: " + (run.failure or ""))
+                 for t in section.tests]
+        return SectionResult(name=section.name, score=0, max_score=section.points, passed=False,
+                             message=run.failure, tests=tests)
+    tests = []
+    for index, (test, report) in enumerate(zip(section.tests, run.reports)):
+        messages = []
+        for check in test.checks:
+            key = f"{index}/{check.save}"
+            problem = report["bad_values"].get(check.save)
+            if key not in run.arrays and problem is None and report["error"]:
+                break  # the exception below explains why the remaining values are missing
+            message = compare(check, expected[key], run.arrays.get(key), problem)
+            if message:
+                messages.append(message)
+        if report["error"]:
+            messages.append(report["error"])
+        tests.append(TestResult(name=test.name, passed=not messages, message="\n".join(messages)))
+    passed = all(t.passed for t in tests)
+    return SectionResult(name=section.name, score=section.points if passed else 0,
+                         max_score=section.points, passed=passed, tests=tests)
+
+
+def grade(source: Path | bytes, executor, *, limits: UnpackLimits = UnpackLimits(),
+          workdir: Path | None = None) -> GradeResult:
+    """Grade SOURCE (an archive path, archive bytes, or a directory). A handin that cannot be
+    graded gives a result with `error` set; a failure of the grader itself raises GraderBug."""
+    result = GradeResult(assessment=hw1p1.ASSESSMENT, max_score=MAX_SCORE,
+                         sandbox=executor.name, unsafe=executor.unsafe)
+    job = Path(tempfile.mkdtemp(prefix="grade-", dir=workdir))
+    try:
+        job.chmod(0o755)  # the sandbox's unprivileged uid reads the handin and the plans
+        try:
+            handin = unpack_handin(source, job, limits)
+        except HandinError as exc:
+            result.error = GradeError(code=exc.code, message=exc.message)
+            return result
+        result.notes = handin.notes
+        sections = hw1p1.build_suite(handin.digest)
+        plans, inputs = serialize(sections)
+        (job / "plans.json").write_text(json.dumps(plans))
+        np.savez(job / "inputs.npz", **inputs)
+        for name in ("plans.json", "inputs.npz"):
+            (job / name).chmod(0o644)
+        expected = _reference_outputs(plans, inputs)
+
+        def run(index: int) -> SectionRun:
+            out = job / f"out-{index}"
+            out.mkdir()
+            return executor.run(job, index, len(sections[index].tests), out)
+
+        with ThreadPoolExecutor(max_workers=max(1, getattr(executor, "slots", 2))) as pool:
+            runs = list(pool.map(run, range(len(sections))))
+        result.sections = [score_section(s, e, r) for s, e, r in zip(sections, expected, runs)]
+        result.score = sum(s.score for s in result.sections)
+        return result
+    finally:
+        shutil.rmtree(job, ignore_errors=True)

@@ -1,0 +1,262 @@
+"""Safe unpacking of a handin and detection of its layout.
+
+Accepts a plain or gzip-compressed tar (whatever the file is called), a zip, or a directory. Only
+regular files and folders are accepted; links, devices, absolute paths and `..` are refused. The
+limits are checked while streaming, so a gzip bomb stops at the unpacked-size cap. Noise that real
+handins carry (`__pycache__`, `.pyc`, `.DS_Store`, AppleDouble `._*`, `PaxHeader` folders) is
+dropped, so bytecode from a handin is never executed. The two folders `models/` and `mytorch/` may
+sit at the archive root or under one wrapping folder; everything else is ignored with a note.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import stat
+import tarfile
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+PACKAGES = ("models", "mytorch")
+
+
+@dataclass(frozen=True)
+class UnpackLimits:
+    archive_bytes: int = 10 << 20      # the upload itself
+    unpacked_bytes: int = 20 << 20     # sum of all regular files
+    file_bytes: int = 5 << 20          # any one file
+    members: int = 2000
+    depth: int = 16
+
+
+class HandinError(Exception):
+    """The handin cannot be graded; `message` is one sentence for the student."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class Handin:
+    root: Path                    # contains models/ and/or mytorch/
+    digest: str                   # sha256 over the graded files' paths and bytes
+    notes: list[str] = field(default_factory=list)
+
+
+def _ignored(parts: tuple[str, ...]) -> bool:
+    name = parts[-1]
+    return (any(p in ("__pycache__", "PaxHeader", "PaxHeaders") or p.startswith("._") for p in parts)
+            or name.endswith((".pyc", ".pyo")) or name == ".DS_Store")
+
+
+def _safe_parts(name: str, limits: UnpackLimits) -> tuple[str, ...]:
+    if "\\" in name:
+        name = name.replace("\\", "/")
+    path = PurePosixPath(name)
+    if path.is_absolute() or name.startswith("/"):
+        raise HandinError("unsafe_member", f"The archive contains an absolute path ({name}); "
+                                           "build it with create_tarball.sh from the handout folder.")
+    parts = tuple(p for p in path.parts if p not in ("", "."))
+    if ".." in parts:
+        raise HandinError("unsafe_member", f"The archive contains a path that leaves its folder ({name}).")
+    if len(parts) > limits.depth:
+        raise HandinError("unsafe_member", f"The archive nests folders too deeply ({name}).")
+    return parts
+
+
+class _Writer:
+    """Writes members under DEST, enforcing the size and count limits as it goes."""
+
+    def __init__(self, dest: Path, limits: UnpackLimits):
+        self.dest, self.limits = dest, limits
+        self.total = self.count = 0
+
+    def member(self) -> None:
+        self.count += 1
+        if self.count > self.limits.members:
+            raise HandinError("too_many_members",
+                              f"The archive has more than {self.limits.members} entries.")
+
+    def directory(self, parts: tuple[str, ...]) -> None:
+        self.dest.joinpath(*parts).mkdir(parents=True, exist_ok=True)
+
+    def file(self, parts: tuple[str, ...], stream) -> None:
+        target = self.dest.joinpath(*parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        size = 0
+        with open(target, "wb") as out:
+            while chunk := stream.read(1 << 16):
+                size += len(chunk)
+                self.total += len(chunk)
+                if size > self.limits.file_bytes or self.total > self.limits.unpacked_bytes:
+                    raise HandinError("too_large", "The archive unpacks to more than "
+                                      f"{self.limits.unpacked_bytes >> 20} MiB (or one file to more "
+                                      f"than {self.limits.file_bytes >> 20} MiB).")
+                out.write(chunk)
+        target.chmod(0o644)
+
+
+def _kind_of(member: tarfile.TarInfo) -> str:
+    if member.issym():
+        return "a symbolic link"
+    if member.islnk():
+        return "a hard link"
+    if member.ischr() or member.isblk():
+        return "a device file"
+    if member.isfifo():
+        return "a FIFO"
+    return "a special file"
+
+
+def _unpack_tar(fileobj, writer: _Writer, limits: UnpackLimits) -> None:
+    try:
+        # Stream mode ("r|*") reads members in order and never seeks, so limits apply as it goes.
+        with tarfile.open(fileobj=fileobj, mode="r|*") as archive:
+            for member in archive:
+                writer.member()
+                parts = _safe_parts(member.name, limits)
+                if not parts or _ignored(parts):
+                    continue
+                if member.isdir():
+                    writer.directory(parts)
+                elif member.isreg():
+                    tarfile.data_filter(member, str(writer.dest))  # the stdlib's own safety rules
+                    writer.file(parts, archive.extractfile(member))
+                else:
+                    raise HandinError("unsafe_member", f"The archive contains {_kind_of(member)} "
+                                      f"({member.name}); only regular files and folders are accepted.")
+    except tarfile.FilterError as exc:
+        raise HandinError("unsafe_member", f"The archive contains an unsafe entry: {exc}.") from None
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+        raise HandinError("not_archive", f"The archive is damaged or truncated ({exc}).") from None
+
+
+def _unpack_zip(fileobj, writer: _Writer, limits: UnpackLimits) -> None:
+    try:
+        with zipfile.ZipFile(fileobj) as archive:
+            for info in archive.infolist():
+                writer.member()
+                parts = _safe_parts(info.filename, limits)
+                if not parts or _ignored(parts):
+                    continue
+                mode = info.external_attr >> 16
+                if info.is_dir():
+                    writer.directory(parts)
+                elif mode and not stat.S_ISREG(mode):
+                    raise HandinError("unsafe_member", f"The archive contains a link or special file "
+                                      f"({info.filename}); only regular files and folders are accepted.")
+                else:
+                    with archive.open(info) as stream:  # sizes come from the stream, not the header
+                        writer.file(parts, stream)
+    except (zipfile.BadZipFile, EOFError, OSError, NotImplementedError, zlib.error) as exc:
+        raise HandinError("not_archive", f"The zip file is damaged or unsupported ({exc}).") from None
+
+
+def _copy_directory(src: Path, writer: _Writer, limits: UnpackLimits) -> None:
+    for dirpath, dirnames, filenames in os.walk(src):
+        rel = Path(dirpath).relative_to(src).parts
+        dirnames[:] = [d for d in dirnames if not _ignored((*rel, d))
+                       and not os.path.islink(os.path.join(dirpath, d))]
+        for name in filenames:
+            parts = (*rel, name)
+            path = Path(dirpath, name)
+            if _ignored(parts) or not path.is_file() or path.is_symlink():
+                continue
+            writer.member()
+            with open(path, "rb") as stream:
+                writer.file(parts, stream)
+
+
+def _read_upload(source: Path | bytes, limits: UnpackLimits) -> bytes:
+    if isinstance(source, bytes):
+        data = source
+    else:
+        with open(source, "rb") as f:
+            data = f.read(limits.archive_bytes + 1)
+    if len(data) > limits.archive_bytes:
+        raise HandinError("too_large", f"The upload is larger than {limits.archive_bytes >> 20} MiB.")
+    return data
+
+
+def _is_tar(data: bytes) -> bool:
+    return len(data) >= 512 and data[257:262] == b"ustar" or _looks_like_v7_tar(data)
+
+
+def _looks_like_v7_tar(data: bytes) -> bool:
+    if len(data) < 512:
+        return False
+    try:
+        tarfile.TarInfo.frombuf(data[:512], "utf-8", "surrogateescape")
+        return True
+    except tarfile.HeaderError:
+        return False
+
+
+def _locate_packages(raw: Path) -> tuple[Path, list[str]]:
+    """The folder that holds models/ and mytorch/: the root, or one wrapping folder."""
+    def has_packages(folder: Path) -> bool:
+        return any((folder / p).is_dir() for p in PACKAGES)
+
+    if has_packages(raw):
+        return raw, []
+    entries = [e for e in raw.iterdir()]
+    folders = [e for e in entries if e.is_dir()]
+    if len(folders) == 1 and has_packages(folders[0]):
+        return folders[0], [f"Your archive wraps everything in {folders[0].name}/; graded what is inside it."]
+    if any((f / "mytorch" / "models").is_dir() for f in [raw, *folders]):
+        raise HandinError("layout", "models/ must sit beside mytorch/, not inside it.")
+    if not entries:
+        raise HandinError("empty", "The archive is empty.")
+    raise HandinError("layout", "The archive has no models/ or mytorch/ folder at its root; run "
+                                "create_tarball.sh from the handout folder.")
+
+
+def _digest(root: Path) -> str:
+    h = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        h.update(path.relative_to(root).as_posix().encode() + b"\0")
+        h.update(path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def unpack_handin(source: Path | bytes, dest: Path, limits: UnpackLimits = UnpackLimits()) -> Handin:
+    """Unpack SOURCE (archive bytes, an archive file, or a directory) into DEST/handin."""
+    raw = dest / "raw"
+    raw.mkdir(parents=True)
+    writer = _Writer(raw, limits)
+    if isinstance(source, Path) and source.is_dir():
+        _copy_directory(source, writer, limits)
+    else:
+        data = _read_upload(source, limits)
+        if not data:
+            raise HandinError("empty", "The upload is empty.")
+        if data[:2] == b"\x1f\x8b" or data[:3] == b"BZh" or data[:6] == b"\xfd7zXZ\x00" or _is_tar(data):
+            _unpack_tar(io.BytesIO(data), writer, limits)
+        elif data[:4] == b"PK\x03\x04" or data[:4] == b"PK\x05\x06":
+            _unpack_zip(io.BytesIO(data), writer, limits)
+        else:
+            raise HandinError("not_archive", "This file is not a tar or zip archive; build handin.tar "
+                                             "with create_tarball.sh.")
+    found, notes = _locate_packages(raw)
+    handin = dest / "handin"
+    handin.mkdir()
+    ignored = sorted(e.name for e in found.iterdir() if e.name not in PACKAGES)
+    for package in PACKAGES:
+        if (found / package).is_dir():
+            shutil.move(str(found / package), handin / package)
+        else:
+            notes.append(f"Your handin has no {package}/ folder.")
+    if ignored:
+        notes.append("Ignored what is not models/ or mytorch/: " + ", ".join(ignored[:10])
+                     + (", ..." if len(ignored) > 10 else "") + ".")
+    shutil.rmtree(raw)
+    for path in [handin, *handin.rglob("*")]:
+        if path.is_dir():
+            path.chmod(0o755)
+    return Handin(root=handin, digest=_digest(handin), notes=notes)

@@ -1,0 +1,93 @@
+"""Tests as data: what a section's tests call, with which inputs, and what the trusted side checks.
+
+The steps of a test go to the runner (grader/runner.py), which executes them against a package; the
+checks stay on the trusted side and name which saved values to compare and how."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Check:
+    save: str            # the name a step saved the value under
+    label: str           # what the student sees, e.g. "Z = Linear.forward(A)"
+    kind: str = "values"  # "values": shape and values; "shape": shape only; "scalar": any size-1 value
+
+
+@dataclass
+class Test:
+    name: str
+    steps: list[dict] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+    inputs: dict[str, np.ndarray] = field(default_factory=dict)
+
+    # Small builders so the suite reads as a script of calls.
+    def array(self, key: str, value) -> dict:
+        self.inputs[key] = np.asarray(value)
+        return {"array": key}
+
+    def new(self, var: str, module: str, cls: str, *args) -> None:
+        self.steps.append({"op": "new", "var": var, "module": module, "class": cls, "args": list(args)})
+
+    def stand_in(self, var: str) -> None:
+        self.steps.append({"op": "object", "var": var})
+
+    def set(self, var: str, attr: str, value) -> None:
+        self.steps.append({"op": "set", "var": var, "attr": attr, "value": value})
+
+    def call(self, var: str, method: str, *args, save: str | None = None, forbid=()) -> None:
+        step = {"op": "call", "var": var, "method": method, "args": list(args)}
+        if save:
+            step["save"] = save
+        if forbid:
+            step["forbid"] = list(forbid)
+        self.steps.append(step)
+
+    def get(self, var: str, attr: str, save: str | None = None) -> str:
+        save = save or f"{var}.{attr}"
+        self.steps.append({"op": "get", "var": var, "attr": attr, "save": save})
+        return save
+
+    def check(self, save: str, label: str, kind: str = "values") -> None:
+        self.checks.append(Check(save, label, kind))
+
+
+@dataclass
+class Section:
+    name: str
+    points: int
+    tests: list[Test]
+
+
+def derive_seed(material: str, name: str) -> int:
+    """A seed that depends only on the handin and the test, so a regrade sees the same inputs."""
+    return int.from_bytes(hashlib.sha256(f"{material}\0{name}".encode()).digest()[:8], "little")
+
+
+def _prefixed(value, prefix: str):
+    if isinstance(value, dict) and "array" in value:
+        return {"array": prefix + value["array"]}
+    if isinstance(value, list):
+        return [_prefixed(v, prefix) for v in value]
+    if isinstance(value, dict):
+        return {k: _prefixed(v, prefix) for k, v in value.items()}
+    return value
+
+
+def serialize(sections: list[Section]) -> tuple[dict, dict[str, np.ndarray]]:
+    """The runner's view of the suite: steps only (no checks, no expected values), and all input
+    arrays in one flat dict with keys made unique per test."""
+    plans, arrays = {"sections": []}, {}
+    for s_index, section in enumerate(sections):
+        tests = []
+        for t_index, test in enumerate(section.tests):
+            prefix = f"{s_index}.{t_index}."
+            tests.append({"name": test.name,
+                          "steps": [_prefixed(step, prefix) for step in test.steps]})
+            arrays.update({prefix + key: value for key, value in test.inputs.items()})
+        plans["sections"].append({"name": section.name, "tests": tests})
+    return plans, arrays

@@ -1,0 +1,364 @@
+"""Execute a section's test plans against one MyTorch package and record the raw outputs.
+
+This file runs inside the sandbox (as a script) and, for the reference solution, in the trusted
+process (imported). It must import only the standard library and numpy. It never sees expected
+values and never decides a score: it writes what the code under test produced, and the trusted
+side compares.
+
+A plan is JSON data: a list of tests, each a list of steps.
+    {"op": "new",   "var": "lin", "module": "mytorch.nn.linear", "class": "Linear", "args": [2, 3]}
+    {"op": "object", "var": "m"}                                  # an empty stand-in object
+    {"op": "set",   "var": "lin", "attr": "W", "value": {"array": "W"}}
+    {"op": "call",  "var": "lin", "method": "forward", "args": [{"array": "A"}], "save": "Z",
+                    "forbid": ["tanh"]}                           # np.tanh raises while it runs
+    {"op": "get",   "var": "lin", "attr": "layers.0.dLdW", "save": "dLdW0"}
+Argument values: JSON literals, {"array": KEY} (a fresh copy of an input array) or {"var": NAME}.
+
+Command line (inside the sandbox): runner.py PLANS_JSON INPUTS_NPZ HANDIN_DIR OUT_DIR SECTION_INDEX
+Writes OUT_DIR/outputs.npz (arrays keyed "TEST_INDEX/SAVE_NAME") and OUT_DIR/report.json.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import inspect
+import json
+import os
+import sys
+import traceback
+import types
+
+import numpy as np
+
+# What each package's __init__.py exports in the handout. The student's own __init__.py files are
+# never executed: names are resolved lazily from the file that defines them, so a broken or
+# outdated __init__.py (S25 had no Swish) cannot cost a section that does not need it.
+PACKAGE_EXPORTS = {
+    "mytorch.nn": {
+        "Identity": "activation", "Sigmoid": "activation", "Tanh": "activation", "ReLU": "activation",
+        "GELU": "activation", "Swish": "activation", "Softmax": "activation",
+        "BatchNorm1d": "batchnorm", "Linear": "linear", "MSELoss": "loss", "CrossEntropyLoss": "loss",
+    },
+    "mytorch.optim": {"SGD": "sgd"},
+    "models": {"MLP0": "mlp", "MLP1": "mlp", "MLP4": "mlp"},
+}
+PACKAGE_EXPORTS["mytorch"] = {
+    name: "nn" if name in PACKAGE_EXPORTS["mytorch.nn"] else "optim"
+    for name in [*PACKAGE_EXPORTS["mytorch.nn"], *PACKAGE_EXPORTS["mytorch.optim"]]
+}
+TOP_LEVEL_PACKAGES = ("mytorch", "models")
+MAX_REPR_CHARS = 300
+
+
+class StudentError(Exception):
+    """A problem with the code under test, already phrased for the student."""
+
+
+class ForbiddenCall(RuntimeError):
+    pass
+
+
+# ---------------------------------------------------------------------------------------------
+# Importing the package under test
+
+
+class _LazyPackage(types.ModuleType):
+    """A package module that imports a submodule only when one of its names is first used."""
+
+    def __getattr__(self, name: str):
+        exports = PACKAGE_EXPORTS.get(self.__name__, {})
+        submodule = exports.get(name, name)
+        if name.startswith("__") or (name not in exports and not _has_source(self, name)):
+            raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
+        module = importlib.import_module(f"{self.__name__}.{submodule}")
+        return module if submodule == name else getattr(module, name)
+
+
+def _has_source(package: types.ModuleType, name: str) -> bool:
+    base = os.path.join(package.__path__[0], name)
+    return os.path.isfile(base + ".py") or os.path.isdir(base)
+
+
+class _PackageLoader(importlib.abc.Loader):
+    def create_module(self, spec):
+        return _LazyPackage(spec.name)
+
+    def exec_module(self, module):
+        module.__all__ = list(PACKAGE_EXPORTS.get(module.__name__, {}))
+
+
+class HandinFinder(importlib.abc.MetaPathFinder):
+    """Resolves `mytorch...` and `models...` to files under one root, bypassing __init__.py."""
+
+    def __init__(self, root: str):
+        self.root = root
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname.split(".")[0] not in TOP_LEVEL_PACKAGES:
+            return None
+        base = os.path.join(self.root, *fullname.split("."))
+        if os.path.isfile(base + ".py"):
+            return importlib.util.spec_from_file_location(fullname, base + ".py")
+        if os.path.isdir(base):
+            spec = importlib.machinery.ModuleSpec(fullname, _PackageLoader(), is_package=True)
+            spec.submodule_search_locations = [base]
+            return spec
+        return None
+
+
+@contextlib.contextmanager
+def package_under_test(root: str):
+    """Make `mytorch` and `models` resolve to ROOT while the block runs, then forget them, so the
+    reference and a student package can be used one after the other in one process."""
+    saved = {n: m for n, m in sys.modules.items() if n.split(".")[0] in TOP_LEVEL_PACKAGES}
+    for name in saved:
+        del sys.modules[name]
+    finder = HandinFinder(root)
+    sys.meta_path.insert(0, finder)
+    dont_write = sys.dont_write_bytecode
+    sys.dont_write_bytecode = True
+    try:
+        yield
+    finally:
+        sys.dont_write_bytecode = dont_write
+        sys.meta_path.remove(finder)
+        for name in [n for n in sys.modules if n.split(".")[0] in TOP_LEVEL_PACKAGES]:
+            del sys.modules[name]
+        sys.modules.update(saved)
+
+
+def _short_repr(value) -> str:
+    text = repr(value)
+    return text if len(text) <= MAX_REPR_CHARS else text[:MAX_REPR_CHARS] + "..."
+
+
+def _module_file(module: str) -> str:
+    return module.replace(".", "/") + ".py"
+
+
+def load_class(module: str, class_name: str):
+    """Import MODULE from its own file and return CLASS_NAME, or raise a one-sentence StudentError."""
+    path = _module_file(module)
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.split(".")[0] in TOP_LEVEL_PACKAGES and module.startswith(exc.name):
+            raise StudentError(f"{path} is missing from your handin.") from None
+        raise StudentError(f"Importing {path} failed: {type(exc).__name__}: {exc}") from exc
+    except SyntaxError as exc:
+        where = os.path.basename(exc.filename or path)
+        raise StudentError(f"{where} has a syntax error on line {exc.lineno}: {exc.msg}.") from None
+    except Exception as exc:
+        raise StudentError(f"Importing {path} failed: {type(exc).__name__}: {exc}") from exc
+    cls = getattr(mod, class_name, None)
+    if not isinstance(cls, type):
+        raise StudentError(f"{path} defines no class {class_name}.")
+    return cls
+
+
+def _check_signature(func, args, kwargs, what: str) -> None:
+    try:
+        sig = inspect.signature(func)
+    except (TypeError, ValueError):
+        return
+    try:
+        sig.bind(*args, **kwargs)
+    except TypeError:
+        shown = ", ".join(["…"] * len(args) + [f"{k}=…" for k in kwargs])
+        raise StudentError(f"{what} cannot be called as {what}({shown}): its signature is "
+                           f"{what}{sig}.") from None
+
+
+@contextlib.contextmanager
+def _forbidden_numpy(names):
+    """Replace numpy functions the writeup forbids (np.tanh) with ones that raise."""
+    saved = {name: getattr(np, name) for name in names}
+
+    def make(name):
+        def forbidden(*args, **kwargs):
+            raise ForbiddenCall(f"np.{name}")
+        return forbidden
+
+    for name in names:
+        setattr(np, name, make(name))
+    try:
+        yield
+    finally:
+        for name, func in saved.items():
+            setattr(np, name, func)
+
+
+def _lookup(obj, attr_path: str, owner: str):
+    """Follow "layers.0.dLdW" through attributes and list indices."""
+    for part in attr_path.split("."):
+        if part.isdigit():
+            try:
+                obj = obj[int(part)]
+            except (TypeError, IndexError, KeyError):
+                raise StudentError(f"{owner}: cannot take item [{part}] of {_short_repr(obj)}.") from None
+        else:
+            if not hasattr(obj, part):
+                raise StudentError(f"{owner} has no attribute {part!r}.")
+            obj = getattr(obj, part)
+        owner = f"{owner}.{part}" if not part.isdigit() else f"{owner}[{part}]"
+    return obj
+
+
+def _set_attr(obj, attr_path: str, value, owner: str):
+    *parents, last = attr_path.split(".")
+    target = _lookup(obj, ".".join(parents), owner) if parents else obj
+    if last.isdigit():
+        target[int(last)] = value
+    else:
+        setattr(target, last, value)
+
+
+class TestRun:
+    """Executes one test's steps; keeps variables and saved outputs."""
+
+    def __init__(self, inputs):
+        self.inputs = inputs
+        self.vars: dict[str, object] = {}
+        self.labels: dict[str, str] = {}
+        self.saved: dict[str, object] = {}
+
+    def value(self, spec):
+        if isinstance(spec, dict) and "array" in spec:
+            return np.array(self.inputs[spec["array"]], copy=True)
+        if isinstance(spec, dict) and "var" in spec:
+            return self.vars[spec["var"]]
+        if isinstance(spec, list):
+            return [self.value(v) for v in spec]
+        return spec
+
+    def step(self, step: dict) -> None:
+        op = step["op"]
+        var = step["var"]
+        if op == "new":
+            cls = load_class(step["module"], step["class"])
+            args = self.value(step.get("args", []))
+            kwargs = {k: self.value(v) for k, v in step.get("kwargs", {}).items()}
+            _check_signature(cls, args, kwargs, cls.__name__)
+            self.vars[var] = cls(*args, **kwargs)
+            self.labels[var] = cls.__name__
+        elif op == "object":
+            self.vars[var] = types.SimpleNamespace()  # a stand-in, e.g. a model for SGD
+            self.labels[var] = var
+        elif op == "set":
+            _set_attr(self.vars[var], step["attr"], self.value(step["value"]), self.labels[var])
+        elif op == "get":
+            self.saved[step["save"]] = _lookup(self.vars[var], step["attr"], self.labels[var])
+        elif op == "call":
+            self._call(step)
+        else:
+            raise ValueError(f"unknown step {op!r}")
+
+    def _call(self, step: dict) -> None:
+        obj, label = self.vars[step["var"]], self.labels[step["var"]]
+        name = f"{label}.{step['method']}"
+        method = getattr(obj, step["method"], None)
+        if not callable(method):
+            raise StudentError(f"{label} has no method {step['method']}().")
+        args = self.value(step.get("args", []))
+        kwargs = {k: self.value(v) for k, v in step.get("kwargs", {}).items()}
+        _check_signature(method, args, kwargs, name)
+        forbidden = step.get("forbid", [])
+        try:
+            with _forbidden_numpy(forbidden):
+                result = method(*args, **kwargs)
+        except ForbiddenCall as exc:
+            raise StudentError(f"{name} calls {exc}, which the writeup does not allow here; "
+                               f"compute it from exponentials instead.") from None
+        if "save" in step:
+            self.saved[step["save"]] = result
+
+
+def _student_traceback(exc: BaseException, roots: tuple[str, ...]) -> str:
+    """The exception with only the frames from the package under test, paths made relative."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if any(f.filename.startswith(root + os.sep) for root in roots)]
+    lines = []
+    for frame in frames:
+        path = frame.filename
+        for root in roots:
+            if path.startswith(root + os.sep):
+                path = os.path.relpath(path, root)
+        lines.append(f'  File "{path}", line {frame.lineno}, in {frame.name}')
+        if frame.line:
+            lines.append(f"    {frame.line}")
+    head = "Traceback (your code only):\n" if lines else ""
+    return head + "\n".join(lines) + ("\n" if lines else "") + \
+        "".join(traceback.format_exception_only(type(exc), exc)).strip()
+
+
+def as_array(value):
+    """Turn a saved value into a plain numeric array, or return a sentence saying why not."""
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+        return value, None
+    if value is None or isinstance(value, (str, bytes, dict, types.FunctionType)):
+        return None, f"is {_short_repr(value)} ({type(value).__name__}), not a numeric array"
+    try:
+        array = np.asarray(value)
+    except Exception:
+        return None, f"is a {type(value).__name__}, not a numeric array"
+    if array.dtype.kind not in "biuf":
+        return None, f"is a {type(value).__name__} that is not a numeric array ({_short_repr(value)})"
+    return array, None
+
+
+def run_test(test: dict, inputs, roots: tuple[str, ...]) -> tuple[dict, dict]:
+    """Run one test. Returns (arrays by save name, report entry)."""
+    run = TestRun(inputs)
+    report: dict = {"name": test["name"], "error": None, "bad_values": {}}
+    np.random.seed(0)  # a handin that draws random numbers behaves the same on every run
+    try:
+        for step in test["steps"]:
+            run.step(step)
+    except StudentError as exc:
+        report["error"] = str(exc)
+    except RecursionError:
+        report["error"] = "RecursionError: maximum recursion depth exceeded."
+    except Exception as exc:
+        report["error"] = _student_traceback(exc, roots)
+    arrays = {}
+    for name, value in run.saved.items():
+        array, problem = as_array(value)
+        if problem:
+            report["bad_values"][name] = problem
+        else:
+            arrays[name] = array
+    return arrays, report
+
+
+def run_section(section: dict, inputs, package_root: str) -> tuple[dict, list[dict]]:
+    """Run every test of SECTION against the package at PACKAGE_ROOT.
+
+    Returns ({"TEST_INDEX/NAME": array}, [report per test])."""
+    root = os.path.realpath(package_root)
+    arrays, reports = {}, []
+    with package_under_test(root):
+        for index, test in enumerate(section["tests"]):
+            test_arrays, report = run_test(test, inputs, (root, package_root))
+            arrays.update({f"{index}/{name}": value for name, value in test_arrays.items()})
+            reports.append(report)
+    return arrays, reports
+
+
+def main(argv: list[str]) -> int:
+    plans_path, inputs_path, handin_dir, out_dir, section_index = argv
+    with open(plans_path) as f:
+        section = json.load(f)["sections"][int(section_index)]
+    with np.load(inputs_path, allow_pickle=False) as npz:
+        inputs = {key: npz[key] for key in npz.files}
+    arrays, reports = run_section(section, inputs, handin_dir)
+    np.savez(os.path.join(out_dir, "outputs.npz"), **arrays)
+    with open(os.path.join(out_dir, "report.json"), "w") as f:
+        json.dump({"tests": reports}, f)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,315 @@
+"""The HW1P1 (S26) section suite.
+
+A superset of the official local autograder v3.0.1 (`../shared/notes/hw1p1-handout.md`, section 3):
+its fixed cases first, then what the writeup specifies and the local script never checks (plain
+SGD, several steps, BatchNorm running statistics and parameter gradients, MLP1's second layer),
+then randomized cases of several shapes including N=1, seeded from the handin so a regrade sees
+the same inputs. Methods are called with positional arguments only, like the official script, so
+parameter names never matter.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from grader.plan import Section, Test, derive_seed
+
+ASSESSMENT = "hw1p1"
+SECTION_POINTS = {
+    "Linear Layer": 15, "Activation": 10, "MLP0": 10, "MLP1": 10,
+    "MLP4": 15, "Loss": 10, "SGD": 10, "Batch Norm": 20,
+}
+
+LINEAR, ACTIVATION, LOSS = "mytorch.nn.linear", "mytorch.nn.activation", "mytorch.nn.loss"
+BATCHNORM, SGD_MODULE, MLP = "mytorch.nn.batchnorm", "mytorch.optim.sgd", "models.mlp"
+
+# The handout's fixed inputs.
+COMMON = np.array([[-4, -3], [-2, -1], [0, 1], [2, 3]], dtype="f")
+DLDA_ACT = np.array([[1, 1], [3, 1], [2, 0], [0, -1]], dtype="f")
+ONE_HOT = np.array([[0, 1], [1, 0], [1, 0], [0, 1]], dtype="f")
+
+
+def _rng(seed_material: str, name: str) -> np.random.Generator:
+    return np.random.default_rng(derive_seed(seed_material, name))
+
+
+def _normal(rng, *shape, scale=1.0) -> np.ndarray:
+    return (scale * rng.standard_normal(shape)).astype("f")
+
+
+# ---------------------------------------------------------------------------------------------
+# Linear Layer
+
+def _linear_test(name, A, W, b, dLdZ, arch=False) -> Test:
+    t = Test(name)
+    out_f, in_f = W.shape
+    t.new("lin", LINEAR, "Linear", in_f, out_f, True)
+    if arch:
+        t.check(t.get("lin", "W", "W_init"), f"W right after Linear({in_f}, {out_f})", "shape")
+        t.check(t.get("lin", "b", "b_init"), f"b right after Linear({in_f}, {out_f})", "shape")
+    t.set("lin", "W", t.array("W", W))
+    t.set("lin", "b", t.array("b", b))
+    t.call("lin", "forward", t.array("A", A), save="Z")
+    t.call("lin", "backward", t.array("dLdZ", dLdZ), save="dLdA_returned")
+    t.check("Z", "Z = Linear.forward(A)")
+    t.check("dLdA_returned", "the value returned by Linear.backward(dLdZ)")
+    for attr in ("dLdA", "dLdW", "dLdb"):
+        t.check(t.get("lin", attr, attr), f"Linear.{attr} after backward (debug=True)")
+    return t
+
+
+def linear_section(seed: str) -> Section:
+    tests = [_linear_test(
+        "handout case: Linear(2, 3)", COMMON,
+        np.array([[-2, -1], [0, 1], [2, 3]], dtype="f"), np.array([[-1], [0], [1]], dtype="f"),
+        np.array([[-4, -3, -2], [-1, 0, 1], [2, 3, 4], [5, 6, 7]], dtype="f"), arch=True)]
+    for n, in_f, out_f in [(1, 3, 2), (7, 5, 4), (16, 10, 6)]:
+        name = f"random case: N={n}, Linear({in_f}, {out_f})"
+        rng = _rng(seed, name)
+        tests.append(_linear_test(name, _normal(rng, n, in_f), _normal(rng, out_f, in_f),
+                                  _normal(rng, out_f, 1), _normal(rng, n, out_f), arch=True))
+    return Section("Linear Layer", SECTION_POINTS["Linear Layer"], tests)
+
+
+# ---------------------------------------------------------------------------------------------
+# Activation
+
+def _activation_test(name, cls, Z, dLdA, *, read_dLdbeta=False) -> Test:
+    t = Test(name)
+    t.new("act", ACTIVATION, cls)
+    t.call("act", "forward", t.array("Z", Z), save="A")
+    t.call("act", "backward", t.array("dLdA", dLdA), save="dLdZ")
+    t.check("A", f"A = {cls}.forward(Z)")
+    t.check("dLdZ", f"dLdZ = {cls}.backward(dLdA)")
+    if read_dLdbeta:
+        t.check(t.get("act", "dLdbeta", "dLdbeta"), "Swish.dLdbeta after backward", "scalar")
+    return t
+
+
+def _tanh_without_np_tanh() -> Test:
+    t = Test("Tanh.forward does not call np.tanh")
+    t.new("act", ACTIVATION, "Tanh")
+    t.call("act", "forward", t.array("Z", COMMON), save="A", forbid=["tanh"])
+    t.check("A", "A = Tanh.forward(Z) with np.tanh disabled")
+    return t
+
+
+def activation_section(seed: str) -> Section:
+    tests = [
+        _activation_test("handout case: Identity", "Identity", COMMON, COMMON),
+        _activation_test("handout case: Sigmoid", "Sigmoid", COMMON, COMMON),
+        _activation_test("handout case: Tanh", "Tanh", COMMON, DLDA_ACT),
+        _tanh_without_np_tanh(),
+        _activation_test("handout case: ReLU (derivative 0 at Z = 0)", "ReLU", COMMON, DLDA_ACT),
+        _activation_test("handout case: GELU on a 1-D input", "GELU",
+                         np.array([-2, -0.5, 0, 0.5, 2.0]), np.array([1, 1, 0, 1, -1.0])),
+        _activation_test("handout case: Swish() on an integer input", "Swish",
+                         COMMON.astype(int), DLDA_ACT, read_dLdbeta=True),
+        _activation_test("handout case: Softmax", "Softmax",
+                         np.array([[3, -4.5, 1, 6.5, 2], [-2, -0.5, 0, 0.5, 2]]),
+                         np.array([[2, -1, 3, -1, -2], [1, 1, 3, 1, -1.0]])),
+        _activation_test("handout case: Softmax on large inputs", "Softmax",
+                         np.array([[1000, 1001, 1002], [12345, 12346, 12347]], dtype="f"),
+                         np.array([[1, -1, 2], [0.5, 0.5, -1]], dtype="f")),
+    ]
+    for cls in ("Identity", "Sigmoid", "Tanh", "ReLU", "GELU", "Swish", "Softmax"):
+        for n, c in [(1, 6), (5, 3)]:
+            name = f"random case: {cls} on a {n}x{c} input"
+            rng = _rng(seed, name)
+            tests.append(_activation_test(name, cls, _normal(rng, n, c, scale=3.0), _normal(rng, n, c),
+                                          read_dLdbeta=cls == "Swish"))
+    return Section("Activation", SECTION_POINTS["Activation"], tests)
+
+
+# ---------------------------------------------------------------------------------------------
+# MLP0, MLP1, MLP4
+
+MLP_LINEAR_SHAPES = {  # (out, in) of each Linear, at layers[0], [2], [4], ...
+    "MLP0": [(3, 2)],
+    "MLP1": [(3, 2), (2, 3)],
+    "MLP4": [(4, 2), (8, 4), (8, 8), (4, 8), (2, 4)],
+}
+MLP_FORWARD_DEBUG = {"MLP0": ["Z0", "A1"], "MLP1": ["Z0", "A1", "Z1", "A2"],
+                     "MLP4": [f"A.{i}" for i in range(1, 10)]}
+MLP_BACKWARD_DEBUG = {"MLP0": ["dLdZ0", "dLdA0"], "MLP1": ["dLdZ1", "dLdA1", "dLdZ0", "dLdA0"],
+                      "MLP4": [f"dLdA.{i}" for i in range(0, 10)]}
+
+
+def _indexed(attr: str) -> str:
+    """"A.3" -> "A[3]" for messages."""
+    name, _, index = attr.partition(".")
+    return f"{name}[{index}]" if index else name
+
+
+def _mlp_test(model: str, name: str, rng, n: int) -> Test:
+    t = Test(name)
+    shapes = MLP_LINEAR_SHAPES[model]
+    t.new("mlp", MLP, model, True)
+    for k, (out_f, in_f) in enumerate(shapes):
+        layer = f"layers.{2 * k}"
+        t.check(t.get("mlp", f"{layer}.W", f"W{k}_init"), f"{model}.{layer}.W right after {model}()",
+                "shape")
+    for k, (out_f, in_f) in enumerate(shapes):
+        t.set("mlp", f"layers.{2 * k}.W", t.array(f"W{k}", _normal(rng, out_f, in_f)))
+        t.set("mlp", f"layers.{2 * k}.b", t.array(f"b{k}", _normal(rng, out_f, 1)))
+    t.call("mlp", "forward", t.array("A0", _normal(rng, n, shapes[0][1])), save="output")
+    t.check("output", f"the value returned by {model}.forward(A0)")
+    for attr in MLP_FORWARD_DEBUG[model]:
+        t.check(t.get("mlp", attr), f"{model}.{_indexed(attr)} after forward (debug=True)")
+    t.call("mlp", "backward", t.array("dLdOut", _normal(rng, n, shapes[-1][0])))
+    for attr in MLP_BACKWARD_DEBUG[model]:
+        t.check(t.get("mlp", attr), f"{model}.{_indexed(attr)} after backward (debug=True)")
+    for k in range(len(shapes)):
+        for grad in ("dLdW", "dLdb"):
+            t.check(t.get("mlp", f"layers.{2 * k}.{grad}"), f"{model}.layers[{2 * k}].{grad} after backward")
+    return t
+
+
+def mlp_section(model: str, seed: str) -> Section:
+    tests = []
+    for n in (4, 1, 9):
+        name = f"random case: {model} with a batch of {n}"
+        tests.append(_mlp_test(model, name, _rng(seed, name), n))
+    return Section(model, SECTION_POINTS[model], tests)
+
+
+# ---------------------------------------------------------------------------------------------
+# Loss
+
+def _loss_test(name, cls, A, Y) -> Test:
+    t = Test(name)
+    t.new("loss", LOSS, cls)
+    t.call("loss", "forward", t.array("A", A), t.array("Y", Y), save="L")
+    t.call("loss", "backward", save="dLdA")
+    t.check("L", f"L = {cls}.forward(A, Y)", "scalar")
+    t.check("dLdA", f"dLdA = {cls}.backward()")
+    return t
+
+
+def loss_section(seed: str) -> Section:
+    tests = [_loss_test("handout case: MSELoss", "MSELoss", COMMON, ONE_HOT),
+             _loss_test("handout case: CrossEntropyLoss", "CrossEntropyLoss", COMMON, ONE_HOT)]
+    for cls in ("MSELoss", "CrossEntropyLoss"):
+        for n, c in [(1, 4), (6, 3)]:
+            name = f"random case: {cls} with soft targets, {n}x{c}"
+            rng = _rng(seed, name)
+            Y = rng.random((n, c))
+            tests.append(_loss_test(name, cls, _normal(rng, n, c, scale=2.0), (Y / Y.sum(1, keepdims=True))))
+    return Section("Loss", SECTION_POINTS["Loss"], tests)
+
+
+# ---------------------------------------------------------------------------------------------
+# SGD
+
+def _sgd_test(name, lr, momentum, layer_shapes, grads_per_step) -> Test:
+    """A stand-in model whose layers are plain objects with W, b, dLdW, dLdb, so SGD is graded on
+    its own and never through the student's Linear."""
+    t = Test(name)
+    t.stand_in("model")
+    layers = []
+    for k, (w_shape, b_shape) in enumerate(layer_shapes):
+        t.stand_in(f"l{k}")
+        t.set(f"l{k}", "W", t.array(f"W{k}", np.ones(w_shape)))
+        t.set(f"l{k}", "b", t.array(f"b{k}", np.ones(b_shape)))
+        layers.append({"var": f"l{k}"})
+    t.set("model", "layers", layers)
+    t.new("opt", SGD_MODULE, "SGD", {"var": "model"}, lr, momentum)
+    for step, grads in enumerate(grads_per_step, start=1):
+        for k, (dW, db) in enumerate(grads):
+            t.set(f"l{k}", "dLdW", t.array(f"s{step}dW{k}", dW))
+            t.set(f"l{k}", "dLdb", t.array(f"s{step}db{k}", db))
+        t.call("opt", "step")
+        for k in range(len(layer_shapes)):
+            for p in ("W", "b"):
+                t.check(t.get("model", f"layers.{k}.{p}", f"step{step}.{p}{k}"),
+                        f"layers[{k}].{p} after step {step} (lr={lr}, momentum={momentum})")
+    return t
+
+
+def sgd_section(seed: str) -> Section:
+    handout_grads = [[(np.ones((3, 2)) / 10, np.ones((3, 1)) / 10)]] * 2
+    tests = [_sgd_test("handout case: plain SGD, two steps", 0.9, 0, [((3, 2), (3, 1))], handout_grads),
+             _sgd_test("handout case: SGD with momentum, two steps", 0.9, 0.9, [((3, 2), (3, 1))],
+                       handout_grads)]
+    shapes = [((4, 3), (4, 1)), ((2, 4), (2, 1))]
+    for momentum in (0, 0.5):
+        name = f"random case: two layers, five steps, momentum={momentum}"
+        rng = _rng(seed, name)
+        grads = [[(_normal(rng, *w), _normal(rng, *b)) for w, b in shapes] for _ in range(5)]
+        tests.append(_sgd_test(name, 0.05, momentum, shapes, grads))
+    return Section("SGD", SECTION_POINTS["SGD"], tests)
+
+
+# ---------------------------------------------------------------------------------------------
+# Batch Norm
+
+BN_A = np.array([[1, 4], [7, 0], [1, 0], [7, 4]], dtype="f")
+BN_W = np.array([[2, 5]], dtype="f")
+BN_B = np.array([[-1, 2]], dtype="f")
+BN_G = np.array([[-6, 2], [-12, 16], [-12, 20], [-6, 2]], dtype="f")
+
+
+def _bn_handout_eval() -> Test:
+    t = Test("handout case: BatchNorm1d(2) in eval mode, fresh running statistics")
+    t.new("bn", BATCHNORM, "BatchNorm1d", 2)
+    t.set("bn", "BW", t.array("BW", BN_W))
+    t.set("bn", "Bb", t.array("Bb", BN_B))
+    t.call("bn", "forward", t.array("A", BN_A), True, save="BZ")
+    t.check("BZ", "BZ = BatchNorm1d.forward(Z, eval=True)")
+    return t
+
+
+def _bn_training_test(name, Z, BW, Bb, dLdBZ, alpha=None) -> Test:
+    t = Test(name)
+    t.new("bn", BATCHNORM, "BatchNorm1d", Z.shape[1], *([] if alpha is None else [alpha]))
+    t.set("bn", "BW", t.array("BW", BW))
+    t.set("bn", "Bb", t.array("Bb", Bb))
+    t.call("bn", "forward", t.array("Z", Z), save="BZ")
+    t.call("bn", "backward", t.array("dLdBZ", dLdBZ), save="dLdZ")
+    t.check("BZ", "BZ = BatchNorm1d.forward(Z) in training mode")
+    t.check("dLdZ", "dLdZ = BatchNorm1d.backward(dLdBZ)")
+    for attr in ("dLdBW", "dLdBb"):
+        t.check(t.get("bn", attr, attr), f"BatchNorm1d.{attr} after backward")
+    for attr in ("running_M", "running_V"):
+        t.check(t.get("bn", attr, attr), f"BatchNorm1d.{attr} after one training batch")
+    return t
+
+
+def _bn_running_stats_test(name, rng, c, alpha=None) -> Test:
+    """Two training batches, then eval on a new batch (including a single row)."""
+    t = Test(name)
+    t.new("bn", BATCHNORM, "BatchNorm1d", c, *([] if alpha is None else [alpha]))
+    t.set("bn", "BW", t.array("BW", 1 + _normal(rng, 1, c, scale=0.5)))
+    t.set("bn", "Bb", t.array("Bb", _normal(rng, 1, c)))
+    for batch, n in enumerate((6, 3), start=1):
+        t.call("bn", "forward", t.array(f"Z{batch}", 2 + _normal(rng, n, c, scale=3.0)))
+        for attr in ("running_M", "running_V"):
+            t.check(t.get("bn", attr, f"{attr}{batch}"),
+                    f"BatchNorm1d.{attr} after training batch {batch}")
+    for n in (5, 1):
+        t.call("bn", "forward", t.array(f"E{n}", _normal(rng, n, c, scale=3.0)), True, save=f"BZ_eval{n}")
+        t.check(f"BZ_eval{n}", f"BZ = BatchNorm1d.forward(Z, eval=True) on {n} row(s) after training")
+    return t
+
+
+def batchnorm_section(seed: str) -> Section:
+    tests = [_bn_handout_eval(),
+             _bn_training_test("handout case: BatchNorm1d(2) forward and backward in training mode",
+                               BN_A, BN_W, BN_B, BN_G)]
+    for n, c, alpha in [(4, 3, None), (9, 5, 0.8)]:
+        name = f"random case: {n}x{c} training batch" + ("" if alpha is None else f", alpha={alpha}")
+        rng = _rng(seed, name)
+        tests.append(_bn_training_test(name, 1 + _normal(rng, n, c, scale=2.0), 1 + _normal(rng, 1, c, scale=0.5),
+                                       _normal(rng, 1, c), _normal(rng, n, c), alpha))
+    for c, alpha in [(3, None), (4, 0.5)]:
+        name = f"random case: running statistics over two batches, then eval, C={c}" + (
+            "" if alpha is None else f", alpha={alpha}")
+        tests.append(_bn_running_stats_test(name, _rng(seed, name), c, alpha))
+    return Section("Batch Norm", SECTION_POINTS["Batch Norm"], tests)
+
+
+def build_suite(seed: str) -> list[Section]:
+    """Every section, in the official order, with random inputs derived from SEED."""
+    return [linear_section(seed), activation_section(seed), mlp_section("MLP0", seed),
+            mlp_section("MLP1", seed), mlp_section("MLP4", seed), loss_section(seed),
+            sgd_section(seed), batchnorm_section(seed)]
