@@ -57,8 +57,9 @@ class UnsafeExecutor:
     name = "unsafe-subprocess"
     unsafe = True
 
-    def __init__(self, timeout: float = 30.0):
+    def __init__(self, timeout: float = 30.0, slots: int = 2):
         self.timeout = timeout
+        self.slots = slots
         log.warning("UNSAFE: student code will run WITHOUT a sandbox (development/test mode only)")
 
     def run(self, job: Path, section_index: int, n_tests: int, out_dir: Path) -> SectionRun:
@@ -107,7 +108,9 @@ class SandboxExecutor:
         self._sandbox = sandbox
         self.name = sandbox.check_backend()
         kwargs = {"zygote": zygote} | ({"limits": limits} if limits else {})
-        self._free = [sandbox.Sandbox(first_slot + i, **kwargs) for i in range(slots)]
+        self._boxes = [sandbox.Sandbox(first_slot + i, **kwargs) for i in range(slots)]
+        self._free = list(self._boxes)
+        self.slots = slots
         self._lock = threading.Condition()
 
     def run(self, job: Path, section_index: int, n_tests: int, out_dir: Path) -> SectionRun:
@@ -130,10 +133,6 @@ class SandboxExecutor:
         return load_outputs(out_dir, n_tests, np_load=self._sandbox.load_npz_safely,
                             read_text=self._sandbox.read_text_safely)
 
-    @property
-    def slots(self) -> int:
-        return len(self._free)
-
     def close(self) -> None:
-        for box in self._free:
+        for box in self._boxes:
             box.close()

@@ -3,10 +3,12 @@ and the student's package (through an executor), compare, and score all-or-nothi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import tempfile
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -76,10 +78,12 @@ def grade(source: Path | bytes, executor, *, limits: UnpackLimits = UnpackLimits
     result = GradeResult(assessment=hw1p1.ASSESSMENT, max_score=MAX_SCORE,
                          sandbox=executor.name, unsafe=executor.unsafe)
     job = Path(tempfile.mkdtemp(prefix="grade-", dir=workdir))
+    clock = _Stopwatch(result.timings)
     try:
         job.chmod(0o755)  # the sandbox's unprivileged uid reads the handin and the plans
         try:
-            handin = unpack_handin(source, job, limits)
+            with clock("unpack"):
+                handin = unpack_handin(source, job, limits)
         except HandinError as exc:
             result.error = GradeError(code=exc.code, message=exc.message)
             return result
@@ -90,17 +94,36 @@ def grade(source: Path | bytes, executor, *, limits: UnpackLimits = UnpackLimits
         np.savez(job / "inputs.npz", **inputs)
         for name in ("plans.json", "inputs.npz"):
             (job / name).chmod(0o644)
-        expected = _reference_outputs(plans, inputs)
+        with clock("reference"):
+            expected = _reference_outputs(plans, inputs)
 
         def run(index: int) -> SectionRun:
             out = job / f"out-{index}"
             out.mkdir()
             return executor.run(job, index, len(sections[index].tests), out)
 
-        with ThreadPoolExecutor(max_workers=max(1, getattr(executor, "slots", 2))) as pool:
+        with clock("student"), ThreadPoolExecutor(max_workers=max(1, executor.slots)) as pool:
             runs = list(pool.map(run, range(len(sections))))
-        result.sections = [score_section(s, e, r) for s, e, r in zip(sections, expected, runs)]
+        with clock("compare"):
+            result.sections = [score_section(s, e, r) for s, e, r in zip(sections, expected, runs)]
         result.score = sum(s.score for s in result.sections)
         return result
     finally:
         shutil.rmtree(job, ignore_errors=True)
+        result.timings["total"] = round(time.perf_counter() - clock.started, 4)
+
+
+class _Stopwatch:
+    """Records how long each phase takes into a dict, for benchmarks and queue health."""
+
+    def __init__(self, into: dict[str, float]):
+        self.into = into
+        self.started = time.perf_counter()
+
+    @contextlib.contextmanager
+    def __call__(self, phase: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.into[phase] = round(time.perf_counter() - start, 4)

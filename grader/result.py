@@ -5,7 +5,8 @@ Schema (stable; add fields, never rename or remove):
      "sections": [{"name": "Linear Layer", "score": 15, "max_score": 15, "passed": true,
                    "message": null,
                    "tests": [{"name": "...", "passed": true, "message": ""}]}],
-     "notes": ["..."], "error": null, "sandbox": "bwrap", "unsafe": false}
+     "notes": ["..."], "error": null, "sandbox": "bwrap", "unsafe": false,
+     "timings": {"unpack": 0.01, "reference": 0.05, "student": 0.3, "compare": 0.01, "total": 0.4}}
 `error` is {"code": ..., "message": ...} when the handin could not be graded (then `sections` is
 empty); `message` on a section is set when the section as a whole did not run (time limit, crash).
 """
@@ -44,6 +45,7 @@ class GradeResult(BaseModel):
     error: GradeError | None = None
     sandbox: str = ""
     unsafe: bool = False
+    timings: dict[str, float] = Field(default_factory=dict)  # seconds per phase (unpack, reference, ...)
 
     def autolab_scores(self) -> dict[str, int]:
         """The official autograder's last line: {"scores": {...}} with exactly its keys."""

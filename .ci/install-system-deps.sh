@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# System packages, installed only when missing (idempotent; apt-get update only when needed).
+#   run:  what the service needs (bubblewrap for the sandbox)
+#   test: also what the tests drive (PostgreSQL server binaries, Chromium for browser tests)
+set -euo pipefail
+mode=${1:-test}
+
+need=()
+command -v bwrap >/dev/null || need+=(bubblewrap)
+if [ "$mode" = test ]; then
+  command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+  command -v chromium >/dev/null || need+=(chromium)
+fi
+
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "Missing system packages: ${need[*]}; run as root or install them with apt-get." >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi

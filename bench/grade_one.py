@@ -1,0 +1,79 @@
+"""Time `grader grade` on one correct handin (the bundled reference), end to end and by phase.
+
+    .venv/bin/python bench/grade_one.py [--runs 10] [--unsafe-no-sandbox]
+
+Prints the wall time of the whole command (process start included), the share of each phase
+(unpacking, the reference run, the student's code, comparing) from the result's timings, and the
+peak memory of the command. For comparison it times `import torch`, which the official local
+autograder pays on every run before its first test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+GRADER = Path(sys.executable).with_name("grader")
+
+
+def build_handin(directory: Path) -> Path:
+    path = directory / "handin.tar"
+    with tarfile.open(path, "w") as tar:
+        for package in ("models", "mytorch"):
+            tar.add(ROOT / "mytorch_reference" / package, arcname=package,
+                    filter=lambda m: None if "__pycache__" in m.name else m)
+    return path
+
+
+def time_command(argv: list[str]) -> tuple[float, str]:
+    start = time.perf_counter()
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    return time.perf_counter() - start, proc.stdout
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--unsafe-no-sandbox", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        handin = build_handin(Path(tmp))
+        argv = [str(GRADER), "grade", str(handin), "--json"]
+        if args.unsafe_no_sandbox:
+            argv.append("--unsafe-no-sandbox")
+        time_command(argv)  # warm the page cache
+        walls, phases = [], []
+        for _ in range(args.runs):
+            wall, out = time_command(argv)
+            result = json.loads(out)
+            assert result["score"] == 100, result
+            walls.append(wall)
+            phases.append(result["timings"])
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"grader grade on a correct handin ({result['sandbox']}), {args.runs} runs:")
+    print(f"  wall: median {statistics.median(walls):.3f} s, min {min(walls):.3f} s, max {max(walls):.3f} s")
+    total = statistics.median(p["total"] for p in phases)
+    print(f"  in-process grading (median): {total:.3f} s, of which")
+    for phase in ("unpack", "reference", "student", "compare"):
+        median = statistics.median(p.get(phase, 0.0) for p in phases)
+        print(f"    {phase:<10} {median:.3f} s  ({100 * median / total:.0f}%)")
+    print(f"  process start + imports + output: {statistics.median(walls) - total:.3f} s")
+    print(f"  peak RSS of one grader process: {peak_mb:.0f} MB")
+    try:
+        wall, _ = time_command([sys.executable, "-c", "import torch"])
+        print(f"for comparison, `import torch` alone (paid by the official autograder): {wall:.3f} s")
+    except OSError:
+        pass
+
+
+if __name__ == "__main__":
+    main()
