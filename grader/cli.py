@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 EXIT_NOT_GRADABLE = 2
+EXIT_GRADER_ERROR = 3
 
 
 def _table(result) -> str:
@@ -42,7 +43,7 @@ def _table(result) -> str:
 
 
 def cmd_grade(args) -> int:
-    from grader.grade import grade
+    from grader.grade import GraderBug, grade
 
     if args.unsafe_no_sandbox:
         from grader.execute import UnsafeExecutor
@@ -55,9 +56,12 @@ def cmd_grade(args) -> int:
         except sandbox.BackendUnavailable as exc:
             print(f"grader: no safe sandbox is available here ({exc}); refusing to run student code.",
                   file=sys.stderr)
-            return 3
+            return EXIT_GRADER_ERROR
     try:
         result = grade(Path(args.path), executor)
+    except GraderBug as exc:
+        print(f"grader: internal error, not the handin's fault: {exc}", file=sys.stderr)
+        return EXIT_GRADER_ERROR
     finally:
         getattr(executor, "close", lambda: None)()
     if args.json:

@@ -118,12 +118,13 @@ def package_under_test(root: str):
         del sys.modules[name]
     finder = HandinFinder(root)
     sys.meta_path.insert(0, finder)
-    dont_write = sys.dont_write_bytecode
-    sys.dont_write_bytecode = True
+    # Never read or write bytecode for the package: a .pyc could differ from the source shown.
+    dont_write, prefix = sys.dont_write_bytecode, sys.pycache_prefix
+    sys.dont_write_bytecode, sys.pycache_prefix = True, "/dev/null/no-bytecode"
     try:
         yield
     finally:
-        sys.dont_write_bytecode = dont_write
+        sys.dont_write_bytecode, sys.pycache_prefix = dont_write, prefix
         sys.meta_path.remove(finder)
         for name in [n for n in sys.modules if n.split(".")[0] in TOP_LEVEL_PACKAGES]:
             del sys.modules[name]
