@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 RUNNER = Path(__file__).with_name("runner.py")
 REPORT_MAX_BYTES = 1 << 20
+MAX_SLOT_SEARCH = 256
 
 
 @dataclass
@@ -108,7 +109,16 @@ class SandboxExecutor:
         self._sandbox = sandbox
         self.name = sandbox.check_backend()
         kwargs = {"zygote": zygote} | ({"limits": limits} if limits else {})
-        self._boxes = [sandbox.Sandbox(first_slot + i, **kwargs) for i in range(slots)]
+        self._boxes = []
+        slot = first_slot
+        while len(self._boxes) < slots:  # skip slots another process holds
+            try:
+                self._boxes.append(sandbox.Sandbox(slot, **kwargs))
+            except sandbox.SlotBusy:
+                if slot - first_slot > MAX_SLOT_SEARCH:
+                    self.close()
+                    raise
+            slot += 1
         self._free = list(self._boxes)
         self.slots = slots
         self._lock = threading.Condition()

@@ -1,0 +1,44 @@
+"""Make sure nothing of a run survives: kill every process of the slot's uid (and cgroup)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+
+logger = logging.getLogger(__name__)
+
+
+def processes_of_uid(uid: int) -> list[int]:
+    """Live (non-zombie) pids whose real, effective or saved uid is `uid` (read from /proc, not guessed from kill())."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/status") as f:
+                status = dict(line.split(":", 1) for line in f if ":" in line)
+        except (OSError, ValueError):
+            continue
+        if status.get("State", "").strip().startswith("Z"):
+            continue  # a zombie runs nothing; its parent reaps it
+        if str(uid) in status.get("Uid", "").split()[:3]:
+            found.append(int(name))
+    return found
+
+
+def kill_uid(uid: int, timeout: float = 5.0) -> bool:
+    """SIGKILL every process running as `uid` until none is left. Returns True when none is left."""
+    deadline = time.monotonic() + timeout
+    while pids := processes_of_uid(uid):
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if time.monotonic() > deadline:
+            logger.error("processes of uid %d survive SIGKILL: %s", uid, pids)
+            return False
+        time.sleep(0.005)
+    return True

@@ -1,0 +1,198 @@
+"""`Sandbox`: one worker slot (own host uid, own cgroup, optional zygote) that runs Python isolated."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import shutil
+import stat
+import tempfile
+import threading
+from pathlib import Path
+
+from . import bwrap_backend
+from .backend import ExitInfo, Job, Started
+from .cgroups import SlotCgroup
+from .cleanup import kill_uid
+from .errors import BackendUnavailable
+from .layout import find_runtime, job_mounts
+from .limits import Limits
+from .result import RunFacts, RunResult, classify
+from .seccomp_filter import build_seccomp_bpf
+from .supervise import watch
+from .zygote import Zygote, ZygoteError
+
+logger = logging.getLogger(__name__)
+
+SLOT_UID_BASE = 60000
+SLOT_LOCK_DIR = Path("/run/grader-sandbox")
+
+
+class SlotBusy(RuntimeError):
+    """Another Sandbox (in this or another process) holds the slot: its uid and cgroup are in use."""
+
+
+def _lock_slot(slot: int) -> int:
+    """Hold an exclusive lock for the slot for this object's lifetime (two owners would kill each
+    other's runs: same uid, same cgroup)."""
+    lock_dir = SLOT_LOCK_DIR if os.access("/run", os.W_OK) else Path(tempfile.gettempdir())
+    lock_dir.mkdir(mode=0o700, exist_ok=True)
+    fd = os.open(lock_dir / f"slot{slot}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise SlotBusy(f"sandbox slot {slot} is already in use by another Sandbox") from None
+    return fd
+ALLOWED_PACKAGES = ("numpy", "scipy")
+
+
+class Sandbox:
+    """One worker slot: own host uid (60000 + slot), own cgroup. Thread-safe to use different Sandbox
+    objects from different threads concurrently; one run at a time per Sandbox (runs are serialised).
+
+    Files given as `script` and in `ro_binds` must be readable by others (mode o+r, directories o+x):
+    their parent directories need not be, since they are bound in by root. `out_dir` is chowned to the
+    slot uid for the run."""
+
+    def __init__(self, slot: int, limits: Limits = Limits(), *, zygote: bool = True,
+                 preload: tuple[str, ...] = ("numpy", "scipy", "scipy.special")) -> None:
+        if os.geteuid() != 0:
+            raise BackendUnavailable("the sandbox must be started as root to drop to per-slot uids")
+        bwrap = bwrap_backend.find_bwrap()
+        if bwrap is None:
+            raise BackendUnavailable("bubblewrap (bwrap) is not installed")
+        if not 0 <= slot < 5000:
+            raise ValueError("slot must be in 0..4999")
+        self._lock_fd = _lock_slot(slot)
+        self.slot = slot
+        self.limits = limits
+        self.uid = self.gid = SLOT_UID_BASE + slot
+        self._bwrap = bwrap
+        self._preload = preload
+        self._lock = threading.Lock()
+        self._runtime = find_runtime(ALLOWED_PACKAGES)
+        self._cgroup = SlotCgroup.create(slot)
+        if self._cgroup is None:
+            logger.warning("slot %d: no writable cgroup; total memory is bounded only by rlimits, "
+                           "sized tmpfs and a memfd ban", slot)
+        self._bpf = build_seccomp_bpf(deny_memfd=self._cgroup is None)
+        self._stage = tempfile.mkdtemp(prefix=f"sandbox-slot{slot}-")
+        self._zygote: Zygote | None = None
+        kill_uid(self.uid)
+        if zygote:
+            self._zygote = Zygote(self._runtime, self._stage, self._bpf, preload)
+
+    @property
+    def backend_name(self) -> str:
+        kind = "zygote" if self._zygote else "bwrap"
+        return f"{kind}+{self._cgroup.name if self._cgroup else 'rlimits'}"
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the zygote and remove the slot's scratch mountpoint."""
+        with self._lock:
+            if self._zygote is not None:
+                self._zygote.close()
+                self._zygote = None
+            shutil.rmtree(self._stage, ignore_errors=True)
+            if self._lock_fd >= 0:
+                os.close(self._lock_fd)
+                self._lock_fd = -1
+
+    def run_python(self, script: Path, args: list[str], *, ro_binds: list[tuple[Path, str]],
+                   out_dir: Path, limits: Limits | None = None) -> RunResult:
+        """Run `python -I -B <script> *args` isolated. The script is visible read-only at
+        /sandbox/run.py (its sys.argv[0]); each (host_path, inside_path) in ro_binds is visible
+        read-only at inside_path; out_dir is visible writable at /out. Besides /out only the private,
+        size-capped /tmp and /dev/shm are writable. cwd = /tmp. The environment is empty except PATH,
+        HOME=/tmp, single-threaded BLAS variables and PYTHONDONTWRITEBYTECODE=1."""
+        limits = limits or self.limits
+        with self._lock:
+            return self._run(Path(script), list(args), ro_binds, Path(out_dir), limits)
+
+    def _prepare_out_dir(self, out_dir: Path) -> None:
+        info = os.lstat(out_dir)
+        if not stat.S_ISDIR(info.st_mode):
+            raise ValueError(f"out_dir is not a directory: {out_dir}")
+        os.chown(out_dir, self.uid, self.gid)
+        os.chmod(out_dir, 0o700)
+
+    def _run(self, script: Path, args: list[str], ro_binds: list[tuple[Path, str]], out_dir: Path,
+             limits: Limits) -> RunResult:
+        if not script.is_file():
+            raise ValueError(f"script is not a file: {script}")
+        self._prepare_out_dir(out_dir)
+        self._clean_up()
+        oom_before = 0
+        if self._cgroup is not None:
+            self._cgroup.prepare(limits.memory_bytes, limits.max_processes)
+            oom_before = self._cgroup.oom_kills()
+        rlimits = limits.rlimits()
+        # RLIMIT_NPROC counts the uid's processes: leave room for our own helpers running as the slot
+        # uid (bwrap and its reaper, or the zygote child's init), so the script gets max_processes.
+        helpers = 1 if self._zygote is not None else 2
+        rlimits["RLIMIT_NPROC"] = (limits.max_processes + helpers,) * 2
+        job = Job(
+            runtime=self._runtime,
+            job_mounts=job_mounts(script=script.resolve(), ro_binds=[(p.resolve(), i) for p, i in ro_binds],
+                                  out_dir=out_dir.resolve(), tmp_bytes=limits.tmp_bytes,
+                                  shm_bytes=limits.shm_bytes),
+            args=args, rlimits=rlimits, uid=self.uid, gid=self.gid, stage=self._stage,
+            cgroup_procs=self._cgroup.procs_files() if self._cgroup else [],
+        )
+        try:
+            started = self._start(job)
+        except (ZygoteError, OSError) as exc:
+            logger.error("slot %d: could not start a run: %s", self.slot, exc)
+            return self._result(RunFacts(setup_error=str(exc)), limits, "", "", 0.0)
+
+        def kill_everything() -> None:
+            started.kill()
+            self._clean_up()
+
+        watched = watch(stdout_fd=started.stdout_fd, stderr_fd=started.stderr_fd, exit_fd=started.exit_fd,
+                        limits=limits, cgroup=self._cgroup, kill=kill_everything)
+        info: ExitInfo = started.finish()
+        self._clean_up()
+        oom = self._cgroup is not None and self._cgroup.oom_kills() > oom_before
+        cpu = (self._cgroup.cpu_seconds() if self._cgroup else None) or info.cpu_seconds or 0.0
+        stderr = watched.stderr.text()
+        setup_error = info.setup_error
+        if setup_error and (watched.killed_for or oom) and not setup_error.startswith("launcher"):
+            setup_error = None  # we (or the OOM killer) killed it before it could report
+        if setup_error:
+            logger.error("slot %d: sandbox setup failed: %s; stderr: %s", self.slot, setup_error, stderr[-500:])
+        facts = RunFacts(returncode=info.returncode, signal=info.signal, killed_for=watched.killed_for,
+                         oom_killed=oom, cpu_seconds=cpu, stderr_tail=stderr[-4096:], setup_error=setup_error)
+        return self._result(facts, limits, watched.stdout.text(), stderr, watched.wall_seconds)
+
+    def _start(self, job: Job) -> Started:
+        if self._zygote is None:
+            return bwrap_backend.start(self._bwrap, job, self._bpf)
+        try:
+            if not self._zygote.alive:
+                raise ZygoteError("zygote is not running")
+            return self._zygote.start(job)
+        except ZygoteError as exc:
+            logger.warning("slot %d: restarting the zygote (%s)", self.slot, exc)
+            self._zygote.close()
+            self._zygote = Zygote(self._runtime, self._stage, self._bpf, self._preload)
+            return self._zygote.start(job)
+
+    def _clean_up(self) -> None:
+        """Kill every process of this slot (cgroup and uid), whatever it did to hide."""
+        if self._cgroup is not None:
+            self._cgroup.kill_all()
+        kill_uid(self.uid)
+
+    def _result(self, facts: RunFacts, limits: Limits, stdout: str, stderr: str, wall: float) -> RunResult:
+        outcome, message = classify(facts, limits)
+        return RunResult(outcome=outcome, returncode=facts.returncode, signal=facts.signal, stdout=stdout,
+                         stderr=stderr, wall_seconds=wall, cpu_seconds=facts.cpu_seconds, message=message)

@@ -1,0 +1,82 @@
+"""Slots, start-up self-check and the unsafe development backend."""
+
+from __future__ import annotations
+
+import logging
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+
+from sandbox import Limits, Sandbox, UnsafeSandbox, check_backend
+from sandbox.cleanup import processes_of_uid
+from sandbox_helpers import _SKIP, TEST_LIMITS_KW, free_sandbox
+
+HOLD_CHILDREN = textwrap.dedent("""
+    import os, time
+    n = 0
+    for _ in range(12):
+        try:
+            pid = os.fork()
+        except OSError:
+            break
+        if pid == 0:
+            time.sleep(2)
+            os._exit(0)
+        n += 1
+    print(n)
+""")
+
+
+@pytest.mark.parametrize("zygote", [True, False], ids=["zygote", "bwrap"])
+def test_concurrent_slots_have_their_own_process_budget(tmp_path, zygote):
+    if _SKIP:
+        pytest.skip(_SKIP)
+    limits = Limits(**TEST_LIMITS_KW | {"max_processes": 14})
+    results = {}
+
+    def work(sandbox: Sandbox, name: str) -> None:
+        job = tmp_path / name
+        job.mkdir()
+        (job / "run.py").write_text(HOLD_CHILDREN)
+        (job / "run.py").chmod(0o644)
+        (job / "out").mkdir()
+        results[name] = sandbox.run_python(job / "run.py", [], ro_binds=[], out_dir=job / "out", limits=limits)
+
+    with free_sandbox(limits, zygote=zygote) as a, free_sandbox(limits, zygote=zygote) as b:
+        threads = [threading.Thread(target=work, args=(a, "a")), threading.Thread(target=work, args=(b, "b"))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for sandbox, name in ((a, "a"), (b, "b")):
+            assert results[name].outcome == "ok", results[name]
+            assert results[name].stdout.strip() == "12"
+            assert processes_of_uid(sandbox.uid) == []
+
+
+def test_check_backend_passes_here():
+    if _SKIP:
+        pytest.skip(_SKIP)
+    assert check_backend().startswith("bwrap+")
+
+
+def test_unsafe_backend_is_loud(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="sandbox.unsafe"):
+        sandbox = UnsafeSandbox(0, Limits(**TEST_LIMITS_KW))
+    assert any("UNSAFE" in r.message for r in caplog.records)
+    script = tmp_path / "run.py"
+    script.write_text("import sys\nprint(open(sys.argv[1] + '/x').read())\nopen('/out/y', 'w')\n")
+    (tmp_path / "h").mkdir()
+    (tmp_path / "h" / "x").write_text("input")
+    out = tmp_path / "o"
+    out.mkdir()
+    script.write_text("import sys\nprint(open(sys.argv[1] + '/x').read())\nopen(sys.argv[2] + '/y', 'w')\n")
+    result = sandbox.run_python(script, ["/handin", "/out"], ro_binds=[(tmp_path / "h", "/handin")], out_dir=out)
+    assert result.unsafe is True and result.outcome == "ok", result
+    assert result.message.startswith("UNSAFE")
+    assert result.stdout.strip() == "input" and (out / "y").exists()
+    loop = sandbox.run_python(Path(script), [], ro_binds=[], out_dir=out,
+                              limits=Limits(**TEST_LIMITS_KW | {"cpu_seconds": 5, "wall_seconds": 1}))
+    assert loop.outcome == "exit_error" or loop.unsafe  # argv missing -> IndexError; still flagged unsafe
