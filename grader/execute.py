@@ -26,6 +26,10 @@ REPORT_MAX_BYTES = 1 << 20
 MAX_SLOT_SEARCH = 256
 
 
+class GraderBug(Exception):
+    """The grader itself failed (not the student's fault): never a score, always a grader error."""
+
+
 @dataclass
 class SectionRun:
     arrays: dict[str, np.ndarray] | None   # "TEST_INDEX/NAME" -> value, None if the run failed
@@ -138,6 +142,8 @@ class SandboxExecutor:
             with self._lock:
                 self._free.append(box)
                 self._lock.notify()
+        if result.outcome == "sandbox_error":  # our failure, not the student's: retry, never a zero
+            raise GraderBug(f"the sandbox could not run section {section_index}: {result.message}")
         if result.outcome != "ok":
             return SectionRun(None, None, result.message)
         return load_outputs(out_dir, n_tests, np_load=self._sandbox.load_npz_safely,

@@ -17,7 +17,7 @@ import numpy as np
 import mytorch_reference
 from grader import runner
 from grader.compare import compare
-from grader.execute import SectionRun
+from grader.execute import GraderBug, SectionRun
 from grader.handin import HandinError, UnpackLimits, unpack_handin
 from grader.plan import Section, serialize
 from grader.result import GradeError, GradeResult, SectionResult, TestResult
@@ -27,10 +27,6 @@ REFERENCE_ROOT = str(Path(mytorch_reference.__file__).parent)
 MAX_SCORE = sum(hw1p1.SECTION_POINTS.values())
 # The reference runs in this process, which swaps `mytorch` in sys.modules: one at a time.
 _reference_lock = threading.Lock()
-
-
-class GraderBug(Exception):
-    """The grader itself failed (not the student's fault): never a score, always a grader error."""
 
 
 def _reference_outputs(plans: dict, inputs: dict) -> list[dict[str, np.ndarray]]:

@@ -10,11 +10,12 @@ from pathlib import Path
 
 from .errors import BackendUnavailable
 from .limits import Limits
-from .sandbox import Sandbox
+from .sandbox import Sandbox, SlotBusy
 
 logger = logging.getLogger(__name__)
 
 SELF_CHECK_SLOT = 4999
+SELF_CHECK_SLOTS = 64  # slots 4936-4999, counted down
 _SECRET_NAME = "SANDBOX_SELF_CHECK_SECRET"
 _PROBE = r'''
 import json, os, socket, time
@@ -63,6 +64,16 @@ print(json.dumps(report))
 '''
 
 
+def _free_self_check_sandbox(limits: Limits) -> Sandbox:
+    """A sandbox on the first free self-check slot: workers starting together each get their own."""
+    for slot in range(SELF_CHECK_SLOT, SELF_CHECK_SLOT - SELF_CHECK_SLOTS, -1):
+        try:
+            return Sandbox(slot, limits, zygote=False, preload=())
+        except SlotBusy:
+            continue
+    raise SlotBusy(f"all {SELF_CHECK_SLOTS} self-check slots are busy")
+
+
 def check_backend() -> str:
     """Run a short probe in a real sandbox; return the backend name (e.g. "bwrap+cgroup-v1").
     Raises BackendUnavailable with the reason when isolation does not hold."""
@@ -78,10 +89,10 @@ def check_backend() -> str:
             out = Path(tmp, "out")
             out.mkdir()
             try:
-                with Sandbox(SELF_CHECK_SLOT, limits, zygote=False, preload=()) as sandbox:
+                with _free_self_check_sandbox(limits) as sandbox:
                     result = sandbox.run_python(script, [], ro_binds=[], out_dir=out)
                     name = sandbox.backend_name
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError, SlotBusy) as exc:
                 raise BackendUnavailable(f"the sandbox cannot start: {exc}") from exc
     finally:
         os.environ.pop(_SECRET_NAME, None)
