@@ -148,7 +148,7 @@ def _unpack_zip(fileobj, writer: _Writer, limits: UnpackLimits) -> None:
                 mode = info.external_attr >> 16
                 if info.is_dir():
                     writer.directory(parts)
-                elif mode and not stat.S_ISREG(mode):
+                elif stat.S_IFMT(mode) not in (0, stat.S_IFREG):  # many zippers store no type bits
                     raise HandinError("unsafe_member", f"The archive contains a link or special file "
                                       f"({info.filename}); only regular files and folders are accepted.")
                 else:
@@ -177,8 +177,12 @@ def _read_upload(source: Path | bytes, limits: UnpackLimits) -> bytes:
     if isinstance(source, bytes):
         data = source
     else:
-        with open(source, "rb") as f:
-            data = f.read(limits.archive_bytes + 1)
+        try:
+            with open(source, "rb") as f:
+                data = f.read(limits.archive_bytes + 1)
+        except OSError as exc:
+            raise HandinError("unreadable", f"The handin cannot be read ({source}: "
+                                            f"{exc.strerror or type(exc).__name__}).") from None
     if len(data) > limits.archive_bytes:
         raise HandinError("too_large", f"The upload is larger than {limits.archive_bytes >> 20} MiB.")
     return data
@@ -194,6 +198,8 @@ def _looks_like_v7_tar(data: bytes) -> bool:
     try:
         tarfile.TarInfo.frombuf(data[:512], "utf-8", "surrogateescape")
         return True
+    except tarfile.EOFHeaderError:  # a zero block: a tar that holds nothing but its end marker
+        return True
     except tarfile.HeaderError:
         return False
 
@@ -203,14 +209,15 @@ def _locate_packages(raw: Path) -> tuple[Path, list[str]]:
     def has_packages(folder: Path) -> bool:
         return any((folder / p).is_dir() for p in PACKAGES)
 
-    if has_packages(raw):
-        return raw, []
     entries = [e for e in raw.iterdir()]
     folders = [e for e in entries if e.is_dir()]
+    if any((f / "mytorch" / "models").is_dir() and not (f / "models").is_dir() for f in [raw, *folders]):
+        raise HandinError("layout", "Your archive has models/ inside mytorch/ (the bonus assignment's "
+                                    "layout); for HW1P1, models/ must sit beside mytorch/.")
+    if has_packages(raw):
+        return raw, []
     if len(folders) == 1 and has_packages(folders[0]):
         return folders[0], [f"Your archive wraps everything in {folders[0].name}/; graded what is inside it."]
-    if any((f / "mytorch" / "models").is_dir() for f in [raw, *folders]):
-        raise HandinError("layout", "models/ must sit beside mytorch/, not inside it.")
     if not entries:
         raise HandinError("empty", "The archive is empty.")
     raise HandinError("layout", "The archive has no models/ or mytorch/ folder at its root; run "

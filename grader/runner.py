@@ -140,6 +140,22 @@ def _module_file(module: str) -> str:
     return module.replace(".", "/") + ".py"
 
 
+def _sentence(text: str) -> str:
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def _import_site(exc: BaseException) -> str:
+    """Where in the package under test a failing import happened, e.g.
+    " (in mytorch/nn/activation.py, line 3)": the error may come from a file the graded module
+    imports (models/mlp.py importing activation.py), and the student needs to know which."""
+    roots = [f.root for f in sys.meta_path if isinstance(f, HandinFinder)]
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        for root in roots:
+            if frame.filename.startswith(root + os.sep):
+                return f" (in {os.path.relpath(frame.filename, root)}, line {frame.lineno})"
+    return ""
+
+
 def load_class(module: str, class_name: str):
     """Import MODULE from its own file and return CLASS_NAME, or raise a one-sentence StudentError."""
     path = _module_file(module)
@@ -148,12 +164,14 @@ def load_class(module: str, class_name: str):
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.split(".")[0] in TOP_LEVEL_PACKAGES and module.startswith(exc.name):
             raise StudentError(f"{path} is missing from your handin.") from None
-        raise StudentError(f"Importing {path} failed: {type(exc).__name__}: {exc}") from exc
+        raise StudentError(_sentence(f"Importing {path} failed: {type(exc).__name__}: {exc}"
+                                     f"{_import_site(exc)}")) from exc
     except SyntaxError as exc:
         where = os.path.basename(exc.filename or path)
         raise StudentError(f"{where} has a syntax error on line {exc.lineno}: {exc.msg}.") from None
     except Exception as exc:
-        raise StudentError(f"Importing {path} failed: {type(exc).__name__}: {exc}") from exc
+        raise StudentError(_sentence(f"Importing {path} failed: {type(exc).__name__}: {exc}"
+                                     f"{_import_site(exc)}")) from exc
     cls = getattr(mod, class_name, None)
     if not isinstance(cls, type):
         raise StudentError(f"{path} defines no class {class_name}.")
@@ -192,6 +210,15 @@ def _forbidden_numpy(names):
             setattr(np, name, func)
 
 
+def _describe(obj) -> str:
+    """A one-line description of a container the student built (no multi-line array reprs)."""
+    if isinstance(obj, (list, tuple, dict)):
+        return f"a {type(obj).__name__} of length {len(obj)}"
+    if isinstance(obj, np.ndarray):
+        return f"an array of shape {obj.shape}"
+    return " ".join(_short_repr(obj).split())
+
+
 def _lookup(obj, attr_path: str, owner: str):
     """Follow "layers.0.dLdW" through attributes and list indices."""
     for part in attr_path.split("."):
@@ -199,7 +226,7 @@ def _lookup(obj, attr_path: str, owner: str):
             try:
                 obj = obj[int(part)]
             except (TypeError, IndexError, KeyError):
-                raise StudentError(f"{owner}: cannot take item [{part}] of {_short_repr(obj)}.") from None
+                raise StudentError(f"{owner} has no item [{part}]: it is {_describe(obj)}.") from None
         else:
             if not hasattr(obj, part):
                 raise StudentError(f"{owner} has no attribute {part!r}.")
@@ -215,6 +242,12 @@ def _set_attr(obj, attr_path: str, value, owner: str):
         target[int(last)] = value
     else:
         setattr(target, last, value)
+
+
+def _snapshot(value):
+    """The value as it is now: a later in-place update by the code under test (`W -= lr * dLdW`
+    in the next SGD step) must not change what an earlier step saved."""
+    return np.array(value, copy=True) if isinstance(value, np.ndarray) else value
 
 
 class TestRun:
@@ -251,7 +284,7 @@ class TestRun:
         elif op == "set":
             _set_attr(self.vars[var], step["attr"], self.value(step["value"]), self.labels[var])
         elif op == "get":
-            self.saved[step["save"]] = _lookup(self.vars[var], step["attr"], self.labels[var])
+            self.saved[step["save"]] = _snapshot(_lookup(self.vars[var], step["attr"], self.labels[var]))
         elif op == "call":
             self._call(step)
         else:
@@ -274,7 +307,7 @@ class TestRun:
             raise StudentError(f"{name} calls {exc}, which the writeup does not allow here; "
                                f"compute it from exponentials instead.") from None
         if "save" in step:
-            self.saved[step["save"]] = result
+            self.saved[step["save"]] = _snapshot(result)
 
 
 def _student_traceback(exc: BaseException, roots: tuple[str, ...]) -> str:

@@ -147,7 +147,7 @@ def _mlp_test(model: str, name: str, rng, n: int) -> Test:
     t.new("mlp", MLP, model, True)
     for k, (out_f, in_f) in enumerate(shapes):
         layer = f"layers.{2 * k}"
-        t.check(t.get("mlp", f"{layer}.W", f"W{k}_init"), f"{model}.{layer}.W right after {model}()",
+        t.check(t.get("mlp", f"{layer}.W", f"W{k}_init"), f"{model}.layers[{2 * k}].W right after {model}()",
                 "shape")
     for k, (out_f, in_f) in enumerate(shapes):
         t.set("mlp", f"layers.{2 * k}.W", t.array(f"W{k}", _normal(rng, out_f, in_f)))
@@ -292,6 +292,18 @@ def _bn_running_stats_test(name, rng, c, alpha=None) -> Test:
     return t
 
 
+def _bn_small_variance_test(name, rng) -> Test:
+    """A batch whose columns have a variance of about 1e-3, so the constructor's eps = 1e-8 is
+    checked: eps = 1e-5 (PyTorch's default) moves BZ by about 0.5%, far beyond the tolerance,
+    while harmless variants such as sqrt(V) + eps stay well within it."""
+    t = Test(name)
+    t.new("bn", BATCHNORM, "BatchNorm1d", 3)
+    t.call("bn", "forward", t.array("Z", _normal(rng, 8, 3, scale=0.03)), save="BZ")
+    t.check("BZ", "BZ = BatchNorm1d.forward(Z) in training mode on a batch with a small variance "
+                  "(is eps 1e-8?)")
+    return t
+
+
 def batchnorm_section(seed: str) -> Section:
     tests = [_bn_handout_eval(),
              _bn_training_test("handout case: BatchNorm1d(2) forward and backward in training mode",
@@ -305,6 +317,8 @@ def batchnorm_section(seed: str) -> Section:
         name = f"random case: running statistics over two batches, then eval, C={c}" + (
             "" if alpha is None else f", alpha={alpha}")
         tests.append(_bn_running_stats_test(name, _rng(seed, name), c, alpha))
+    name = "random case: 8x3 training batch with a small variance"
+    tests.append(_bn_small_variance_test(name, _rng(seed, name)))
     return Section("Batch Norm", SECTION_POINTS["Batch Norm"], tests)
 
 

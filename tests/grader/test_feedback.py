@@ -1,0 +1,238 @@
+"""What a student reads: failing value checks name the quantity and show where and by how much;
+exceptions show a traceback of the student's own files only; missing classes, methods, wrong
+signatures and import errors each give one clear sentence; NaN never passes."""
+import re
+
+import numpy as np
+import pytest
+from catalogue import ACT, BN, LINEAR, LOSS, MLP, SGD, build_handin, tar_bytes
+
+from grader.compare import compare
+from grader.grade import grade
+from grader.plan import Check
+
+# Two handins, each with bugs in several sections that do not interact, graded once per module.
+EXCEPTIONS_HANDIN = (
+    (LINEAR, "        dLdA = dLdZ @ self.W\n", "        dLdA = dLdZ @ self.W.T\n"),        # ValueError
+    (ACT, "class Sigmoid:", "class Sigmod:"),                                              # missing class
+    (ACT, "    def forward(self, Z):\n        self.A = Z\n", "    def forward(self, Z):\n        self.A = Z * np.nan\n"),
+    (ACT, "self.A = 2.0 * _sigmoid(2.0 * np.asarray(Z, dtype=np.float64)) - 1.0", "self.A = np.tanh(Z)"),
+    (ACT, "    def __init__(self, beta=1.0):\n        self.beta = beta\n\n    def forward(self, Z):\n"
+          "        self.Z = Z\n",
+          "    def forward(self, Z, beta):\n        self.beta = beta\n        self.Z = Z\n"),      # signature
+    (ACT, "shifted = Z - np.max(Z, axis=1, keepdims=True)  # avoids overflow for large inputs", "shifted = Z"),
+    (LOSS, "return np.sum(se) / (self.N * self.C)", "return np.sum(se) / (self.N * self.C) / 0.0"),  # inf
+    (SGD, "    def step(self):", "    def steps(self):"),                                  # missing method
+    (BN, "def forward(self, Z, eval=False):", "def forward(self, Z, eval=False)"),          # syntax error
+)
+VALUES_HANDIN = (
+    (LINEAR, "return A @ self.W.T + self.Ones @ self.b.T", "return A @ self.W.T"),       # values
+    (LINEAR, "self.dLdb = dLdZ.T @ self.Ones", "self.dLdb = np.sum(dLdZ, axis=0)"),       # shape
+    (ACT, "import numpy as np\nfrom scipy.special import erf",
+          "import numpy as np\nimport helpers\nfrom scipy.special import erf"),          # import error
+    (LOSS, "return (self.softmax - self.Y) / self.N", "return self.softmax - self.Y"),
+    (SGD, "                layer.b = layer.b - self.lr * layer.dLdb\n", ""),
+)
+
+
+@pytest.fixture(scope="module")
+def exceptions_result(tmp_path_factory, executor):
+    root = build_handin(tmp_path_factory.mktemp("exc") / "src", EXCEPTIONS_HANDIN)
+    return grade(tar_bytes(root), executor)
+
+
+@pytest.fixture(scope="module")
+def values_result(tmp_path_factory, executor):
+    root = build_handin(tmp_path_factory.mktemp("val") / "src", VALUES_HANDIN)
+    (root / BN).unlink()
+    return grade(tar_bytes(root), executor)
+
+
+def message(result, section: str, test: str) -> str:
+    s = next(s for s in result.sections if s.name == section)
+    t = next(t for t in s.tests if t.name == test)
+    assert not t.passed and t.message, (section, test, t)
+    return t.message
+
+
+def assert_sentence(text: str) -> None:
+    assert text and "\n" not in text and text.endswith("."), text
+    assert "Traceback" not in text, text
+
+
+# ---------------------------------------------------------------------------------------------
+# Value and shape checks
+
+
+def test_value_mismatch_names_the_quantity_and_locates_the_error(values_result):
+    text = message(values_result, "Linear Layer", "handout case: Linear(2, 3)")
+    first = text.splitlines()[0]
+    # Z[0, 0] = (-4)(-2) + (-3)(-1) + b0 = 10 with b0 = -1; without the bias, 11.
+    assert first == ("Z = Linear.forward(A): values differ. Largest absolute error 1 at index [0, 0] "
+                     "(expected 10, got 11); 8 of 12 entries are off.")
+    # A small array is shown in full, both sides.
+    expected_part, got_part = text[text.index("expected:\n"):].split("got:\n")
+    numbers = lambda part: [float(x) for x in re.findall(r"-?\d+\.?\d*", part)]
+    assert numbers(expected_part)[:3] == [10.0, -3.0, -16.0]  # first row of the expected Z
+    assert numbers(got_part)[:3] == [11.0, -3.0, -17.0]
+
+
+def test_shape_mismatch_is_reported_exactly(values_result):
+    text = message(values_result, "Linear Layer", "handout case: Linear(2, 3)")
+    assert "Linear.dLdb after backward (debug=True): expected shape (3, 1), got (3,)." in text.splitlines()
+
+
+def test_large_arrays_get_no_excerpt(values_result):
+    text = message(values_result, "Linear Layer", "random case: N=16, Linear(10, 6)")
+    line = next(l for l in text.splitlines() if l.startswith("Z = Linear.forward(A)"))
+    assert re.fullmatch(r"Z = Linear\.forward\(A\): values differ\. Largest absolute error [\d.e-]+ "
+                        r"at index \[\d+, \d+\] \(expected [-\d.e]+, got [-\d.e]+\); \d+ of 96 entries are off\.",
+                        line), line
+    assert "expected:\n" not in text  # 16x6 arrays are too big to print
+
+
+def test_scalar_check_accepts_the_loss_and_only_flags_the_gradient(values_result):
+    text = message(values_result, "Loss", "handout case: CrossEntropyLoss")
+    assert text.startswith("dLdA = CrossEntropyLoss.backward(): values differ.")
+    assert "L = CrossEntropyLoss.forward" not in text
+
+
+def test_sgd_message_names_the_parameter_and_step(values_result):
+    text = message(values_result, "SGD", "handout case: plain SGD, two steps")
+    assert text.startswith("layers[0].b after step 1 (lr=0.9, momentum=0): values differ.")
+    assert "layers[0].W" not in text
+
+
+# ---------------------------------------------------------------------------------------------
+# NaN and inf never pass
+
+
+def test_nan_output_fails_with_its_location(exceptions_result):
+    text = message(exceptions_result, "Activation", "handout case: Identity")
+    assert text.startswith("A = Identity.forward(Z) contains nan at index [0, 0] (expected -4).")
+
+
+def test_softmax_overflow_nan_fails(exceptions_result):
+    text = message(exceptions_result, "Activation", "handout case: Softmax on large inputs")
+    assert "A = Softmax.forward(Z) contains nan" in text
+
+
+def test_infinite_loss_fails(exceptions_result):
+    text = message(exceptions_result, "Loss", "handout case: MSELoss")
+    assert text.startswith("L = MSELoss.forward(A, Y) contains inf")
+
+
+@pytest.mark.parametrize("kind", ["values", "scalar"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_compare_never_accepts_non_finite_values(kind, bad):
+    expected = np.array([1.0]) if kind == "scalar" else np.array([[1.0, 2.0], [3.0, 4.0]])
+    got = expected.copy()
+    got.flat[-1] = bad
+    text = compare(Check("x", "X", kind), expected, got, None)
+    assert text and "contains" in text
+
+
+def test_compare_rejects_nan_where_nan_is_expected():
+    """Even matching NaNs fail: the reference never produces one, so a NaN is always a bug."""
+    assert compare(Check("x", "X"), np.array([np.nan]), np.array([np.nan]), None)
+
+
+def test_compare_shape_rules():
+    expected = np.zeros((3, 1))
+    assert compare(Check("x", "X"), expected, np.zeros(3), None) == "X: expected shape (3, 1), got (3,)."
+    assert compare(Check("x", "X"), expected, np.zeros((1, 3)), None) == "X: expected shape (3, 1), got (1, 3)."
+    assert compare(Check("x", "X", "scalar"), np.float64(2.0), np.array([[2.0]]), None) is None
+    assert "single number" in compare(Check("x", "X", "scalar"), np.float64(2.0), np.array([2.0, 2.0]), None)
+
+
+def test_compare_tolerance_accepts_float32_and_rejects_small_real_bugs():
+    expected = np.array([123.456789, -0.5, 1e-6])
+    assert compare(Check("x", "X"), expected, expected.astype(np.float32), None) is None
+    # GELU's tanh approximation is off by about 2e-4 to 9e-4: a real bug.
+    assert compare(Check("x", "X"), np.array([-0.0852]), np.array([-0.0852 + 9e-4]), None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Exceptions: a traceback of the student's own files
+
+
+def _frames(text: str) -> list[str]:
+    return re.findall(r'File "([^"]+)", line \d+', text)
+
+
+def test_exception_shows_a_traceback_of_the_students_files_only(exceptions_result):
+    text = message(exceptions_result, "Linear Layer", "handout case: Linear(2, 3)")
+    assert text.startswith("Traceback (your code only):\n")
+    assert _frames(text) == ["mytorch/nn/linear.py"]
+    assert "    dLdA = dLdZ @ self.W.T" in text
+    assert text.splitlines()[-1].startswith("ValueError: matmul")
+    for banned in ("runner.py", "grader/", "importlib", "numpy/", "/tmp", "/handin", "site-packages"):
+        assert banned not in text, banned
+
+
+def test_traceback_through_the_model_shows_both_files(exceptions_result):
+    text = message(exceptions_result, "MLP0", "random case: MLP0 with a batch of 4")
+    assert _frames(text) == ["models/mlp.py", "mytorch/nn/linear.py"]
+    assert "runner.py" not in text and "/tmp" not in text
+
+
+# ---------------------------------------------------------------------------------------------
+# One clear sentence each
+
+
+def test_missing_class(exceptions_result):
+    text = message(exceptions_result, "Activation", "handout case: Sigmoid")
+    assert text == "mytorch/nn/activation.py defines no class Sigmoid."
+
+
+def test_missing_method(exceptions_result):
+    text = message(exceptions_result, "SGD", "handout case: plain SGD, two steps")
+    assert text == "SGD has no method step()."
+
+
+def test_wrong_signature(exceptions_result):
+    text = message(exceptions_result, "Activation", "handout case: Swish() on an integer input")
+    assert_sentence(text)
+    assert text.startswith("Swish.forward cannot be called as Swish.forward(")
+    assert "signature" in text and "beta" in text
+
+
+def test_forbidden_np_tanh(exceptions_result):
+    text = message(exceptions_result, "Activation", "Tanh.forward does not call np.tanh")
+    assert_sentence(text)
+    assert "np.tanh" in text and "exponentials" in text
+
+
+def test_syntax_error(exceptions_result):
+    section = next(s for s in exceptions_result.sections if s.name == "Batch Norm")
+    texts = {t.message for t in section.tests}
+    assert len(texts) == 1
+    text = texts.pop()
+    assert_sentence(text)
+    assert re.fullmatch(r"batchnorm\.py has a syntax error on line \d+: .+\.", text), text
+
+
+def test_import_error_names_the_file_and_line(values_result):
+    for section, graded in [("Activation", "mytorch/nn/activation.py"), ("MLP0", "models/mlp.py")]:
+        s = next(s for s in values_result.sections if s.name == section)
+        text = s.tests[0].message
+        assert_sentence(text)
+        assert text == (f"Importing {graded} failed: ModuleNotFoundError: No module named 'helpers' "
+                        f"(in mytorch/nn/activation.py, line 3).")
+
+
+def test_missing_file(values_result):
+    section = next(s for s in values_result.sections if s.name == "Batch Norm")
+    assert {t.message for t in section.tests} == {"mytorch/nn/batchnorm.py is missing from your handin."}
+
+
+def test_value_that_is_not_an_array(tmp_path, executor):
+    root = build_handin(tmp_path / "src", (
+        (LINEAR, "            self.dLdA = dLdA\n        return dLdA\n", "            self.dLdA = dLdA\n"),
+        (MLP, "            self.Z0 = Z0\n            self.A1 = A1\n", "            self.Z0 = 'Z0'\n            self.A1 = A1\n"),
+    ))
+    result = grade(tar_bytes(root), executor)
+    text = message(result, "Linear Layer", "handout case: Linear(2, 3)")
+    assert text == "the value returned by Linear.backward(dLdZ) is None (NoneType), not a numeric array."
+    text = message(result, "MLP0", "random case: MLP0 with a batch of 4")
+    assert "MLP0.Z0 after forward (debug=True) is 'Z0' (str), not a numeric array." in text.splitlines()
