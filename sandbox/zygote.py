@@ -42,6 +42,13 @@ class Zygote:
             )
         finally:
             theirs.close()
+        self._ready = False
+
+    def _await_ready(self) -> None:
+        """The zygote spends ~0.3 s importing numpy and scipy. Its readiness is awaited only when
+        it is first needed, so that start-up overlaps with the caller's own work."""
+        if self._ready:
+            return
         self._sock.settimeout(START_TIMEOUT)
         try:
             ready = self._sock.recv(4096)
@@ -52,12 +59,14 @@ class Zygote:
             self.close()
             raise ZygoteError("zygote exited during start-up")
         self._sock.settimeout(None)
+        self._ready = True
 
     @property
     def alive(self) -> bool:
         return self.proc.poll() is None
 
     def start(self, job: Job) -> Started:
+        self._await_ready()
         mounts = runtime_mounts(job.runtime, from_zygote_view=True) + job.job_mounts
         request = {
             "mounts": [[m.kind, m.dest, m.source, m.writable, m.size] for m in mounts],
