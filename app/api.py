@@ -1,0 +1,302 @@
+"""The JSON API under /api/v1 (OpenAPI at /docs)."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from app import accounts, queue, services
+from app.assessments import Assessment
+from app.auth import clear_session, csrf_token, principal_for, require_staff, require_user, set_session
+from app.errors import ApiError
+from app.models import User, utcnow
+from grader.handin import HandinError, UnpackLimits, unpack_handin
+
+router = APIRouter(prefix="/api/v1")
+UserDep = Annotated[User, Depends(require_user)]
+StaffDep = Annotated[User, Depends(require_staff)]
+MULTIPART_OVERHEAD = 64 << 10
+
+
+def _assessment(request: Request, slug: str) -> Assessment:
+    a = request.app.state.assessments.get(slug)
+    if a is None:
+        raise ApiError(404, "not_found", f"There is no assessment called {slug!r}.")
+    return a
+
+
+def _db(request: Request):
+    return request.app.state.db
+
+
+def _settings(request: Request):
+    return request.app.state.settings
+
+
+def _user_view(user: User) -> dict:
+    return {"username": user.username, "display_name": user.display_name, "role": user.role,
+            "nickname": user.nickname}
+
+
+# ---------------------------------------------------------------------------------------------
+# sessions, tokens, activation
+
+class LoginBody(BaseModel):
+    username: str
+    password: str
+
+
+@router.post("/login", tags=["accounts"])
+def login(body: LoginBody, request: Request, response: Response) -> dict:
+    """Sets the session cookie; the returned csrf_token goes in X-CSRF-Token on later writes."""
+    key = f"{request.client.host if request.client else '?'}|{body.username}"
+    limiter = request.app.state.login_limiter
+    if not limiter.allow(key):
+        raise ApiError(429, "rate_limited", "Too many login attempts; wait a minute and try again.",
+                       headers={"Retry-After": str(limiter.retry_after(key))})
+    with _db(request).read_session() as s:
+        user = accounts.authenticate(s, body.username, body.password)
+    if user is None:
+        raise ApiError(401, "bad_credentials", "Wrong username or password.")
+    return {"user": _user_view(user), "csrf_token": set_session(request, response, user)}
+
+
+@router.post("/logout", tags=["accounts"])
+def logout(response: Response, user: UserDep) -> dict:
+    clear_session(response)
+    return {"ok": True}
+
+
+@router.get("/me", tags=["accounts"])
+async def me(request: Request, user: UserDep) -> dict:
+    return {"user": _user_view(user), "csrf_token": csrf_token(await principal_for(request))}
+
+
+class ActivateBody(BaseModel):
+    token: str
+    password: str = Field(min_length=8)
+
+
+@router.post("/activate", tags=["accounts"])
+def activate(body: ActivateBody, request: Request) -> dict:
+    try:
+        with _db(request).session() as s, s.begin():
+            user = accounts.activate(s, body.token, body.password)
+            return {"user": _user_view(user)}
+    except accounts.AccountError as exc:
+        raise ApiError(400, "activation_failed", str(exc)) from None
+
+
+class TokenBody(BaseModel):
+    name: str = "token"
+
+
+@router.get("/tokens", tags=["accounts"])
+def list_tokens(request: Request, user: UserDep) -> list[dict]:
+    from sqlalchemy import select
+
+    from app.models import ApiToken
+    with _db(request).read_session() as s:
+        rows = s.scalars(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id))
+        return [{"id": t.id, "name": t.name, "created_at": t.created_at.isoformat(),
+                 "revoked": t.revoked_at is not None} for t in rows]
+
+
+@router.post("/tokens", status_code=201, tags=["accounts"])
+def create_token(body: TokenBody, request: Request, user: UserDep) -> dict:
+    """The token is shown once; only its hash is stored."""
+    with _db(request).session() as s, s.begin():
+        row, token = accounts.create_token(s, s.get(User, user.id), body.name)
+        return {"id": row.id, "name": row.name, "token": token}
+
+
+@router.delete("/tokens/{token_id}", tags=["accounts"])
+def revoke_token(token_id: int, request: Request, user: UserDep) -> dict:
+    with _db(request).session() as s, s.begin():
+        if not accounts.revoke_token(s, user, token_id):
+            raise ApiError(404, "not_found", "No such token.")
+    return {"revoked": token_id}
+
+
+# ---------------------------------------------------------------------------------------------
+# assessments and submissions
+
+@router.get("/assessments", tags=["submissions"])
+def list_assessments(request: Request, user: UserDep) -> list[dict]:
+    out = []
+    with _db(request).read_session() as s:
+        for a in request.app.state.assessments.values():
+            d = services.deadlines(s, a, user.id)
+            out.append({"slug": a.slug, "title": a.title, "timezone": a.timezone, "max_score": a.max_score,
+                        "early_bonus": a.early_bonus, "counts": a.counts,
+                        "max_submissions": a.max_submissions, "min_interval_seconds": a.min_interval_seconds,
+                        "late_penalty_percent_per_day": a.late_penalty_percent_per_day,
+                        "upload_max_bytes": a.upload_max_bytes, "sections": a.sections,
+                        "release": a.local(d.release), "early": a.local(d.early), "due": a.local(d.due),
+                        "last_accepted": a.local(d.last_accepted),
+                        "extension_seconds": services.extension_seconds(s, user.id, a.slug)})
+    return out
+
+
+def _validate_archive(data: bytes, cap: int) -> None:
+    """Refuse what the grader could never unpack, before it takes a submission slot."""
+    with tempfile.TemporaryDirectory(prefix="upload-check-") as tmp:
+        unpack_handin(data, Path(tmp), UnpackLimits(archive_bytes=cap))
+
+
+@router.post("/assessments/{slug}/submissions", status_code=202, tags=["submissions"],
+             openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {
+                 "schema": {"type": "object", "required": ["handin"],
+                            "properties": {"handin": {"type": "string", "format": "binary"}}}}}}})
+async def submit(slug: str, request: Request, user: UserDep, wait: float = 0) -> dict:
+    """Upload `handin` (multipart). 202 once it is stored; `?wait=SECONDS` waits for the grade."""
+    # the server's receive time (stamped on arrival, before the body was read) decides deadlines
+    received_at = request.scope.get("received_at") or utcnow()
+    settings = _settings(request)
+    a = _assessment(request, slug)
+    limiter = request.app.state.upload_limiter
+    if not limiter.allow(f"user:{user.id}"):
+        raise ApiError(429, "rate_limited", "Too many uploads in a minute; wait and try again.",
+                       headers={"Retry-After": str(limiter.retry_after(f'user:{user.id}'))})
+    db = _db(request)
+    decision = await run_in_threadpool(services.precheck, db, a, user, received_at)
+    if not decision.allowed:
+        raise ApiError(403, "refused", decision.reason)
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > a.upload_max_bytes + MULTIPART_OVERHEAD:
+        raise ApiError(413, "too_large", f"The upload is larger than {a.upload_max_bytes >> 20} MiB.")
+    form = await request.form(max_files=1, max_fields=5)
+    upload = form.get("handin")
+    if upload is None or isinstance(upload, str):
+        raise ApiError(422, "no_handin", "Send the archive as the multipart file field `handin`.")
+    data = await upload.read(a.upload_max_bytes + 1)
+    if len(data) > a.upload_max_bytes:
+        raise ApiError(413, "too_large", f"The upload is larger than {a.upload_max_bytes >> 20} MiB.")
+    try:
+        await run_in_threadpool(_validate_archive, data, a.upload_max_bytes)
+    except HandinError as exc:
+        raise ApiError(413 if exc.code == "too_large" else 422, exc.code, exc.message) from None
+    try:
+        sub = await run_in_threadpool(services.create_submission, db, a, user, data,
+                                      upload.filename or "handin.tar", received_at, settings.max_attempts)
+    except services.Refused as exc:
+        raise ApiError(403, "refused", exc.reason) from None
+    body = {"id": sub.id, "version": sub.version, "status": sub.status, "url": f"/api/v1/submissions/{sub.id}"}
+    if wait > 0:
+        view = await _wait_for_grade(request, user, sub.id, min(wait, settings.max_wait_seconds))
+        body |= view
+    return body
+
+
+async def _wait_for_grade(request: Request, user: User, sub_id: int, seconds: float) -> dict:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    while True:
+        view = await run_in_threadpool(_view, request, user, sub_id)
+        if view["status"] in ("graded", "error") or loop.time() >= end:
+            return view
+        await asyncio.sleep(0.25)
+
+
+def _view(request: Request, user: User, sub_id: int) -> dict:
+    with _db(request).read_session() as s:
+        try:
+            sub = services.visible_submission(s, user, sub_id)
+        except services.NotFound:
+            raise ApiError(404, "not_found", "No such submission.") from None
+        return services.submission_view(s, sub, request.app.state.assessments.get(sub.assessment), user)
+
+
+@router.get("/submissions/{submission_id}", tags=["submissions"])
+def get_submission(submission_id: int, request: Request, user: UserDep) -> dict:
+    """Status (queued, running, graded, error), score, sections with feedback, policy, timestamps."""
+    return _view(request, user, submission_id)
+
+
+@router.get("/submissions/{submission_id}/handin", tags=["submissions"])
+def download_handin(submission_id: int, request: Request, user: UserDep) -> Response:
+    with _db(request).read_session() as s:
+        try:
+            sub = services.visible_submission(s, user, submission_id)
+        except services.NotFound:
+            raise ApiError(404, "not_found", "No such submission.") from None
+        data = services.blob_bytes(s, sub)
+    return Response(data, media_type="application/octet-stream",
+                    headers={"Content-Disposition": f'attachment; filename="handin-{submission_id}.tar"'})
+
+
+@router.get("/assessments/{slug}/submissions", tags=["submissions"])
+def list_submissions(slug: str, request: Request, user: UserDep, user_name: str | None = None) -> list[dict]:
+    """Your submissions (TAs: everyone's, or one student's with ?user_name=)."""
+    a = _assessment(request, slug)
+    with _db(request).read_session() as s:
+        return [services.submission_view(s, sub, a, user)
+                for sub in services.list_submissions(s, user, slug, user_name)]
+
+
+@router.get("/assessments/{slug}/scoreboard", tags=["scores"])
+def scoreboard(slug: str, request: Request, user: UserDep) -> list[dict]:
+    """TAs see names; students see the same rows by nickname."""
+    a = _assessment(request, slug)
+    with _db(request).read_session() as s:
+        return services.scoreboard(s, a, user)
+
+
+@router.get("/assessments/{slug}/gradebook.csv", tags=["scores"], response_class=PlainTextResponse)
+def gradebook(slug: str, request: Request, user: StaffDep) -> Response:
+    a = _assessment(request, slug)
+    with _db(request).read_session() as s:
+        text = services.gradebook_csv(s, a)
+    return Response(text, media_type="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{slug}-gradebook.csv"'})
+
+
+# ---------------------------------------------------------------------------------------------
+# staff: regrades, extensions, queue
+
+@router.post("/submissions/{submission_id}/regrade", status_code=202, tags=["staff"])
+def regrade_one(submission_id: int, request: Request, user: StaffDep) -> dict:
+    try:
+        queued = services.regrade_one(_db(request), submission_id, _settings(request).max_attempts)
+    except services.NotFound:
+        raise ApiError(404, "not_found", "No such submission.") from None
+    return {"queued": int(queued)}
+
+
+@router.post("/assessments/{slug}/regrade", status_code=202, tags=["staff"])
+def regrade_all(slug: str, request: Request, user: StaffDep) -> dict:
+    _assessment(request, slug)
+    return {"queued": services.regrade_all(_db(request), slug, _settings(request).max_attempts)}
+
+
+class ExtensionBody(BaseModel):
+    days: float = 0
+    hours: float = 0
+    seconds: int = 0
+
+
+@router.put("/assessments/{slug}/extensions/{username}", tags=["staff"])
+def set_extension(slug: str, username: str, body: ExtensionBody, request: Request, user: StaffDep) -> dict:
+    """Moves the student's due date and last accepted moment (0 removes the extension)."""
+    _assessment(request, slug)
+    seconds = int(body.days * 86400 + body.hours * 3600 + body.seconds)
+    try:
+        services.set_extension(_db(request), slug, username, seconds, user)
+    except services.NotFound:
+        raise ApiError(404, "not_found", f"No user {username!r}.") from None
+    return {"username": username, "assessment": slug, "seconds": max(seconds, 0)}
+
+
+@router.get("/queue", tags=["staff"])
+def queue_health(request: Request, user: StaffDep) -> dict:
+    with _db(request).read_session() as s:
+        info = queue.health(s)
+    info["workers_in_process"] = request.app.state.worker_count
+    return info

@@ -1,0 +1,102 @@
+"""Assessments, loaded from assessments/*.toml into memory at startup."""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, field_validator, model_validator
+
+from grader.policy import Rules
+from grader.suites import hw1p1
+
+SUITES = {"hw1p1": hw1p1.SECTION_POINTS}
+
+
+class Assessment(BaseModel):
+    slug: str
+    title: str
+    suite: str = "hw1p1"
+    timezone: str = "America/New_York"
+    release: datetime
+    early: datetime | None = None
+    due: datetime
+    last_accepted: datetime
+    early_bonus: int = 0
+    late_penalty_percent_per_day: float = 0
+    max_submissions: int = 0
+    min_interval_seconds: int = 0
+    counts: Literal["latest", "best"] = "latest"
+    upload_max_bytes: int = 10 << 20
+    sections: dict[str, int]
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        ZoneInfo(v)
+        return v
+
+    @model_validator(mode="after")
+    def _localize_and_check(self) -> Assessment:
+        tz = self.tz
+        for name in ("release", "early", "due", "last_accepted"):
+            value = getattr(self, name)
+            if value is not None and value.tzinfo is None:  # TOML local date-time: the course's zone
+                object.__setattr__(self, name, value.replace(tzinfo=tz))
+        if not (self.release <= self.due <= self.last_accepted):
+            raise ValueError("need release <= due <= last_accepted")
+        if self.early is not None and not (self.release <= self.early <= self.due):
+            raise ValueError("need release <= early <= due")
+        expected = SUITES.get(self.suite)
+        if expected is None:
+            raise ValueError(f"unknown suite {self.suite!r}")
+        if self.sections != expected:
+            raise ValueError(f"sections {self.sections} do not match the suite's {expected}")
+        return self
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def max_score(self) -> int:
+        return sum(self.sections.values())
+
+    def rules(self) -> Rules:
+        return Rules(release=self.release, early=self.early, due=self.due,
+                     last_accepted=self.last_accepted, max_score=self.max_score,
+                     early_bonus=self.early_bonus,
+                     late_penalty_percent_per_day=self.late_penalty_percent_per_day,
+                     max_submissions=self.max_submissions, min_interval_seconds=self.min_interval_seconds,
+                     counts=self.counts)
+
+    def local(self, t: datetime | None) -> str | None:
+        """A time as the course shows it, e.g. 2026-02-06T23:59:00-05:00."""
+        return t.astimezone(self.tz).isoformat() if t else None
+
+
+def load_file(path: Path) -> Assessment:
+    with open(path, "rb") as f:
+        return Assessment.model_validate(tomllib.load(f))
+
+
+def load_dir(folder: Path) -> dict[str, Assessment]:
+    found = {}
+    for path in sorted(folder.glob("*.toml")):
+        a = load_file(path)
+        found[a.slug] = a
+    return found
+
+
+def demo_copy(base: Assessment, now: datetime | None = None) -> Assessment:
+    """The same assessment with dates around NOW, so a new user can submit today."""
+    now = (now or datetime.now(UTC)).replace(microsecond=0)
+    data = base.model_dump()
+    data.update(slug=f"{base.slug}-demo", title=f"{base.title} (demo)",
+                release=now - timedelta(days=1), early=now + timedelta(days=3),
+                due=now + timedelta(days=7), last_accepted=now + timedelta(days=10),
+                max_submissions=0, min_interval_seconds=0)
+    return Assessment.model_validate(data)

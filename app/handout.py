@@ -1,0 +1,80 @@
+"""GET /handout/create_tarball.sh: the student's build-and-submit script."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import PlainTextResponse
+
+router = APIRouter()
+
+SCRIPT = r'''#!/usr/bin/env bash
+# Build handin.tar from models/ and mytorch/ and submit it to __BASE__ (assessment __SLUG__).
+# Token: $GRADER_TOKEN, or the file named by $GRADER_TOKEN_FILE (default ~/.grader_token).
+# Create one on the service's web pages (or ask a TA for `grader token create`).
+set -euo pipefail
+BASE_URL="${GRADER_URL:-__BASE__}"
+SLUG="${GRADER_ASSESSMENT:-__SLUG__}"
+WAIT="${GRADER_WAIT:-300}"
+
+for d in models mytorch; do
+  [ -d "$d" ] || { echo "error: run this from the handout folder (no $d/ here)." >&2; exit 1; }
+done
+tar --exclude='__pycache__' --exclude='*.pyc' --exclude='.DS_Store' --exclude='._*' \
+    -cf handin.tar models mytorch
+echo "Built handin.tar ($(wc -c < handin.tar) bytes)."
+[ "${1:-}" = "--no-submit" ] && exit 0
+
+TOKEN="${GRADER_TOKEN:-}"
+if [ -z "$TOKEN" ]; then
+  TOKEN_FILE="${GRADER_TOKEN_FILE:-$HOME/.grader_token}"
+  [ -r "$TOKEN_FILE" ] || { echo "error: set GRADER_TOKEN or put your token in $TOKEN_FILE." >&2; exit 1; }
+  TOKEN="$(tr -d ' \r\n' < "$TOKEN_FILE")"
+fi
+command -v curl >/dev/null || { echo "error: curl is needed to submit (handin.tar is built)." >&2; exit 1; }
+
+echo "Submitting to $BASE_URL (assessment $SLUG); waiting up to ${WAIT}s for the grade..."
+BODY="$(mktemp)"; trap 'rm -f "$BODY"' EXIT
+STATUS="$(curl -sS -o "$BODY" -w '%{http_code}' -H "Authorization: Bearer $TOKEN" \
+  -F "handin=@handin.tar" "$BASE_URL/api/v1/assessments/$SLUG/submissions?wait=$WAIT")" || {
+  echo "error: could not reach $BASE_URL." >&2; exit 1; }
+if [ "${STATUS:0:1}" != 2 ]; then
+  echo "error: the server answered HTTP $STATUS:" >&2
+  python3 -c 'import json,sys; b=json.load(open(sys.argv[1])); print(b.get("message") or b)' "$BODY" >&2 \
+    || cat "$BODY" >&2
+  exit 1
+fi
+python3 - "$BODY" "$BASE_URL" <<'PY'
+import json, sys
+b = json.load(open(sys.argv[1]))
+print(f"Submission {b['id']} (version {b['version']}): {b['status']}")
+if b["status"] not in ("graded", "error"):
+    print(f"Still {b['status']}; see {sys.argv[2]}{b['url']} later."); sys.exit(0)
+if b.get("grader_error"):
+    print("Grader error (not your fault, does not count): " + b["grader_error"]); sys.exit(1)
+if b.get("handin_error"):
+    print("Cannot grade this handin: " + b["handin_error"]); sys.exit(1)
+secs = b.get("sections", [])
+w = max([len(s["name"]) for s in secs] + [7])
+print(f"{'Section':<{w}}  Result  Points")
+for s in secs:
+    print(f"{s['name']:<{w}}  {'PASSED' if s['passed'] else 'FAILED'}  {s['score']:>2}/{s['max_score']}")
+p = b.get("policy", {})
+print(f"Score: {b['score']}/{b['max_score']}")
+if p.get("late_penalty"):
+    print(f"Late penalty: -{p['late_penalty']} ({p['late_days']} day(s) late)")
+if p.get("early_bonus"):
+    print(f"Early bonus: +{p['early_bonus']}")
+print(f"Total for this assessment (counted: {p.get('counted_rule')}): {p.get('assessment_total')}")
+PY
+'''
+
+
+@router.get("/handout/create_tarball.sh", response_class=PlainTextResponse, tags=["handout"])
+def create_tarball(request: Request, assessment: str | None = None) -> PlainTextResponse:
+    slugs = list(request.app.state.assessments)
+    slug = assessment or next((s for s in slugs if s.endswith("-demo")), slugs[0] if slugs else "hw1p1")
+    base = str(request.base_url).rstrip("/")
+    text = SCRIPT.replace("__BASE__", base).replace("__SLUG__", slug)
+    return PlainTextResponse(text, media_type="text/x-shellscript",
+                             headers={"Content-Disposition": 'attachment; filename="create_tarball.sh"'})
+

@@ -1,0 +1,87 @@
+"""The FastAPI application: `create_app(settings)`; workers run in its lifespan when asked."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from app import errors
+from app.assessments import Assessment, demo_copy, load_dir
+from app.db import Database, check_schema
+from app.models import utcnow
+from app.ratelimit import RateLimiter
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def load_assessments(settings: Settings) -> dict[str, Assessment]:
+    found = load_dir(settings.assessments_dir)
+    if settings.demo:
+        for a in list(found.values()):
+            copy = demo_copy(a)
+            found[copy.slug] = copy
+    return found
+
+
+class StampReceiveTime:
+    """Records when a request arrived, before its body is read: deadlines use this moment."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            scope["received_at"] = utcnow()
+        await self.app(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None, *, workers: int | None = None,
+               db: Database | None = None) -> FastAPI:
+    """WORKERS in-process grading threads, started with the app (default: none)."""
+    settings = settings or Settings()
+    db = db or Database(settings.db_url)
+    check_schema(db.engine)   # refuse to start on a schema that is behind
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        pool = app.state.worker_pool
+        if pool is None and app.state.worker_count:
+            from app.worker import WorkerPool
+            pool = WorkerPool(db, settings, app.state.worker_count)
+        if pool is not None:
+            pool.start()
+        try:
+            yield
+        finally:
+            if pool:
+                pool.close()
+            db.dispose()
+
+    app = FastAPI(title="HW1P1 grading service", version="1", lifespan=lifespan,
+                  description="Upload handins, see feedback and scores. Authenticate with "
+                              "`Authorization: Bearer TOKEN` or the session cookie from /api/v1/login.")
+    app.state.settings = settings
+    app.state.db = db
+    app.state.assessments = load_assessments(settings)
+    app.state.worker_count = workers or 0
+    app.state.worker_pool = None   # `grader serve` sets a prepared WorkerPool here
+    app.state.login_limiter = RateLimiter(settings.login_attempts_per_minute)
+    app.state.upload_limiter = RateLimiter(settings.uploads_per_minute)
+    errors.install(app)
+    app.add_middleware(StampReceiveTime)
+
+    from app import api, handout, web
+    app.include_router(web.router)   # the pages
+    app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
+    app.include_router(api.router)
+    app.include_router(handout.router)
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict:
+        return {"ok": True}
+
+    return app

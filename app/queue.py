@@ -1,0 +1,151 @@
+"""The grading queue: the jobs table, claimed with a lease and kept alive by heartbeats.
+
+Claiming is a locked read then a guarded update in one write transaction: FOR UPDATE SKIP LOCKED
+on Postgres; on SQLite the transaction began with BEGIN IMMEDIATE, so claims are serialized.
+Recording is idempotent: a job that is already finished, or whose lease now belongs to another
+worker, is left alone, and the results table holds at most one row per job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from app.db import Database
+from app.models import PRIORITY_LIVE, Job, Result, Submission, utcnow
+
+
+@dataclass
+class Claim:
+    job_id: int
+    submission_id: int
+    attempt: int
+    blob_sha256: str
+
+
+def enqueue(session: Session, submission: Submission, *, kind: str = "submit",
+            priority: int = PRIORITY_LIVE, max_attempts: int = 3) -> Job:
+    job = Job(submission_id=submission.id, kind=kind, priority=priority, state="queued",
+              max_attempts=max_attempts, queued_at=utcnow())
+    session.add(job)
+    submission.status = "queued"
+    session.flush()
+    return job
+
+
+def _finish_submission_failure(session: Session, job: Job, message: str) -> None:
+    """A job that ran out of attempts: a grader error, unless an earlier result can stay shown."""
+    sub = session.get(Submission, job.submission_id)
+    if sub.result_id is not None:
+        sub.status = "graded"          # a failed regrade keeps the previous result
+    else:
+        sub.status, sub.grader_error = "error", message
+
+
+def reap_expired(session: Session, now: datetime | None = None) -> int:
+    """Re-queue running jobs whose lease expired (the worker died); fail those out of attempts."""
+    now = now or utcnow()
+    expired = session.scalars(select(Job).where(Job.state == "running", Job.lease_expires_at < now)
+                              .with_for_update(skip_locked=True)).all()
+    for job in expired:
+        job.lease_owner = job.lease_expires_at = None
+        note = f"attempt {job.attempts}: the worker stopped answering (lease expired)"
+        job.last_error = note
+        if job.attempts >= job.max_attempts:
+            job.state, job.finished_at = "failed", now
+            _finish_submission_failure(session, job, "The grader failed repeatedly on this submission; "
+                                                     "it does not count against your limits.")
+        else:
+            job.state = "queued"
+            session.get(Submission, job.submission_id).status = "queued"
+    return len(expired)
+
+
+def claim(db: Database, owner: str, lease_seconds: float) -> Claim | None:
+    with db.session() as session, session.begin():
+        now = utcnow()
+        reap_expired(session, now)
+        job = session.scalars(select(Job).where(Job.state == "queued")
+                              .order_by(Job.priority, Job.id).limit(1)
+                              .with_for_update(skip_locked=True)).first()
+        if job is None:
+            return None
+        job.state, job.lease_owner = "running", owner
+        job.lease_expires_at = now + timedelta(seconds=lease_seconds)
+        job.attempts += 1
+        job.started_at = job.heartbeat_at = now
+        sub = session.get(Submission, job.submission_id)
+        sub.status = "running"
+        return Claim(job.id, sub.id, job.attempts, sub.blob_sha256)
+
+
+def heartbeat(db: Database, claim_: Claim, owner: str, lease_seconds: float) -> bool:
+    """Extend the lease; False when the lease is no longer ours."""
+    with db.session() as session, session.begin():
+        now = utcnow()
+        res = session.execute(update(Job).where(Job.id == claim_.job_id, Job.state == "running",
+                                                Job.lease_owner == owner)
+                              .values(lease_expires_at=now + timedelta(seconds=lease_seconds),
+                                      heartbeat_at=now))
+        return res.rowcount == 1
+
+
+def _lock_job(session: Session, job_id: int) -> Job:
+    return session.scalars(select(Job).where(Job.id == job_id).with_for_update()).one()
+
+
+def record_result(db: Database, claim_: Claim, owner: str, *, score: int, max_score: int, body: str,
+                  handin_error: str | None) -> bool:
+    """Store a result once. False (and nothing written) when the job already has one."""
+    with db.session() as session, session.begin():
+        job = _lock_job(session, claim_.job_id)
+        if job.state in ("done", "failed"):
+            return False
+        if session.scalar(select(func.count()).select_from(Result).where(Result.job_id == job.id)):
+            return False
+        now = utcnow()
+        result = Result(job_id=job.id, submission_id=job.submission_id, score=score, max_score=max_score,
+                        body=body, handin_error=handin_error, worker=owner, created_at=now)
+        session.add(result)
+        session.flush()
+        job.state, job.finished_at, job.lease_owner, job.lease_expires_at = "done", now, None, None
+        sub = session.get(Submission, job.submission_id)
+        sub.status, sub.score, sub.max_score = "graded", score, max_score
+        sub.result_id, sub.grader_error = result.id, None
+        return True
+
+
+def record_failure(db: Database, claim_: Claim, owner: str, message: str) -> None:
+    """A grader error: retry while attempts remain, otherwise mark it (never as a zero)."""
+    with db.session() as session, session.begin():
+        job = _lock_job(session, claim_.job_id)
+        if job.state != "running" or job.lease_owner != owner:
+            return
+        job.last_error = f"attempt {job.attempts}: {message}"[:4000]
+        job.lease_owner = job.lease_expires_at = None
+        if job.attempts >= job.max_attempts:
+            job.state, job.finished_at = "failed", utcnow()
+            _finish_submission_failure(session, job, "The grader failed on this submission (not your "
+                                                     "fault); it does not count against your limits.")
+        else:
+            job.state = "queued"
+            session.get(Submission, job.submission_id).status = "queued"
+
+
+def health(session: Session) -> dict:
+    now = utcnow()
+    counts = dict(session.execute(select(Job.state, func.count()).group_by(Job.state)).all())
+    oldest = session.scalar(select(func.min(Job.queued_at)).where(Job.state == "queued"))
+    running = session.scalars(select(Job).where(Job.state == "running").order_by(Job.id)).all()
+    return {
+        "queued": counts.get("queued", 0), "running": counts.get("running", 0),
+        "done": counts.get("done", 0), "failed": counts.get("failed", 0),
+        "oldest_queued_seconds": round((now - oldest).total_seconds(), 1) if oldest else None,
+        "running_jobs": [{"job": j.id, "submission": j.submission_id, "worker": j.lease_owner,
+                          "attempt": j.attempts, "started_at": j.started_at.isoformat(),
+                          "lease_expires_at": j.lease_expires_at.isoformat() if j.lease_expires_at else None}
+                         for j in running],
+    }

@@ -1,0 +1,63 @@
+"""Service settings, from GRADER_* environment variables (DATABASE_URL also accepted bare)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GRADER_", extra="ignore")
+
+    data_dir: Path = Path("data")
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "GRADER_DATABASE_URL"))
+    assessments_dir: Path = REPO_ROOT / "assessments"
+    demo: bool = False                       # also load `<slug>-demo` copies dated around now
+    secret_key: str | None = None            # signs session cookies; kept in data_dir when unset
+    base_url: str = "http://127.0.0.1:8000"  # for activation links printed by the CLI
+    cookie_secure: bool = False              # set behind HTTPS
+    session_max_age: int = 7 * 24 * 3600
+
+    # workers
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1)
+    unsafe_no_sandbox: bool = False          # run student code WITHOUT isolation (tests/dev only)
+    sandbox_slots: int = 2                   # sections graded in parallel per worker
+    lease_seconds: float = 120.0
+    heartbeat_seconds: float = 20.0
+    poll_seconds: float = 0.5
+    max_attempts: int = 3
+
+    # limits
+    login_attempts_per_minute: int = 10
+    uploads_per_minute: int = 20
+    max_wait_seconds: float = 600.0
+
+    @cached_property
+    def db_url(self) -> str:
+        if self.database_url:
+            url = self.database_url
+            # plain postgres URLs mean psycopg 3 here
+            for prefix in ("postgres://", "postgresql://"):
+                if url.startswith(prefix):
+                    url = "postgresql+psycopg://" + url[len(prefix):]
+            return url
+        return f"sqlite:///{(self.data_dir / 'grader.db').resolve()}"
+
+    @cached_property
+    def signing_key(self) -> str:
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_urlsafe(48))
+        return path.read_text().strip()

@@ -1,0 +1,115 @@
+// Small progressive enhancements; every page works without them.
+(function () {
+  "use strict";
+
+  // Live countdowns: <span class="countdown" data-deadline="ISO">.
+  function tick() {
+    document.querySelectorAll(".countdown[data-deadline]").forEach(function (el) {
+      var left = Math.floor((Date.parse(el.dataset.deadline) - Date.now()) / 1000);
+      if (left <= 0) { el.textContent = "passed"; return; }
+      var d = Math.floor(left / 86400), h = Math.floor(left % 86400 / 3600),
+          m = Math.floor(left % 3600 / 60), s = left % 60;
+      var pad = function (n) { return (n < 10 ? "0" : "") + n; };
+      el.textContent = (d ? d + "d " : "") + pad(h) + "h " + pad(m) + "m " + pad(s) + "s left";
+    });
+  }
+
+  // Poll an HTML fragment while it says something is pending (data-pending="1").
+  function pollFragment(container, url) {
+    function pending() {
+      var marker = container.querySelector("[data-pending]");
+      return marker && marker.dataset.pending === "1";
+    }
+    function again() {
+      if (!pending()) return;
+      setTimeout(function () {
+        fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+          .then(function (r) { return r.ok ? r.text() : null; })
+          .then(function (html) { if (html !== null) container.innerHTML = html; })
+          .catch(function () {})
+          .then(again);
+      }, 1500);
+    }
+    again();
+  }
+
+  // Submission page: reload once the grade is in.
+  function pollStatus(el) {
+    var url = el.dataset.pollStatus, current = el.dataset.current;
+    if (current !== "queued" && current !== "running") return;
+    setTimeout(function check() {
+      fetch(url, { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (b) {
+        if (b.status === "graded" || b.status === "error") { location.reload(); return; }
+        if (b.status !== current) {
+          current = b.status;
+          var badge = el.querySelector("[data-status]");
+          if (badge) { badge.textContent = b.status; badge.dataset.status = b.status; badge.className = "badge status-" + b.status; }
+        }
+        setTimeout(check, 1500);
+      }).catch(function () { setTimeout(check, 3000); });
+    }, 1500);
+  }
+
+  // Upload form: drag and drop onto the box, and a clear message for a wrong file before sending.
+  function setupUpload(form) {
+    var input = form.querySelector("input[type=file]"), zone = form.querySelector("[data-drop]"),
+        error = form.querySelector("#upload-error"), max = parseInt(form.dataset.maxBytes, 10);
+    function problem(file) {
+      if (!file) return "Choose your handin.tar first.";
+      if (!/\.(tar|tar\.gz|tgz)$/i.test(file.name))
+        return "\u201c" + file.name + "\u201d is not a tar archive: upload handin.tar (built by create_tarball.sh), with models/ and mytorch/ inside.";
+      if (file.size > max)
+        return "\u201c" + file.name + "\u201d is " + (file.size / 1048576).toFixed(1) + " MiB; the limit is " + (max / 1048576) + " MiB.";
+      if (file.size === 0) return "\u201c" + file.name + "\u201d is empty.";
+      return "";
+    }
+    function show(msg) { error.textContent = msg; error.hidden = !msg; input.setAttribute("aria-invalid", msg ? "true" : "false"); }
+    input.addEventListener("change", function () { show(problem(input.files[0])); });
+    ["dragenter", "dragover"].forEach(function (t) {
+      zone.addEventListener(t, function (e) { e.preventDefault(); zone.classList.add("dragging"); });
+    });
+    ["dragleave", "drop"].forEach(function (t) {
+      zone.addEventListener(t, function () { zone.classList.remove("dragging"); });
+    });
+    zone.addEventListener("drop", function (e) {
+      e.preventDefault();
+      if (!e.dataTransfer || !e.dataTransfer.files.length) return;
+      input.files = e.dataTransfer.files;
+      show(problem(input.files[0]));
+    });
+    form.addEventListener("submit", function (e) {
+      var msg = problem(input.files[0]);
+      show(msg);
+      if (msg) { e.preventDefault(); input.focus(); }
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    tick();
+    setInterval(tick, 1000);
+    document.querySelectorAll("[data-poll]").forEach(function (el) { pollFragment(el, el.dataset.poll); });
+    document.querySelectorAll("[data-poll-status]").forEach(pollStatus);
+    document.querySelectorAll("form.upload").forEach(setupUpload);
+    var progress = document.getElementById("regrade-progress");
+    if (progress && progress.dataset.pollSelf) {
+      // The regrade progress fragment replaces itself until nothing is pending.
+      (function poll(el) {
+        setTimeout(function () {
+          fetch(el.dataset.pollSelf, { credentials: "same-origin" }).then(function (r) { return r.text(); })
+            .then(function (html) {
+              el.outerHTML = html;
+              var next = document.getElementById("regrade-progress");
+              if (next && next.dataset.pollSelf) poll(next);
+              else location.reload();   // all regraded: show the new statuses and scores
+            }).catch(function () {});
+        }, 1500);
+      })(progress);
+    }
+    document.querySelectorAll("form[data-confirm]").forEach(function (f) {
+      f.addEventListener("submit", function (e) { if (!window.confirm(f.dataset.confirm)) e.preventDefault(); });
+    });
+    document.querySelectorAll("[data-select-on-focus]").forEach(function (el) {
+      el.addEventListener("focus", function () { el.select(); });
+    });
+  });
+})();

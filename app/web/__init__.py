@@ -1,0 +1,16 @@
+"""Server-rendered pages (Jinja2, autoescaped) for students and TAs, built on app.services.
+
+create_app includes `router` and mounts STATIC_DIR at /static.
+"""
+
+from pathlib import Path
+
+from fastapi import APIRouter
+
+from app.web import staff, student
+
+STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
+
+router = APIRouter(include_in_schema=False)
+router.include_router(student.router)
+router.include_router(staff.router)

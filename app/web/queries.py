@@ -1,0 +1,217 @@
+"""Data the pages need that the service's modules do not already offer.
+
+Mostly reads on top of `app.services`/`app.queue`; the few writes (nickname, role, activation
+link) are small and go through `Database.session()` like the service's own writes.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app import accounts, services
+from app.assessments import Assessment
+from app.db import Database
+from app.models import ROLES, ApiToken, Extension, Job, Result, Submission, User, utcnow
+from grader import policy
+
+NICKNAME = re.compile(r"^[A-Za-z0-9_.-]{3,32}$")
+
+
+# ---------------------------------------------------------------------------------------------
+# students
+
+def assessment_summary(session: Session, a: Assessment, user: User, now: datetime | None = None) -> dict:
+    """Deadlines (with the student's extension), the counted score and whether uploads are open."""
+    now = now or utcnow()
+    d = services.deadlines(session, a, user.id)
+    subs = services.user_submissions(session, user.id, a.slug)
+    attempts = [services.as_attempt(x) for x in subs]
+    stand = policy.standing(attempts, d, a.rules())
+    decision = policy.may_submit(now, d, a.rules(), attempts, a.tz)
+    counting = [x for x in subs if x.status != "error"]
+    return {"a": a, "d": d, "standing": stand, "decision": decision,
+            "count": len(counting), "pending": any(x.status in ("queued", "running") for x in subs),
+            "extension": services.extension_seconds(session, user.id, a.slug),
+            "phase": phase(now, d)}
+
+
+def phase(now: datetime, d: policy.Deadlines) -> str:
+    if now < d.release:
+        return "not yet open"
+    if d.early and policy.on_or_before(now, d.early):
+        return "open (early bonus window)"
+    if policy.on_or_before(now, d.due):
+        return "open"
+    if policy.on_or_before(now, d.last_accepted):
+        return "late (penalty applies)"
+    return "closed"
+
+
+def my_submissions(session: Session, a: Assessment, user: User) -> list[dict]:
+    """The student's submissions for A, newest first, as the JSON API shows them."""
+    subs = services.user_submissions(session, user.id, a.slug)
+    return [services.submission_view(session, x, a, user) for x in reversed(subs)]
+
+
+def tokens(session: Session, user_id: int) -> list[ApiToken]:
+    return list(session.scalars(select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.id)))
+
+
+def set_nickname(db: Database, user_id: int, nickname: str) -> str | None:
+    """None when saved, otherwise a sentence saying why not."""
+    nickname = nickname.strip()
+    if not NICKNAME.match(nickname):
+        return "A nickname is 3 to 32 letters, digits, dots, dashes or underscores."
+    with db.session() as s, s.begin():
+        taken = s.scalar(select(User.id).where(User.nickname == nickname, User.id != user_id))
+        if taken:
+            return "That nickname is taken; pick another."
+        s.get(User, user_id).nickname = nickname
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# staff: scoreboard
+
+def staff_scoreboard(session: Session, a: Assessment) -> list[dict]:
+    rows = []
+    for r in services.standings(session, a, include_empty=True):
+        by_name = {x["name"]: x["score"] for x in r.sections}
+        rows.append({"username": r.user.username, "display_name": r.user.display_name,
+                     "nickname": r.user.nickname, "total": r.standing.total, "raw": r.standing.raw,
+                     "bonus": r.standing.early_bonus, "penalty": r.standing.late_penalty,
+                     "late_days": r.standing.late_days, "submissions": r.count,
+                     "last": r.last_received, "sections": by_name, "graded": r.standing.counted is not None})
+    return rows
+
+
+def pass_rates(rows: list[dict], a: Assessment) -> dict[str, tuple[int, int]]:
+    """Per section: (students with full marks in it, students with a counted submission)."""
+    graded = [r for r in rows if r["graded"]]
+    return {name: (sum(r["sections"].get(name) == pts for r in graded), len(graded))
+            for name, pts in a.sections.items()}
+
+
+def histogram(totals: list[int], top: int, width: int = 10) -> list[dict]:
+    """Bins of WIDTH points from 0 up to TOP (the last bin holds TOP itself)."""
+    bins = [{"lo": lo, "hi": min(lo + width - 1, top), "n": 0} for lo in range(0, top + 1, width)]
+    for t in totals:
+        bins[min(max(t, 0), top) // width]["n"] += 1
+    return bins
+
+
+# ---------------------------------------------------------------------------------------------
+# staff: submissions, regrades, queue
+
+def staff_submissions(session: Session, a: Assessment, student: str = "", status: str = "",
+                      late: str = "", errors: bool = False, limit: int = 500) -> list[dict]:
+    q = (select(Submission, User, Result.handin_error)
+         .join(User, User.id == Submission.user_id)
+         .outerjoin(Result, Result.id == Submission.result_id)
+         .where(Submission.assessment == a.slug).order_by(Submission.id.desc()))
+    if student:
+        like = f"%{student.lower()}%"
+        q = q.where(func.lower(User.username).like(like) | func.lower(User.display_name).like(like))
+    if status:
+        q = q.where(Submission.status == status)
+    exts = dict(session.execute(select(Extension.user_id, Extension.seconds)
+                                .where(Extension.assessment == a.slug)).all())
+    out = []
+    for sub, user, handin_error in session.execute(q):
+        d = policy.deadlines_for(a.rules(), exts.get(user.id, 0))
+        days = policy.late_days(sub.received_at, d)
+        problem = sub.grader_error or handin_error
+        if (late == "yes" and not days) or (late == "no" and days) or (errors and not problem):
+            continue
+        out.append({"sub": sub, "user": user, "late_days": days, "problem": problem,
+                    "grader_error": sub.grader_error, "handin_error": handin_error})
+        if len(out) >= limit:
+            break
+    return out
+
+
+def regrade_progress(session: Session, slug: str) -> dict:
+    """Regrade jobs still waiting, and how many of this batch are done (the batch starts at the
+    oldest regrade still waiting)."""
+    base = (select(Job).join(Submission, Submission.id == Job.submission_id)
+            .where(Submission.assessment == slug, Job.kind == "regrade"))
+    pending = session.scalars(base.where(Job.state.in_(("queued", "running")))).all()
+    if not pending:
+        return {"pending": 0, "done": 0, "total": 0}
+    start = min(j.queued_at for j in pending)
+    done = len(session.scalars(base.where(Job.state.in_(("done", "failed")), Job.queued_at >= start)).all())
+    return {"pending": len(pending), "done": done, "total": done + len(pending)}
+
+
+def queue_details(session: Session, lease_seconds: float, now: datetime | None = None) -> dict:
+    """What the queue page shows beyond `queue.health`: the last hour, errors, workers."""
+    now = now or utcnow()
+    hour_ago = now - timedelta(hours=1)
+    graded_hour = session.scalar(select(func.count()).select_from(Result)
+                                 .where(Result.created_at >= hour_ago)) or 0
+    finished = session.scalars(select(Job).where(Job.state == "done", Job.finished_at >= hour_ago,
+                                                 Job.started_at.is_not(None))).all()
+    durations = [(j.finished_at - j.started_at).total_seconds() for j in finished]
+    errors = session.execute(select(Job, Submission, User)
+                             .join(Submission, Submission.id == Job.submission_id)
+                             .join(User, User.id == Submission.user_id)
+                             .where(Job.last_error.is_not(None)).order_by(Job.id.desc()).limit(20)).all()
+    # Workers report through their jobs: a running job's heartbeat, or a recorded result.
+    seen: dict[str, dict] = {}
+    for j in session.scalars(select(Job).where(Job.state == "running", Job.lease_owner.is_not(None))):
+        seen[j.lease_owner] = {"name": j.lease_owner, "last": j.heartbeat_at, "busy": True}
+    for name, last in session.execute(select(Result.worker, func.max(Result.created_at))
+                                      .where(Result.created_at >= hour_ago).group_by(Result.worker)):
+        if name and name not in seen:
+            seen[name] = {"name": name, "last": last, "busy": False}
+    for w in seen.values():
+        w["alive"] = w["last"] is not None and (now - w["last"]).total_seconds() <= lease_seconds
+    return {"graded_last_hour": graded_hour,
+            "avg_seconds": round(sum(durations) / len(durations), 2) if durations else None,
+            "errors": [{"job": j, "sub": s, "user": u} for j, s, u in errors],
+            "workers": sorted(seen.values(), key=lambda w: w["name"])}
+
+
+# ---------------------------------------------------------------------------------------------
+# staff: students
+
+def roster(session: Session, slug: str | None) -> list[dict]:
+    exts = {}
+    if slug:
+        exts = dict(session.execute(select(Extension.user_id, Extension.seconds)
+                                    .where(Extension.assessment == slug)).all())
+    users = session.scalars(select(User).order_by(User.role.desc(), User.username)).all()
+    return [{"user": u, "extension": exts.get(u.id, 0),
+             "state": "active" if u.password_hash else ("activation pending" if u.activation_hash
+                                                        else "no password")}
+            for u in users]
+
+
+def set_role(db: Database, actor: User, username: str, role: str) -> str | None:
+    """None when changed, otherwise why not. Only admins grant or take away the admin role."""
+    if role not in ROLES:
+        return f"Unknown role {role!r}."
+    with db.session() as s, s.begin():
+        user = accounts.get_user(s, username)
+        if user is None:
+            return f"No user {username!r}."
+        if user.id == actor.id:
+            return "You cannot change your own role."
+        if "admin" in (role, user.role) and actor.role != "admin":
+            return "Only an admin can grant or remove the admin role."
+        user.role = role
+    return None
+
+
+def activation_link(db: Database, username: str, base_url: str) -> str | None:
+    """A fresh one-time link (replaces any earlier one); None when there is no such user."""
+    with db.session() as s, s.begin():
+        user = accounts.get_user(s, username)
+        if user is None:
+            return None
+        secret = accounts.create_activation(user)
+    return f"{base_url.rstrip('/')}/activate?token={secret}"

@@ -1,0 +1,264 @@
+"""TA pages under /ta: scoreboard, all submissions and regrades, queue health, students."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from app import admin, queue, services
+from app.auth import Principal
+from app.models import utcnow
+from app.web import queries
+from app.web.common import (
+    assessment_or_none,
+    csrf_problem,
+    error_page,
+    login_redirect,
+    not_found,
+    render,
+    viewer,
+)
+
+router = APIRouter(prefix="/ta", include_in_schema=False)
+
+SORT_KEYS = {"name": lambda r: r["display_name"].lower(), "username": lambda r: r["username"].lower(),
+             "total": lambda r: r["total"], "raw": lambda r: r["raw"], "bonus": lambda r: r["bonus"],
+             "penalty": lambda r: r["penalty"], "submissions": lambda r: r["submissions"],
+             "last": lambda r: r["last"].timestamp() if r["last"] else 0}
+
+
+async def _staff(request: Request) -> tuple[Principal | None, Response | None]:
+    """The TA looking, or the response to send instead (login, or 403 for students)."""
+    principal = await viewer(request)
+    if principal is None:
+        return None, login_redirect(request)
+    if not principal.user.is_staff:
+        return None, error_page(request, principal, 403, "Only TAs and admins can open this page.")
+    return principal, None
+
+
+async def _staff_form(request: Request) -> tuple[Principal | None, Response | None]:
+    principal, stop = await _staff(request)
+    if stop is None:
+        stop = await csrf_problem(request, principal)
+    return principal, stop
+
+
+def _db(request: Request):
+    return request.app.state.db
+
+
+def _default_slug(request: Request) -> str:
+    slugs = list(request.app.state.assessments)
+    return next((s for s in slugs if not s.endswith("-demo")), slugs[0] if slugs else "")
+
+
+# ---------------------------------------------------------------------------------------------
+# scoreboard
+
+@router.get("/assessments/{slug}/scoreboard", response_class=HTMLResponse)
+async def scoreboard(request: Request, slug: str, sort: str = "total", dir: str = "desc",
+                     q: str = "") -> Response:
+    principal, stop = await _staff(request)
+    if stop:
+        return stop
+    a = assessment_or_none(request, slug)
+    if a is None:
+        return not_found(request, principal)
+
+    def load():
+        with _db(request).read_session() as s:
+            return queries.staff_scoreboard(s, a)
+    rows = await run_in_threadpool(load)
+    rates = queries.pass_rates(rows, a)
+    top = a.max_score + a.early_bonus
+    bins = queries.histogram([r["total"] for r in rows if r["graded"]], top)
+    if q:
+        needle = q.lower()
+        rows = [r for r in rows if needle in r["display_name"].lower() or needle in r["username"].lower()]
+    # Any column sorts: the fixed ones above, or a section by its name.
+    key = SORT_KEYS.get(sort) or (lambda r: r["sections"].get(sort, -1))
+    if sort not in SORT_KEYS and sort not in a.sections:
+        sort, key = "total", SORT_KEYS["total"]
+    rows.sort(key=key, reverse=(dir != "asc"))
+    return render(request, "ta_scoreboard.html", principal, a=a, rows=rows, rates=rates, bins=bins,
+                  sort=sort, dir="asc" if dir == "asc" else "desc", q=q,
+                  histogram_max=max([b["n"] for b in bins] + [1]))
+
+
+# ---------------------------------------------------------------------------------------------
+# submissions and regrades
+
+@router.get("/submissions", response_class=HTMLResponse)
+async def submissions(request: Request, assessment: str = "", student: str = "", status: str = "",
+                      late: str = "", errors: str = "") -> Response:
+    principal, stop = await _staff(request)
+    if stop:
+        return stop
+    a = assessment_or_none(request, assessment or _default_slug(request))
+    if a is None:
+        return not_found(request, principal)
+
+    def load():
+        with _db(request).read_session() as s:
+            return (queries.staff_submissions(s, a, student.strip(), status, late, bool(errors)),
+                    queries.regrade_progress(s, a.slug))
+    rows, progress = await run_in_threadpool(load)
+    return render(request, "ta_submissions.html", principal, a=a, rows=rows, progress=progress,
+                  filters={"student": student, "status": status, "late": late, "errors": errors},
+                  assessments=request.app.state.assessments.values())
+
+
+@router.get("/assessments/{slug}/regrades", response_class=HTMLResponse)
+async def regrade_progress_fragment(request: Request, slug: str) -> Response:
+    """Polled by the submissions page while regrades are waiting."""
+    principal, stop = await _staff(request)
+    if stop:
+        return stop
+
+    def load():
+        with _db(request).read_session() as s:
+            return queries.regrade_progress(s, slug)
+    return render(request, "_regrade_progress.html", principal, progress=await run_in_threadpool(load),
+                  slug=slug)
+
+
+@router.post("/submissions/{submission_id}/regrade")
+async def regrade_one(request: Request, submission_id: int) -> Response:
+    principal, stop = await _staff_form(request)
+    if stop:
+        return stop
+    settings = request.app.state.settings
+    try:
+        await run_in_threadpool(services.regrade_one, _db(request), submission_id, settings.max_attempts)
+    except services.NotFound:
+        return not_found(request, principal)
+    back = str((await request.form()).get("back", "")) or f"/submissions/{submission_id}"
+    return RedirectResponse(back if back.startswith("/") and not back.startswith("//") else "/", 303)
+
+
+@router.post("/assessments/{slug}/regrade")
+async def regrade_all(request: Request, slug: str) -> Response:
+    principal, stop = await _staff_form(request)
+    if stop:
+        return stop
+    if assessment_or_none(request, slug) is None:
+        return not_found(request, principal)
+    await run_in_threadpool(services.regrade_all, _db(request), slug, request.app.state.settings.max_attempts)
+    return RedirectResponse(f"/ta/submissions?assessment={slug}", status_code=303)
+
+
+# ---------------------------------------------------------------------------------------------
+# queue health
+
+@router.get("/queue", response_class=HTMLResponse)
+async def queue_page(request: Request) -> Response:
+    principal, stop = await _staff(request)
+    if stop:
+        return stop
+    settings = request.app.state.settings
+
+    def load():
+        with _db(request).read_session() as s:
+            return queue.health(s), queries.queue_details(s, settings.lease_seconds)
+    health, details = await run_in_threadpool(load)
+    return render(request, "ta_queue.html", principal, health=health, details=details,
+                  in_process=request.app.state.worker_count, lease_seconds=settings.lease_seconds,
+                  now=utcnow())
+
+
+# ---------------------------------------------------------------------------------------------
+# students: roster import, activation links, extensions, roles
+
+def _students(request: Request, principal: Principal, status_code: int = 200, slug: str = "",
+              **extra) -> Response:
+    slug = slug or str(request.query_params.get("assessment") or _default_slug(request))
+    with _db(request).read_session() as s:
+        people = queries.roster(s, slug)
+    return render(request, "ta_students.html", principal, status_code=status_code, people=people, slug=slug,
+                  assessments=request.app.state.assessments.values(), **extra)
+
+
+@router.get("/students", response_class=HTMLResponse)
+async def students(request: Request) -> Response:
+    principal, stop = await _staff(request)
+    if stop:
+        return stop
+    return await run_in_threadpool(_students, request, principal)
+
+
+@router.post("/students/import", response_class=HTMLResponse)
+async def import_roster(request: Request) -> Response:
+    principal, stop = await _staff_form(request)
+    if stop:
+        return stop
+    upload = (await request.form()).get("roster")
+    if upload is None or isinstance(upload, str) or not upload.filename:
+        return await run_in_threadpool(_students, request, principal, 400, error="Choose a CSV file to import.")
+    data = await upload.read(5 << 20)
+
+    def run():
+        # admin.import_roster reads a file path (it is what `grader roster import` uses).
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "roster.csv"
+            path.write_bytes(data)
+            return admin.import_roster(_db(request), path, str(request.base_url))
+    try:
+        links = await run_in_threadpool(run)
+    except (UnicodeDecodeError, ValueError) as exc:
+        return await run_in_threadpool(_students, request, principal, 400,
+                                       error=f"That file could not be read as a CSV roster ({exc}).")
+    notice = f"Imported {len(links)} new student(s)." if links else \
+        "No new students: every username in the file already exists (or the file has no username column)."
+    return await run_in_threadpool(_students, request, principal, links=links, notice=notice)
+
+
+@router.post("/students/{username}/activation", response_class=HTMLResponse)
+async def new_activation(request: Request, username: str) -> Response:
+    principal, stop = await _staff_form(request)
+    if stop:
+        return stop
+    link = await run_in_threadpool(queries.activation_link, _db(request), username, str(request.base_url))
+    if link is None:
+        return not_found(request, principal)
+    return await run_in_threadpool(_students, request, principal, links=[(username, link)],
+                                   notice=f"A new one-time activation link for {username} (shown once).")
+
+
+@router.post("/students/{username}/role", response_class=HTMLResponse)
+async def change_role(request: Request, username: str) -> Response:
+    principal, stop = await _staff_form(request)
+    if stop:
+        return stop
+    role = str((await request.form()).get("role", ""))
+    error = await run_in_threadpool(queries.set_role, _db(request), principal.user, username, role)
+    if error:
+        return await run_in_threadpool(_students, request, principal, 400, error=error)
+    return await run_in_threadpool(_students, request, principal, notice=f"{username} is now {role}.")
+
+
+@router.post("/students/{username}/extension", response_class=HTMLResponse)
+async def set_extension(request: Request, username: str) -> Response:
+    principal, stop = await _staff_form(request)
+    if stop:
+        return stop
+    form = await request.form()
+    slug = str(form.get("assessment", ""))
+    if assessment_or_none(request, slug) is None:
+        return not_found(request, principal)
+    try:
+        days, hours = float(form.get("days") or 0), float(form.get("hours") or 0)
+    except ValueError:
+        return await run_in_threadpool(_students, request, principal, 400, error="Days and hours are numbers.")
+    seconds = int(days * 86400 + hours * 3600)
+    try:
+        await run_in_threadpool(services.set_extension, _db(request), slug, username, seconds, principal.user)
+    except services.NotFound:
+        return not_found(request, principal)
+    what = f"an extension of {days:g} day(s) {hours:g} hour(s)" if seconds > 0 else "no extension"
+    return await run_in_threadpool(_students, request, principal, slug=slug,
+                                   notice=f"{username} now has {what} on {slug}.")

@@ -1,0 +1,270 @@
+"""Pages every signed-in user has: login, activation, home, assessment, submission, profile,
+the nickname scoreboard."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from app import accounts, api, services
+from app.auth import clear_session, set_session
+from app.errors import ApiError
+from app.models import User
+from app.web import queries
+from app.web.common import (
+    assessment_or_none,
+    csrf_problem,
+    error_page,
+    login_redirect,
+    not_found,
+    render,
+    safe_next,
+    viewer,
+)
+
+router = APIRouter(include_in_schema=False)
+
+
+def _db(request: Request):
+    return request.app.state.db
+
+
+# ---------------------------------------------------------------------------------------------
+# login, logout, activation (no session yet: these two forms carry no CSRF token)
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_page(request: Request, next: str = "/") -> Response:
+    return render(request, "login.html", await viewer(request), next=safe_next(next))
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(request: Request, username: str = Form(""), password: str = Form(""),
+          next: str = Form("/")) -> Response:
+    key = f"{request.client.host if request.client else '?'}|{username}"
+    limiter = request.app.state.login_limiter
+    if not limiter.allow(key):
+        return render(request, "login.html", None, status_code=429, next=safe_next(next), username=username,
+                      error="Too many login attempts; wait a minute and try again.")
+    with _db(request).read_session() as s:
+        user = accounts.authenticate(s, username, password)
+    if user is None:
+        return render(request, "login.html", None, status_code=401, next=safe_next(next), username=username,
+                      error="Wrong username or password.")
+    response = RedirectResponse(safe_next(next), status_code=303)
+    set_session(request, response, user)
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    principal = await viewer(request)
+    if principal is None:
+        return RedirectResponse("/login", status_code=303)
+    if problem := await csrf_problem(request, principal):
+        return problem
+    response = RedirectResponse("/login", status_code=303)
+    clear_session(response)
+    return response
+
+
+@router.get("/activate", response_class=HTMLResponse)
+async def activate_page(request: Request, token: str = "") -> Response:
+    return render(request, "activate.html", None, token=token)
+
+
+@router.post("/activate", response_class=HTMLResponse)
+def activate(request: Request, token: str = Form(""), password: str = Form(""),
+             password2: str = Form("")) -> Response:
+    if password != password2:
+        return render(request, "activate.html", None, status_code=400, token=token,
+                      error="The two passwords differ.")
+    try:
+        with _db(request).session() as s, s.begin():
+            user = accounts.activate(s, token, password)
+            username = user.username
+    except accounts.AccountError as exc:
+        return render(request, "activate.html", None, status_code=400, token=token,
+                      error=str(exc).capitalize() + ".")
+    return render(request, "login.html", None, next="/", username=username,
+                  notice=f"Your account {username} is active. Log in with your new password.")
+
+
+# ---------------------------------------------------------------------------------------------
+# home, assessment, submissions
+
+@router.get("/", response_class=HTMLResponse)
+async def home(request: Request) -> Response:
+    principal = await viewer(request)
+    if principal is None:
+        return login_redirect(request)
+
+    def load():
+        with _db(request).read_session() as s:
+            return [queries.assessment_summary(s, a, principal.user)
+                    for a in request.app.state.assessments.values()]
+    return render(request, "home.html", principal, summaries=await run_in_threadpool(load))
+
+
+def _assessment_context(request: Request, a, user: User) -> dict:
+    with _db(request).read_session() as s:
+        return {"summary": queries.assessment_summary(s, a, user),
+                "submissions": queries.my_submissions(s, a, user)}
+
+
+@router.get("/assessments/{slug}", response_class=HTMLResponse)
+async def assessment_page(request: Request, slug: str, submitted: int | None = None) -> Response:
+    principal = await viewer(request)
+    if principal is None:
+        return login_redirect(request)
+    a = assessment_or_none(request, slug)
+    if a is None:
+        return not_found(request, principal)
+    ctx = await run_in_threadpool(_assessment_context, request, a, principal.user)
+    return render(request, "assessment.html", principal, a=a, submitted=submitted, **ctx)
+
+
+@router.get("/assessments/{slug}/mine", response_class=HTMLResponse)
+async def my_submissions_fragment(request: Request, slug: str) -> Response:
+    """The submission list alone: the assessment page polls it while anything is queued or running."""
+    principal = await viewer(request)
+    a = assessment_or_none(request, slug)
+    if principal is None or a is None:
+        return HTMLResponse("", status_code=404)
+    ctx = await run_in_threadpool(_assessment_context, request, a, principal.user)
+    return render(request, "_my_submissions.html", principal, a=a, **ctx)
+
+
+@router.post("/assessments/{slug}/submit", response_class=HTMLResponse)
+async def submit(request: Request, slug: str) -> Response:
+    principal = await viewer(request)
+    if principal is None:
+        return login_redirect(request)
+    a = assessment_or_none(request, slug)
+    if a is None:
+        return not_found(request, principal)
+    # Refuse an oversized body before parsing the form (the API checks the same way).
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > a.upload_max_bytes + api.MULTIPART_OVERHEAD:
+        error, status = f"The file is larger than the {a.upload_max_bytes >> 20} MiB limit.", 413
+    elif problem := await csrf_problem(request, principal):
+        return problem
+    else:
+        try:
+            # The JSON API's upload route does every check (limits, size, archive) and stores it.
+            body = await api.submit(slug, request, principal.user)
+            return RedirectResponse(f"/assessments/{slug}?submitted={body['id']}", status_code=303)
+        except ApiError as exc:
+            error, status = exc.message, exc.status
+    ctx = await run_in_threadpool(_assessment_context, request, a, principal.user)
+    return render(request, "assessment.html", principal, status_code=status, a=a, upload_error=error, **ctx)
+
+
+@router.get("/submissions/{submission_id}", response_class=HTMLResponse)
+async def submission_page(request: Request, submission_id: int) -> Response:
+    principal = await viewer(request)
+    if principal is None:
+        return login_redirect(request)
+
+    def load():
+        with _db(request).read_session() as s:
+            try:
+                sub = services.visible_submission(s, principal.user, submission_id)
+            except services.NotFound:
+                return None
+            a = request.app.state.assessments.get(sub.assessment)
+            return {"view": services.submission_view(s, sub, a, principal.user), "a": a}
+    ctx = await run_in_threadpool(load)
+    if ctx is None:
+        return not_found(request, principal)
+    return render(request, "submission.html", principal, **ctx)
+
+
+# ---------------------------------------------------------------------------------------------
+# profile: nickname, API tokens, the handout script
+
+def _profile(request: Request, principal, status_code: int = 200, **extra) -> Response:
+    with _db(request).read_session() as s:
+        toks = queries.tokens(s, principal.user.id)
+        user = s.get(User, principal.user.id)
+    slug = next((x for x in request.app.state.assessments if x.endswith("-demo")),
+                next(iter(request.app.state.assessments), "hw1p1"))
+    return render(request, "profile.html", principal, status_code=status_code, tokens=toks, me=user,
+                  base=str(request.base_url).rstrip("/"), slug=slug, **extra)
+
+
+@router.get("/profile", response_class=HTMLResponse)
+async def profile(request: Request) -> Response:
+    principal = await viewer(request)
+    if principal is None:
+        return login_redirect(request)
+    return await run_in_threadpool(_profile, request, principal)
+
+
+@router.post("/profile/nickname", response_class=HTMLResponse)
+async def set_nickname(request: Request) -> Response:
+    principal = await viewer(request)
+    if principal is None:
+        return login_redirect(request)
+    if problem := await csrf_problem(request, principal):
+        return problem
+    nickname = str((await request.form()).get("nickname", ""))
+    error = await run_in_threadpool(queries.set_nickname, _db(request), principal.user.id, nickname)
+    if error:
+        return await run_in_threadpool(_profile, request, principal, 400, nickname_error=error)
+    return await run_in_threadpool(_profile, request, principal, notice="Nickname saved.")
+
+
+@router.post("/profile/tokens", response_class=HTMLResponse)
+async def create_token(request: Request) -> Response:
+    principal = await viewer(request)
+    if principal is None:
+        return login_redirect(request)
+    if problem := await csrf_problem(request, principal):
+        return problem
+    name = str((await request.form()).get("name", "")).strip()[:100] or "token"
+
+    def create():
+        with _db(request).session() as s, s.begin():
+            return accounts.create_token(s, s.get(User, principal.user.id), name)[1]
+    token = await run_in_threadpool(create)
+    # Shown on this response only: the page is not a redirect target and the token is not stored.
+    return await run_in_threadpool(_profile, request, principal, new_token=token, new_token_name=name)
+
+
+@router.post("/profile/tokens/{token_id}/revoke", response_class=HTMLResponse)
+async def revoke_token(request: Request, token_id: int) -> Response:
+    principal = await viewer(request)
+    if principal is None:
+        return login_redirect(request)
+    if problem := await csrf_problem(request, principal):
+        return problem
+
+    def revoke():
+        with _db(request).session() as s, s.begin():
+            return accounts.revoke_token(s, principal.user, token_id)
+    if not await run_in_threadpool(revoke):
+        return error_page(request, principal, 404, "No such token.")
+    return RedirectResponse("/profile", status_code=303)
+
+
+# ---------------------------------------------------------------------------------------------
+# scoreboard: nicknames for students; staff get the full board (app.web.staff)
+
+@router.get("/assessments/{slug}/scoreboard", response_class=HTMLResponse)
+async def scoreboard(request: Request, slug: str) -> Response:
+    principal = await viewer(request)
+    if principal is None:
+        return login_redirect(request)
+    a = assessment_or_none(request, slug)
+    if a is None:
+        return not_found(request, principal)
+    if principal.user.is_staff:
+        return RedirectResponse(f"/ta/assessments/{slug}/scoreboard", status_code=303)
+
+    def load():
+        with _db(request).read_session() as s:
+            # Built on the service's student view of the board: nicknames only.
+            return services.scoreboard(s, a, principal.user)
+    rows = await run_in_threadpool(load)
+    return render(request, "scoreboard.html", principal, a=a, rows=rows, me=principal.user.nickname)

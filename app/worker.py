@@ -1,0 +1,137 @@
+"""Worker loop: claim a job, grade its handin, record the result; heartbeats keep the lease.
+
+`grader serve` runs N of these as threads next to the web app; `grader worker` runs them alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import traceback
+
+from sqlalchemy.orm import Session
+
+from app import queue
+from app.db import Database
+from app.models import Blob
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class SandboxRefused(RuntimeError):
+    """No safe sandbox here and unsafe mode was not asked for: refuse to grade (fail closed)."""
+
+
+def make_executor(settings: Settings, index: int):
+    if settings.unsafe_no_sandbox:
+        from grader.execute import UnsafeExecutor
+        log.warning("GRADER_UNSAFE_NO_SANDBOX is set: worker %d grades WITHOUT a sandbox; every result "
+                    "records unsafe=true", index)
+        return UnsafeExecutor()
+    from grader.execute import SandboxExecutor
+    try:
+        import sandbox
+    except ImportError as exc:
+        raise SandboxRefused(f"the sandbox package cannot be imported ({exc})") from exc
+    unavailable = getattr(sandbox, "BackendUnavailable", RuntimeError)
+    busy = getattr(sandbox, "SlotBusy", unavailable)
+    slots = max(1, settings.sandbox_slots)
+    # Slots are machine-wide (one uid and cgroup each): other workers on this machine may hold
+    # some, so step past busy ones.
+    for k in range(32):   # slot numbers stay below the sandbox's 5000
+        try:
+            return SandboxExecutor(slots=slots, first_slot=(index + k * 64) * slots)
+        except busy:
+            continue
+        except unavailable as exc:
+            raise SandboxRefused(str(exc)) from exc
+    raise SandboxRefused("every sandbox slot tried is busy")
+
+
+class Worker:
+    def __init__(self, db: Database, settings: Settings, executor, name: str | None = None):
+        self.db, self.settings, self.executor = db, settings, executor
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+    def _blob(self, sha: str) -> bytes:
+        with self.db.read_session() as s:
+            return Session.get(s, Blob, sha).data
+
+    def _keep_alive(self, claim: queue.Claim, done: threading.Event) -> None:
+        while not done.wait(self.settings.heartbeat_seconds):
+            try:
+                if not queue.heartbeat(self.db, claim, self.name, self.settings.lease_seconds):
+                    log.warning("%s lost the lease on job %d", self.name, claim.job_id)
+                    return
+            except Exception:  # a failed heartbeat is retried at the next tick
+                log.exception("heartbeat failed")
+
+    def run_once(self) -> bool:
+        """Grade one job if there is one; returns whether a job was claimed."""
+        from grader.grade import grade
+
+        claim = queue.claim(self.db, self.name, self.settings.lease_seconds)
+        if claim is None:
+            return False
+        done = threading.Event()
+        beat = threading.Thread(target=self._keep_alive, args=(claim, done), daemon=True)
+        beat.start()
+        try:
+            result = grade(self._blob(claim.blob_sha256), self.executor)
+        except Exception as exc:  # GraderBug or anything else: a grader error, retried  # noqa: BLE001
+            log.error("job %d attempt %d: grader error: %s", claim.job_id, claim.attempt, exc)
+            done.set()
+            queue.record_failure(self.db, claim, self.name,
+                                 f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}")
+            return True
+        done.set()
+        queue.record_result(self.db, claim, self.name, score=result.score, max_score=result.max_score,
+                            body=result.model_dump_json(),
+                            handin_error=result.error.message if result.error else None)
+        return True
+
+    def run_forever(self, stop: threading.Event) -> None:
+        log.info("worker %s started", self.name)
+        while not stop.is_set():
+            try:
+                worked = self.run_once()
+            except Exception:  # the database went away for a moment, etc.: keep going
+                log.exception("worker %s: unexpected error", self.name)
+                worked = False
+            if not worked:
+                stop.wait(self.settings.poll_seconds)
+
+
+class WorkerPool:
+    """N worker threads, each with its own executor (its own sandbox slots)."""
+
+    def __init__(self, db: Database, settings: Settings, count: int):
+        self.db, self.settings, self.count = db, settings, count
+        self.stop = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self.executors: list = []
+
+    def prepare(self) -> None:
+        """Build the executors (may raise SandboxRefused: then nothing may be graded here)."""
+        while len(self.executors) < self.count:
+            self.executors.append(make_executor(self.settings, len(self.executors)))
+
+    def start(self) -> None:
+        self.prepare()
+        for i, executor in enumerate(self.executors):
+            worker = Worker(self.db, self.settings, executor,
+                            name=f"{socket.gethostname()}:{os.getpid()}:w{i}")
+            t = threading.Thread(target=worker.run_forever, args=(self.stop,), name=f"worker-{i}",
+                                 daemon=True)
+            t.start()
+            self.threads.append(t)
+
+    def close(self, timeout: float = 30.0) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout)
+        for ex in self.executors:
+            getattr(ex, "close", lambda: None)()
