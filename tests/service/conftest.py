@@ -8,13 +8,10 @@ stopped at the end; those tests are skipped only when no PostgreSQL binaries exi
 from __future__ import annotations
 
 import glob
-import io
 import os
 import pwd
 import shutil
-import socket
 import subprocess
-import tarfile
 import tempfile
 import uuid
 from datetime import UTC
@@ -25,38 +22,11 @@ import pytest
 from app.db import Database, upgrade
 from app.settings import Settings
 
-REPO = Path(__file__).resolve().parents[2]
-REFERENCE = REPO / "mytorch_reference"
-HW1P1_SECTIONS = """
-[sections]
-"Linear Layer" = 15
-"Activation" = 10
-"MLP0" = 10
-"MLP1" = 10
-"MLP4" = 15
-"Loss" = 10
-"SGD" = 10
-"Batch Norm" = 20
-"""
+from support import REFERENCE, REPO, SECTIONS_TOML, free_port, make_tar, reference_files  # noqa: F401
 
 
 # ---------------------------------------------------------------------------------------------
 # handins
-
-def make_tar(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
-def reference_files() -> dict[str, bytes]:
-    return {str(p.relative_to(REFERENCE)): p.read_bytes() for p in sorted(REFERENCE.rglob("*.py"))
-            if p.relative_to(REFERENCE).parts[0] in ("models", "mytorch")}
-
 
 @pytest.fixture(scope="session")
 def good_tar() -> bytes:
@@ -89,7 +59,7 @@ def write_assessment(folder: Path, slug: str, release: str, due: str, last: str,
         lines.append(f"early = {early}")
     for key, value in extra.items():
         lines.append(f"{key} = {value!r}" if not isinstance(value, str) else f'{key} = "{value}"')
-    (folder / f"{slug}.toml").write_text("\n".join(lines) + "\n" + HW1P1_SECTIONS)
+    (folder / f"{slug}.toml").write_text("\n".join(lines) + "\n" + SECTIONS_TOML)
 
 
 def _iso(delta_days: float) -> str:
@@ -126,12 +96,6 @@ def _find_pg_bin() -> Path | None:
     return Path(candidates[-1]).parent if candidates else None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _pg_user() -> str:
     for name in ("postgres", "nobody"):
         try:
@@ -154,7 +118,7 @@ def pg_cluster():
     os.chown(root, pw.pw_uid, pw.pw_gid)
     data, sock = root / "data", root
     as_user = {"user": pw.pw_uid, "group": pw.pw_gid, "cwd": root}
-    port = _free_port()
+    port = free_port()
     subprocess.run([bindir / "initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8",
                     "--no-sync"], check=True, capture_output=True, **as_user)
     opts = f"-k {sock} -p {port} -c listen_addresses='' -c fsync=off -c max_connections=200"

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,21 +18,15 @@ import pytest
 from app.db import SchemaOutOfDate
 from app.settings import Settings
 
-from .conftest import REFERENCE, Service, env_for
+from .conftest import REFERENCE, Service, env_for, free_port
 
 GRADER = [sys.executable, "-m", "grader.cli"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
 def demo_server(tmp_path: Path):
     """`grader serve --demo` exactly as the README runs it, in an empty folder."""
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRADER_") and k != "DATABASE_URL"}
     env["GRADER_UNSAFE_NO_SANDBOX"] = "1"
     proc = subprocess.Popen([*GRADER, "serve", "--demo", "--port", str(port), "--workers", "1"],
@@ -142,7 +135,7 @@ def test_refuses_to_start_on_a_stale_schema(tmp_path, assessments_dir):
         create_app(settings)
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRADER_") and k != "DATABASE_URL"}
     env["GRADER_DATA_DIR"] = str(tmp_path / "fresh")
-    r = subprocess.run([*GRADER, "serve", "--port", str(_free_port())], env=env, capture_output=True,
+    r = subprocess.run([*GRADER, "serve", "--port", str(free_port())], env=env, capture_output=True,
                        text=True, timeout=120, check=False)
     assert r.returncode == 1 and "grader db upgrade" in r.stderr
 
@@ -185,7 +178,7 @@ def test_an_accepted_upload_survives_a_server_crash_right_after_the_202(db_url, 
     db = Database(settings.db_url)
     admin.add_user(db, "alice", "student", None)
     token = admin.create_token(db, "alice")
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([*GRADER, "serve", "--port", str(port), "--workers", "0"], env=env_for(settings),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:

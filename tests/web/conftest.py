@@ -4,10 +4,8 @@ test mode), and Debian's Chromium driven by Playwright."""
 
 from __future__ import annotations
 
-import io
 import os
 import socket
-import tarfile
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -15,44 +13,18 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-REFERENCE = REPO / "mytorch_reference"
+from support import REPO, SECTIONS_TOML, make_tar, reference_files
+
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-sync"]
 PASSWORDS = {"alice": "alice-password", "bob": "bob-password", "carol": "carol-password",
              "tina": "tina-password"}
-SECTIONS = """
-[sections]
-"Linear Layer" = 15
-"Activation" = 10
-"MLP0" = 10
-"MLP1" = 10
-"MLP4" = 15
-"Loss" = 10
-"SGD" = 10
-"Batch Norm" = 20
-"""
 
 
 # ---------------------------------------------------------------------------------------------
 # handins
-
-def make_tar(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
-def reference_files() -> dict[str, bytes]:
-    return {str(p.relative_to(REFERENCE)): p.read_bytes() for p in sorted(REFERENCE.rglob("*.py"))
-            if p.relative_to(REFERENCE).parts[0] in ("models", "mytorch")}
-
 
 @pytest.fixture(scope="session")
 def handins(tmp_path_factory) -> dict[str, Path]:
@@ -101,7 +73,7 @@ max_submissions = 50
 min_interval_seconds = 0
 counts = "latest"
 upload_max_bytes = 10_485_760
-""" + SECTIONS)
+""" + SECTIONS_TOML)
 
 
 class LiveServer:

@@ -1,0 +1,5 @@
+"""Makes tests/support.py importable (as `support`) from every test folder."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
