@@ -31,24 +31,14 @@ def make_executor(settings: Settings, index: int):
         log.warning("GRADER_UNSAFE_NO_SANDBOX is set: worker %d grades WITHOUT a sandbox; every result "
                     "records unsafe=true", index)
         return UnsafeExecutor()
+    import sandbox
     from grader.execute import SandboxExecutor
-    try:
-        import sandbox
-    except ImportError as exc:
-        raise SandboxRefused(f"the sandbox package cannot be imported ({exc})") from exc
-    unavailable = getattr(sandbox, "BackendUnavailable", RuntimeError)
-    busy = getattr(sandbox, "SlotBusy", unavailable)
+
     slots = max(1, settings.sandbox_slots)
-    # Slots are machine-wide (one uid and cgroup each): other workers on this machine may hold
-    # some, so step past busy ones.
-    for k in range(32):   # slot numbers stay below the sandbox's 5000
-        try:
-            return SandboxExecutor(slots=slots, first_slot=(index + k * 64) * slots)
-        except busy:
-            continue
-        except unavailable as exc:
-            raise SandboxRefused(str(exc)) from exc
-    raise SandboxRefused("every sandbox slot tried is busy")
+    try:  # slots are machine-wide; SandboxExecutor steps past the ones other processes hold
+        return SandboxExecutor(slots=slots, first_slot=index * slots)
+    except (sandbox.BackendUnavailable, sandbox.SlotBusy) as exc:
+        raise SandboxRefused(str(exc)) from exc
 
 
 class Worker:

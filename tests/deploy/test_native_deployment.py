@@ -161,8 +161,6 @@ def test_postgres_restart_during_uploads_every_acknowledged_submission_graded_on
     assert dep.healthy()
 
 
-@pytest.mark.xfail(strict=True, reason="the service answers 500 (unhandled sqlalchemy OperationalError) "
-                                        "while Postgres is down; issue 6 asks for a clear 503")
 def test_uploads_during_a_database_outage_get_a_clear_503(postgres_outage):
     _, statuses = postgres_outage
     refused = sorted({s for s in statuses if s != 202})
