@@ -12,6 +12,7 @@ ldconfig -p 2>/dev/null | grep -q 'libseccomp\.so\.2' || need+=(libseccomp2)
 if [ "$mode" = test ]; then
   command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
   command -v chromium >/dev/null || need+=(chromium)
+  command -v setpriv >/dev/null || need+=(util-linux)  # tests/deploy starts bubblewrap as a slot uid
 fi
 
 if [ ${#need[@]} -gt 0 ]; then
@@ -24,15 +25,3 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-# tests/deploy: libseccomp2 compiles the worker container's seccomp profile natively (the sandbox
-# needs it too) and setpriv (util-linux) starts bubblewrap as a slot uid.
-if [ "${1:-test}" = test ]; then
-  deploy_need=()
-  ldconfig -p 2>/dev/null | grep -q 'libseccomp\.so\.2' || deploy_need+=(libseccomp2)
-  command -v setpriv >/dev/null || deploy_need+=(util-linux)
-  if [ ${#deploy_need[@]} -gt 0 ] && [ "$(id -u)" -eq 0 ]; then
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${deploy_need[@]}" >/dev/null
-  fi
-fi

@@ -9,7 +9,6 @@ useradd when missing), from a temporary directory that account owns.
 from __future__ import annotations
 
 import glob
-import io
 import os
 import pwd
 import secrets
@@ -18,7 +17,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from datetime import datetime, timedelta, timezone
@@ -26,21 +24,10 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-REFERENCE = ROOT / "mytorch_reference"
+from support import REPO as ROOT, SECTIONS_TOML as SECTIONS, free_port, make_tar, reference_files  # noqa: E402,F401
+
 GRADER = Path(sys.executable).with_name("grader")
 HANG_GUARD = 240.0  # seconds: only to turn a hang into a failure, never a performance assertion
-SECTIONS = """
-[sections]
-"Linear Layer" = 15
-"Activation" = 10
-"MLP0" = 10
-"MLP1" = 10
-"MLP4" = 15
-"Loss" = 10
-"SGD" = 10
-"Batch Norm" = 20
-"""
 
 
 def wait_until(predicate, what: str, timeout: float = HANG_GUARD, interval: float = 0.2):
@@ -54,28 +41,7 @@ def wait_until(predicate, what: str, timeout: float = HANG_GUARD, interval: floa
         time.sleep(interval)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # ---- handins ----
-
-def make_tar(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
-def reference_files() -> dict[str, bytes]:
-    return {str(p.relative_to(REFERENCE)): p.read_bytes() for p in sorted(REFERENCE.rglob("*.py"))
-            if p.relative_to(REFERENCE).parts[0] in ("models", "mytorch")}
-
 
 def correct_handin(tag: str = "") -> bytes:
     files = reference_files()
@@ -293,7 +259,7 @@ class Deployment:
         # One at a time: every worker's start-up probe uses the same sandbox slot (4999), and
         # concurrent probes on one host kill each other's runs (reported; in Docker each replica
         # has its own pid namespace).
-        started = f"grader worker:"
+        started = "grader worker:"
         seen = self.log(f"worker{index}").count(started)
         wait_until(lambda: proc.poll() is not None or self.log(f"worker{index}").count(started) > seen,
                    f"worker {index} to start")
