@@ -1,9 +1,10 @@
-"""A throwaway PostgreSQL server for benchmarks, started like tests/deploy/conftest.py does:
-TCP on 127.0.0.1 only, password auth, run as the unprivileged `postgres` account (Postgres
-refuses root) from a temporary directory that account owns. Needs root and the server binaries.
+"""A throwaway PostgreSQL server for benchmarks and the deployment tests: TCP on 127.0.0.1
+only, password auth, run as the unprivileged `postgres` account (Postgres refuses root) from a
+temporary directory that account owns. Needs root and the server binaries.
 
-    pg = Postgres()
+    pg = Postgres(find_pg_bin())
     print(pg.url)        # postgresql://grader:PASSWORD@127.0.0.1:PORT/grader
+    pg.stop(); pg.start()  # an outage
     pg.destroy()
 """
 
@@ -20,12 +21,12 @@ import tempfile
 from pathlib import Path
 
 
-def find_pg_bin() -> Path:
+def find_pg_bin() -> Path | None:
     for candidate in ["/usr/local/bin/initdb", shutil.which("initdb"),
                       *sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), reverse=True)]:
         if candidate and Path(candidate).exists():
             return Path(candidate).parent
-    raise SystemExit("no PostgreSQL server binaries (initdb); .ci/install-system-deps.sh test installs them")
+    return None
 
 
 def postgres_account() -> pwd.struct_passwd:
@@ -44,15 +45,13 @@ def free_port() -> int:
 
 
 class Postgres:
-    """A cluster on 127.0.0.1:PORT with scram-sha-256 auth and a `grader` database; fsync stays ON
-    (durability is part of what is measured)."""
+    """A cluster on 127.0.0.1:PORT with scram-sha-256 auth and a `grader` database. DURABLE keeps
+    fsync on (a benchmark measures it); tests turn it off for speed."""
 
-    def __init__(self):
-        if os.geteuid() != 0:
-            raise SystemExit("bench/pg.py runs Postgres as the `postgres` account: run as root")
-        self.bindir = find_pg_bin()
+    def __init__(self, bindir: Path, durable: bool = True):
+        self.bindir, self.durable = bindir, durable
         self.account = postgres_account()
-        self.root = Path(tempfile.mkdtemp(prefix="grader-bench-pg-"))
+        self.root = Path(tempfile.mkdtemp(prefix="grader-pg-"))
         os.chown(self.root, self.account.pw_uid, self.account.pw_gid)
         self.data = self.root / "data"
         self.port = free_port()
@@ -61,11 +60,10 @@ class Postgres:
         pwfile.write_text(self.password)
         os.chown(pwfile, self.account.pw_uid, self.account.pw_gid)
         self._as_user(["initdb", "-D", str(self.data), "-U", "grader", "--pwfile", str(pwfile),
-                       "--auth-host=scram-sha-256", "--auth-local=scram-sha-256", "-E", "UTF8"])
+                       "--auth-host=scram-sha-256", "--auth-local=scram-sha-256", "-E", "UTF8",
+                       *([] if durable else ["--no-sync"])])
         pwfile.unlink()
-        opts = (f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.root} "
-                "-c max_connections=200")
-        self._as_user(["pg_ctl", "-D", str(self.data), "-o", opts, "-l", str(self.root / "log"), "-w", "start"])
+        self.start()
         try:
             import psycopg
             with psycopg.connect(self.url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
@@ -83,7 +81,14 @@ class Postgres:
     def url(self) -> str:
         return f"postgresql://grader:{self.password}@127.0.0.1:{self.port}/grader"
 
-    def destroy(self) -> None:
-        self._as_user(["pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop"], check=False)
-        shutil.rmtree(self.root, ignore_errors=True)
+    def start(self) -> None:
+        opts = (f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.root} "
+                f"-c max_connections=200{'' if self.durable else ' -c fsync=off'}")
+        self._as_user(["pg_ctl", "-D", str(self.data), "-o", opts, "-l", str(self.root / "log"), "-w", "start"])
 
+    def stop(self, mode: str = "fast") -> None:
+        self._as_user(["pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop"], check=False)
+
+    def destroy(self) -> None:
+        self.stop("immediate")
+        shutil.rmtree(self.root, ignore_errors=True)

@@ -36,6 +36,8 @@ from pathlib import Path
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
+# Import from the repository root, never from bench/ (bench/sandbox.py would shadow `sandbox`).
+sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != REPO / "bench"]
 SECTIONS = (REPO / "assessments" / "hw1p1.toml").read_text().split("[sections]", 1)[1]
 
 
@@ -226,13 +228,15 @@ def main() -> int:
     pg = procs = server = None
     try:
         if args.postgres:
-            sys.path.insert(0, str(REPO / "bench"))
-            from pg import Postgres
-            pg = Postgres()
+            from bench.pg import Postgres, find_pg_bin
+            bindir = find_pg_bin()
+            if bindir is None:
+                raise SystemExit("no PostgreSQL server binaries (initdb); "
+                                 "`.ci/install-system-deps.sh test` installs them")
+            pg = Postgres(bindir)
             env["DATABASE_URL"] = pg.url
         os.environ.update({k: v for k, v in env.items() if k.startswith("GRADER_") or k == "DATABASE_URL"})
 
-        sys.path.insert(0, str(REPO))
         from app import admin
         from app.db import Database, upgrade
         from app.settings import Settings

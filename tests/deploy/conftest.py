@@ -8,22 +8,18 @@ useradd when missing), from a temporary directory that account owns.
 
 from __future__ import annotations
 
-import glob
 import os
-import pwd
-import secrets
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
+from bench.pg import Postgres, find_pg_bin  # noqa: E402
 from support import REPO as ROOT, SECTIONS_TOML as SECTIONS, free_port, make_tar, reference_files  # noqa: E402,F401
 
 GRADER = Path(sys.executable).with_name("grader")
@@ -76,72 +72,6 @@ def grader_crashing_handin() -> bytes:
 
 # ---- Postgres ----
 
-def find_pg_bin() -> Path | None:
-    for candidate in ["/usr/local/bin/initdb", shutil.which("initdb"),
-                      *sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), reverse=True)]:
-        if candidate and Path(candidate).exists():
-            return Path(candidate).parent
-    return None
-
-
-def postgres_account() -> pwd.struct_passwd:
-    try:
-        return pwd.getpwnam("postgres")
-    except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "postgres"],
-                       check=True)
-        return pwd.getpwnam("postgres")
-
-
-class Postgres:
-    """A throwaway cluster listening on 127.0.0.1:PORT with scram-sha-256 password auth."""
-
-    def __init__(self, bindir: Path):
-        self.bindir = bindir
-        self.account = postgres_account()
-        self.root = Path(tempfile.mkdtemp(prefix="grader-deploy-pg-"))
-        os.chown(self.root, self.account.pw_uid, self.account.pw_gid)
-        self.data = self.root / "data"
-        self.port = free_port()
-        self.password = secrets.token_urlsafe(16)
-        pwfile = self.root / "pw"
-        pwfile.write_text(self.password)
-        os.chown(pwfile, self.account.pw_uid, self.account.pw_gid)
-        self._as_user(["initdb", "-D", str(self.data), "-U", "grader", "--pwfile", str(pwfile),
-                       "--auth-host=scram-sha-256", "--auth-local=scram-sha-256", "-E", "UTF8", "--no-sync"])
-        pwfile.unlink()
-        self.start()
-        try:
-            import psycopg
-            with psycopg.connect(self.url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-                conn.execute("CREATE DATABASE grader")
-        except BaseException:
-            self.destroy()
-            raise
-
-    def _as_user(self, argv: list[str], env: dict | None = None, check: bool = True):
-        argv = [str(self.bindir / argv[0])] + argv[1:]
-        return subprocess.run(argv, check=check, capture_output=True, text=True, cwd=self.root,
-                              user=self.account.pw_uid, group=self.account.pw_gid,
-                              env={"PATH": "/usr/bin:/bin", **(env or {})})
-
-    @property
-    def url(self) -> str:
-        return f"postgresql://grader:{self.password}@127.0.0.1:{self.port}/grader"
-
-    def start(self) -> None:
-        opts = (f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.root} "
-                "-c fsync=off -c max_connections=200")
-        self._as_user(["pg_ctl", "-D", str(self.data), "-o", opts, "-l", str(self.root / "log"), "-w", "start"])
-
-    def stop(self, mode: str = "fast") -> None:
-        self._as_user(["pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop"], check=False)
-
-    def destroy(self) -> None:
-        self.stop("immediate")
-        shutil.rmtree(self.root, ignore_errors=True)
-
-
 @pytest.fixture(scope="session")
 def postgres():
     if os.geteuid() != 0:
@@ -149,7 +79,7 @@ def postgres():
     bindir = find_pg_bin()
     if bindir is None:
         pytest.skip("no PostgreSQL server binaries; .ci/install-system-deps.sh test installs them")
-    pg = Postgres(bindir)
+    pg = Postgres(bindir, durable=False)
     yield pg
     pg.destroy()
 
