@@ -205,12 +205,17 @@ async def _wait_for_grade(request: Request, user: User, sub_id: int, seconds: fl
         await asyncio.sleep(0.25)
 
 
+def _visible_submission(s, user: User, sub_id: int):
+    """The submission if USER may see it; another student's id is a 404 like a missing one."""
+    try:
+        return services.visible_submission(s, user, sub_id)
+    except services.NotFound:
+        raise ApiError(404, "not_found", "No such submission.") from None
+
+
 def _view(request: Request, user: User, sub_id: int) -> dict:
     with _db(request).read_session() as s:
-        try:
-            sub = services.visible_submission(s, user, sub_id)
-        except services.NotFound:
-            raise ApiError(404, "not_found", "No such submission.") from None
+        sub = _visible_submission(s, user, sub_id)
         return services.submission_view(s, sub, request.app.state.assessments.get(sub.assessment), user)
 
 
@@ -223,10 +228,7 @@ def get_submission(submission_id: int, request: Request, user: UserDep) -> dict:
 @router.get("/submissions/{submission_id}/handin", tags=["submissions"])
 def download_handin(submission_id: int, request: Request, user: UserDep) -> Response:
     with _db(request).read_session() as s:
-        try:
-            sub = services.visible_submission(s, user, submission_id)
-        except services.NotFound:
-            raise ApiError(404, "not_found", "No such submission.") from None
+        sub = _visible_submission(s, user, submission_id)
         data = services.blob_bytes(s, sub)
     return Response(data, media_type="application/octet-stream",
                     headers={"Content-Disposition": f'attachment; filename="handin-{submission_id}.tar"'})

@@ -79,22 +79,17 @@ class UnsafeExecutor:
         if proc.returncode != 0:
             tail = proc.stderr.decode(errors="replace")[-2000:]
             return SectionRun(None, None, f"The section crashed (exit code {proc.returncode}).\n{tail}")
-        return load_outputs(out_dir, n_tests, np_load=_plain_npz)
+        return load_outputs(out_dir, n_tests)
 
 
-def _plain_npz(path: Path) -> dict[str, np.ndarray]:
-    with np.load(path, allow_pickle=False) as npz:
-        return {key: npz[key] for key in npz.files}
+def load_outputs(out_dir: Path, n_tests: int) -> SectionRun:
+    """Read a section's result files the way hostile files must be read, whichever executor ran it."""
+    from sandbox.result_files import load_npz_safely, read_text_safely
 
-
-def load_outputs(out_dir: Path, n_tests: int, np_load, read_text=None) -> SectionRun:
     try:
-        arrays = np_load(out_dir / "outputs.npz")
-        if read_text is None:
-            text = (out_dir / "report.json").read_text()[:REPORT_MAX_BYTES]
-        else:
-            text = read_text(out_dir / "report.json", REPORT_MAX_BYTES)
-    except Exception as exc:  # missing, hostile or damaged result files
+        arrays = load_npz_safely(out_dir / "outputs.npz")
+        text = read_text_safely(out_dir / "report.json", REPORT_MAX_BYTES)
+    except Exception as exc:  # missing, hostile or damaged result files (ResultFileError above all)
         return SectionRun(None, None, f"The section produced no usable results ({exc}).")
     reports = _parse_reports(text, n_tests)
     if reports is None:
@@ -108,9 +103,8 @@ class SandboxExecutor:
     unsafe = False
 
     def __init__(self, slots: int = 1, first_slot: int = 0, limits=None, zygote: bool = True):
-        import sandbox  # imported here so the unsafe path works on machines without it
+        import sandbox
 
-        self._sandbox = sandbox
         self.name = sandbox.check_backend()
         kwargs = {"zygote": zygote} | ({"limits": limits} if limits else {})
         self._boxes = []
@@ -146,8 +140,7 @@ class SandboxExecutor:
             raise GraderBug(f"the sandbox could not run section {section_index}: {result.message}")
         if result.outcome != "ok":
             return SectionRun(None, None, result.message)
-        return load_outputs(out_dir, n_tests, np_load=self._sandbox.load_npz_safely,
-                            read_text=self._sandbox.read_text_safely)
+        return load_outputs(out_dir, n_tests)
 
     def close(self) -> None:
         for box in self._boxes:
