@@ -85,7 +85,7 @@ def serialize(sections: list[Section]) -> tuple[dict, dict[str, np.ndarray]]:
     for s_index, section in enumerate(sections):
         tests = []
         for t_index, test in enumerate(section.tests):
-            prefix = f"{s_index}.{t_index}."
+            prefix = f"{s_index}.{t_index}."  # the runner loads only its section's "{s_index}." keys
             tests.append({"name": test.name,
                           "steps": [_prefixed(step, prefix) for step in test.steps]})
             arrays.update({prefix + key: value for key, value in test.inputs.items()})
