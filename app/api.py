@@ -17,6 +17,7 @@ from app.assessments import Assessment
 from app.auth import clear_session, csrf_token, principal_for, require_staff, require_user, set_session
 from app.errors import ApiError
 from app.models import User, utcnow
+from grader.errors import GraderBug
 from grader.handin import HandinError, UnpackLimits, unpack_handin
 
 router = APIRouter(prefix="/api/v1")
@@ -183,6 +184,9 @@ async def submit(slug: str, request: Request, user: UserDep, wait: float = 0) ->
         await run_in_threadpool(_validate_archive, data, a.upload_max_bytes)
     except HandinError as exc:
         raise ApiError(413 if exc.code == "too_large" else 422, exc.code, exc.message) from None
+    except GraderBug:  # our disk, not the upload: never refuse the student for it
+        raise ApiError(503, "unavailable", "The server could not check the upload; try again in a moment.",
+                       headers={"Retry-After": "5"}) from None
     try:
         sub = await run_in_threadpool(services.create_submission, db, a, user, data,
                                       upload.filename or "handin.tar", received_at, settings.max_attempts)

@@ -19,15 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
+from grader.errors import GraderBug
+
 log = logging.getLogger(__name__)
+
+__all__ = ["GraderBug", "SandboxExecutor", "SectionRun", "UnsafeExecutor", "load_outputs"]
 
 RUNNER = Path(__file__).with_name("runner.py")
 REPORT_MAX_BYTES = 1 << 20
 MAX_SLOT_SEARCH = 256
-
-
-class GraderBug(Exception):
-    """The grader itself failed (not the student's fault): never a score, always a grader error."""
 
 
 @dataclass

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
-import shutil
 import sys
 import tempfile
 import threading
@@ -20,12 +20,15 @@ import numpy as np
 import mytorch_reference
 from grader import runner
 from grader.compare import compare
-from grader.execute import GraderBug, SectionRun
+from grader.errors import GraderBug
+from grader.execute import SectionRun
 from grader.handin import HandinError, UnpackLimits, unpack_handin
 from grader.plan import Section, serialize
 from grader.result import GradeError, GradeResult, SectionResult, TestResult
 from grader.suites import hw1p1
+from sandbox.cleanup import remove_tree
 
+log = logging.getLogger(__name__)
 REFERENCE_ROOT = str(Path(mytorch_reference.__file__).parent)
 MAX_SCORE = sum(hw1p1.SECTION_POINTS.values())
 
@@ -109,7 +112,7 @@ def grade(source: Path | bytes, executor, *, limits: UnpackLimits = UnpackLimits
     job = Path(tempfile.mkdtemp(prefix="grade-", dir=workdir))
     clock = _Stopwatch(result.timings)
     try:
-        job.chmod(0o755)  # the sandbox's unprivileged uid reads the handin and the plans
+        # mkdtemp made it 0o700: private to the service; the sandbox binds what the slot may read.
         try:
             with clock("unpack"):
                 handin = unpack_handin(source, job, limits)
@@ -138,7 +141,10 @@ def grade(source: Path | bytes, executor, *, limits: UnpackLimits = UnpackLimits
         result.score = sum(s.score for s in result.sections)
         return result
     finally:
-        shutil.rmtree(job, ignore_errors=True)
+        try:
+            remove_tree(job)
+        except OSError:
+            log.exception("the job directory %s could not be removed", job)
         result.timings["total"] = round(time.perf_counter() - clock.started, 4)
 
 

@@ -21,7 +21,16 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from grader.errors import GraderBug
+
 PACKAGES = ("models", "mytorch")
+# A PAX or GNU long-name header is read into memory whole by tarfile: cap its size (real ones hold
+# a path and a few times, well under 1 KiB) and how many may precede one member (tarfile chains
+# them recursively).
+MAX_EXTENDED_HEADER_BYTES = 64 << 10
+MAX_EXTENDED_HEADERS_IN_A_ROW = 8
+_EXTENDED_TYPES = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE, tarfile.GNUTYPE_LONGNAME,
+                   tarfile.GNUTYPE_LONGLINK)
 
 
 @dataclass(frozen=True)
@@ -84,22 +93,65 @@ class _Writer:
                               f"The archive has more than {self.limits.members} entries.")
 
     def directory(self, parts: tuple[str, ...]) -> None:
-        self.dest.joinpath(*parts).mkdir(parents=True, exist_ok=True)
+        try:
+            self.dest.joinpath(*parts).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _ours(exc) from exc
 
     def file(self, parts: tuple[str, ...], stream) -> None:
         target = self.dest.joinpath(*parts)
-        target.parent.mkdir(parents=True, exist_ok=True)
         size = 0
-        with open(target, "wb") as out:
-            while chunk := stream.read(1 << 16):
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise _ours(exc) from exc
+        with os.fdopen(fd, "wb") as out:
+            while chunk := stream.read(1 << 16):  # an OSError here is the archive's (bz2 data errors)
                 size += len(chunk)
                 self.total += len(chunk)
                 if size > self.limits.file_bytes or self.total > self.limits.unpacked_bytes:
                     raise HandinError("too_large", "The archive unpacks to more than "
                                       f"{self.limits.unpacked_bytes >> 20} MiB (or one file to more "
                                       f"than {self.limits.file_bytes >> 20} MiB).")
-                out.write(chunk)
-        target.chmod(0o644)
+                try:
+                    out.write(chunk)
+                except OSError as exc:
+                    raise _ours(exc) from exc
+        try:
+            target.chmod(0o644)
+        except OSError as exc:
+            raise _ours(exc) from exc
+
+
+def _ours(exc: OSError) -> GraderBug:
+    """Writing the unpacked handin failed (a full disk, say): the grader's failure, never the student's."""
+    return GraderBug(f"unpacking the handin failed on the grader's disk: {exc}")
+
+
+class _CappedTarInfo(tarfile.TarInfo):
+    """Refuses an oversized or endless run of extended headers before tarfile reads one into memory."""
+
+    def _proc_member(self, tarfile_):
+        if self.type in _EXTENDED_TYPES:
+            if self.size > MAX_EXTENDED_HEADER_BYTES:
+                raise HandinError("unsafe_member", f"The archive has an extended (PAX or long-name) header of "
+                                                   f"{self.size} bytes, over the {MAX_EXTENDED_HEADER_BYTES >> 10} "
+                                                   "KiB limit.")
+            in_a_row = getattr(tarfile_, "_extended_in_a_row", 0) + 1
+            if in_a_row > MAX_EXTENDED_HEADERS_IN_A_ROW:
+                raise HandinError("unsafe_member", "The archive has more than "
+                                  f"{MAX_EXTENDED_HEADERS_IN_A_ROW} extended headers in a row.")
+            tarfile_._extended_in_a_row = in_a_row
+        else:
+            tarfile_._extended_in_a_row = 0
+        return super()._proc_member(tarfile_)
+
+
+def open_tar_stream(fileobj) -> tarfile.TarFile:
+    """A tar (any compression) read in stream mode with extended headers capped: for every reader of
+    an uploaded tar (the web tier's check and the worker's unpack)."""
+    return tarfile.open(fileobj=fileobj, mode="r|*", tarinfo=_CappedTarInfo)
 
 
 def _kind_of(member: tarfile.TarInfo) -> str:
@@ -117,7 +169,7 @@ def _kind_of(member: tarfile.TarInfo) -> str:
 def _unpack_tar(fileobj, writer: _Writer, limits: UnpackLimits) -> None:
     try:
         # Stream mode ("r|*") reads members in order and never seeks, so limits apply as it goes.
-        with tarfile.open(fileobj=fileobj, mode="r|*") as archive:
+        with open_tar_stream(fileobj) as archive:
             for member in archive:
                 writer.member()
                 parts = _safe_parts(member.name, limits)

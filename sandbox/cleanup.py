@@ -1,11 +1,15 @@
-"""Make sure nothing of a run survives: kill every process of the slot's uid (and cgroup)."""
+"""Make sure nothing of a run survives: kill every process of the slot's uid (and cgroup), and
+remove a job's files however deep or odd their tree."""
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
+import subprocess
 import time
+from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
@@ -42,3 +46,19 @@ def kill_uid(uid: int, timeout: float = 5.0) -> bool:
             return False
         time.sleep(0.005)
     return True
+
+
+def remove_tree(path: Path) -> None:
+    """Delete PATH completely. shutil.rmtree recurses (a 2,500-level chain raises RecursionError)
+    and builds full paths (ENAMETOOLONG past 4 KiB), so whatever it leaves goes to coreutils'
+    `rm`, which walks by directory fds to any depth. Raises OSError if anything remains."""
+    try:
+        shutil.rmtree(path)
+    except FileNotFoundError:
+        return
+    except (OSError, RecursionError) as exc:
+        logger.warning("rmtree could not remove %s (%s); delegating to rm", path, type(exc).__name__)
+        subprocess.run(["rm", "-rf", "--one-file-system", "--", str(path)], check=False,
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if os.path.lexists(path):
+        raise OSError(f"could not remove {path}")

@@ -3,7 +3,7 @@
 No symlinks are followed (O_NOFOLLOW relative to the directory), FIFOs and devices are refused
 (O_NONBLOCK + fstat S_ISREG), sizes are capped before reading, zip members are counted and read with a
 byte cap (declared sizes are never trusted), every .npy header is checked before any allocation, only
-plain numeric dtypes are accepted, and the payload is decoded with np.frombuffer, which cannot
+plain real numeric dtypes are accepted, and the payload is decoded with np.frombuffer, which cannot
 unpickle (stricter than np.load(allow_pickle=False)).
 """
 
@@ -22,7 +22,8 @@ from .errors import ResultFileError
 if TYPE_CHECKING:
     import numpy
 
-ALLOWED_DTYPE_KINDS = frozenset("biufc")  # bool, signed, unsigned, float, complex
+# bool, signed, unsigned, float. Complex is refused: comparing it as float would drop the imaginary part.
+ALLOWED_DTYPE_KINDS = frozenset("biuf")
 MAX_HEADER_BYTES = 10_000
 
 
@@ -91,7 +92,7 @@ def _load_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, max_array_bytes: in
         if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None \
                 or dtype.kind not in ALLOWED_DTYPE_KINDS:
             raise ResultFileError(f"Array {info.filename} has a forbidden dtype {dtype.str!r} "
-                                  "(only plain numeric and bool arrays are accepted).")
+                                  "(only real numeric and bool arrays are accepted).")
         if any(not isinstance(n, int) or n < 0 for n in shape):
             raise ResultFileError(f"Array {info.filename} declares an invalid shape.")
         nbytes = math.prod(shape) * dtype.itemsize

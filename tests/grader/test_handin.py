@@ -4,8 +4,10 @@ import io
 import os
 import stat
 import tarfile
+import tracemalloc
 import uuid
 import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -369,3 +371,62 @@ def test_digest_depends_on_content_only(tmp_path):
     b = unpack_handin(gzip.compress(make_tar(VALID)), tmp_path / "b")
     c = unpack_handin(make_tar([reg("models/mlp.py", b"x = 2\n"), VALID[1]]), tmp_path / "c")
     assert a.digest == b.digest != c.digest
+
+
+# ---------------------------------------------------------------------------------------------
+# Extended headers: tarfile reads a PAX or GNU long-name header into memory whole
+
+
+def _gzip_tar_with_extended_header(kind: bytes, size: int) -> bytes:
+    """A gzip tar whose first header announces a SIZE-byte extended header, then a valid member;
+    compressed while streaming, so the test itself never holds SIZE bytes."""
+    header = tarfile.TarInfo("././@LongLink" if kind != tarfile.XHDTYPE else "./PaxHeaders/x")
+    header.type, header.size = kind, size
+    packer = zlib.compressobj(1, zlib.DEFLATED, 31)  # gzip framing
+    parts = [packer.compress(header.tobuf(tarfile.GNU_FORMAT if kind != tarfile.XHDTYPE else tarfile.USTAR_FORMAT))]
+    record = b"9 a=bcd\n" if kind == tarfile.XHDTYPE else b"a" * 8
+    chunk = record * ((1 << 20) // len(record))
+    for _ in range(size // len(chunk)):
+        parts.append(packer.compress(chunk))
+    parts.append(packer.compress(b"\0" * (-size % 512)))
+    parts.append(packer.compress(make_tar(VALID)))
+    return b"".join(parts) + packer.flush()
+
+
+@pytest.mark.parametrize("kind", [tarfile.XHDTYPE, tarfile.GNUTYPE_LONGNAME], ids=["pax", "gnu-longname"])
+def test_huge_pax_header_refused_while_streaming(tmp_path, kind):
+    data = _gzip_tar_with_extended_header(kind, 200 << 20)
+    assert len(data) < 2 << 20  # a small upload
+    tracemalloc.start()
+    try:
+        message = refuse(data, tmp_path, "unsafe_member")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert "extended" in message and "KiB" in message
+    assert peak < 16 << 20, f"unpacking held {peak >> 20} MiB"
+
+
+def test_endless_run_of_extended_headers_is_refused(tmp_path):
+    # Each header chains to the next inside tarfile (recursively): a long run must stop early.
+    headers = b"".join(_raw_extended_header(i) for i in range(5000))
+    refuse(headers + make_tar(VALID), tmp_path, "unsafe_member")
+
+
+def _raw_extended_header(index: int) -> bytes:
+    field = f" comment={index}\n"
+    length = len(field) + 1
+    while len(str(length)) + len(field) != length:  # the length counts its own digits
+        length += 1
+    body = f"{length}{field}".encode()
+    info = tarfile.TarInfo(f"./PaxHeaders/{index}")
+    info.type, info.size = tarfile.XHDTYPE, len(body)
+    return info.tobuf(tarfile.USTAR_FORMAT) + body + b"\0" * (-len(body) % 512)
+
+
+def test_ordinary_pax_and_gnu_long_names_still_unpack(tmp_path):
+    long_dir = "mytorch/" + "d" * 120 + "/"
+    for fmt in (tarfile.PAX_FORMAT, tarfile.GNU_FORMAT):
+        job = tmp_path / str(fmt)
+        handin = unpack_handin(make_tar([*VALID, reg(long_dir + "x.py")], fmt=fmt), job, LIMITS)
+        assert (handin.root / long_dir / "x.py").is_file()

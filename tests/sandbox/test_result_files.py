@@ -15,10 +15,18 @@ from sandbox import ResultFileError, load_npz_safely, read_text_safely
 
 def test_valid_npz_loads(tmp_path):
     np.savez_compressed(tmp_path / "r.npz", a=np.arange(6.0).reshape(2, 3), b=np.array([True, False]),
-                        c=np.array([1 + 2j]), d=np.asfortranarray(np.ones((2, 2), dtype=np.int16)))
+                        c=np.array([7], dtype=np.uint8), d=np.asfortranarray(np.ones((2, 2), dtype=np.int16)))
     arrays = load_npz_safely(tmp_path / "r.npz")
     assert arrays["a"].tolist() == [[0, 1, 2], [3, 4, 5]]
-    assert arrays["b"].dtype == bool and arrays["c"][0] == 1 + 2j and arrays["d"].sum() == 4
+    assert arrays["b"].dtype == bool and arrays["c"][0] == 7 and arrays["d"].sum() == 4
+
+
+@pytest.mark.parametrize("dtype", [np.complex64, np.complex128, np.clongdouble])
+def test_complex_array_is_refused(tmp_path, dtype):
+    # Compared as floats, the imaginary part would silently be dropped.
+    np.savez(tmp_path / "r.npz", x=np.array([1 + 2j], dtype=dtype))
+    with pytest.raises(ResultFileError, match="forbidden dtype"):
+        load_npz_safely(tmp_path / "r.npz")
 
 
 def test_symlink_to_root_only_file_is_refused(tmp_path):
