@@ -32,6 +32,9 @@ class Assessment(BaseModel):
     counts: Literal["latest", "best"] = "latest"
     upload_max_bytes: int = 10 << 20
     sections: dict[str, int]
+    # The handout's starter code (a folder), excluded from similarity reports; when unset, a
+    # skeleton derived from the reference solution (signatures and docstrings) is used.
+    skeleton: str | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -80,7 +83,10 @@ class Assessment(BaseModel):
 
 def load_file(path: Path) -> Assessment:
     with open(path, "rb") as f:
-        return Assessment.model_validate(tomllib.load(f))
+        data = tomllib.load(f)
+    if data.get("skeleton"):   # relative to the TOML file
+        data["skeleton"] = str((path.parent / data["skeleton"]).resolve())
+    return Assessment.model_validate(data)
 
 
 def load_dir(folder: Path) -> dict[str, Assessment]:

@@ -8,6 +8,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -159,3 +160,21 @@ class Result(Base):
     body: Mapped[str] = mapped_column(Text)          # grader.result.GradeResult as JSON
     worker: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SimilarityReport(Base):
+    """A TA-requested comparison of every student's counted handin (grader.similarity), run in the
+    background; `body` holds the grader.similarity.Report as JSON once done."""
+    __tablename__ = "similarity_reports"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    assessment: Mapped[str] = mapped_column(String(100), index=True)
+    state: Mapped[str] = mapped_column(String(10), default="queued")   # queued | running | done | failed
+    threshold: Mapped[float] = mapped_column(Float)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    requested_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    body: Mapped[str | None] = mapped_column(Text, nullable=True)

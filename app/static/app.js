@@ -105,6 +105,22 @@
         }, 1500);
       })(progress);
     }
+    var report = document.querySelector("[data-poll-report]");
+    if (report) {
+      // Similarity report: follow the background job's progress, show the result when it ends.
+      (function poll() {
+        setTimeout(function () {
+          fetch(report.dataset.pollReport, { credentials: "same-origin" }).then(function (r) { return r.json(); })
+            .then(function (b) {
+              if (b.state !== "queued" && b.state !== "running") { location.reload(); return; }
+              var bar = report.querySelector("progress"), text = report.querySelector("[data-progress-text]");
+              bar.max = b.total || 1; bar.value = b.done;
+              text.textContent = b.done + " of " + (b.total || "?");
+              poll();
+            }).catch(function () { setTimeout(poll, 3000); });
+        }, 1000);
+      })();
+    }
     document.querySelectorAll("form[data-confirm]").forEach(function (f) {
       f.addEventListener("submit", function (e) { if (!window.confirm(f.dataset.confirm)) e.preventDefault(); });
     });

@@ -7,10 +7,11 @@ from pathlib import Path
 
 from fastapi import APIRouter
 
-from app.web import staff, student
+from app.web import similarity, staff, student
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 
 router = APIRouter(include_in_schema=False)
 router.include_router(student.router)
 router.include_router(staff.router)
+router.include_router(similarity.router)
