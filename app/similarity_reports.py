@@ -101,7 +101,7 @@ def _compare(archives: dict[str, bytes], skeleton: dict[str, str], threshold: fl
     for user, data in archives.items():
         try:
             handins[user] = similarity.handin_sources(data)
-        except Exception as exc:   # an unreadable handin is simply left out (it scored 0 anyway)
+        except Exception as exc:  # noqa: BLE001 - an unreadable handin is left out (it scored 0 anyway)
             log.info("similarity: skipping %s's handin: %s", user, exc)
     return similarity.compare_handins(handins, skeleton, threshold=threshold, progress=progress)
 
@@ -112,7 +112,7 @@ def _child(conn, archives, skeleton, threshold) -> None:
     try:
         report = _compare(archives, skeleton, threshold, lambda d, t: conn.send(("progress", d, t)))
         conn.send(("done", report.model_dump_json()))
-    except BaseException as exc:   # anything at all: the parent must hear why
+    except BaseException as exc:  # noqa: BLE001 - anything at all: the parent must hear why
         conn.send(("failed", f"{type(exc).__name__}: {exc}"))
     finally:
         conn.close()

@@ -11,7 +11,15 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from starlette.concurrency import run_in_threadpool
 
 from app import similarity_reports as reports
-from app.web.common import assessment_or_none, csrf_problem, error_page, login_redirect, not_found, render, viewer
+from app.web.common import (
+    assessment_or_none,
+    csrf_problem,
+    error_page,
+    login_redirect,
+    not_found,
+    render,
+    viewer,
+)
 from grader.similarity import DEFAULT_THRESHOLD, FileMatch
 
 router = APIRouter(prefix="/ta", include_in_schema=False)
@@ -105,7 +113,7 @@ async def similarity_report(request: Request, report_id: int) -> Response:
 @router.get("/similarity/{report_id}/status")
 async def similarity_status(request: Request, report_id: int) -> Response:
     """Polled by the report page while the comparison runs."""
-    principal, found, stop = await _report(request, report_id)
+    _, found, stop = await _report(request, report_id)
     if stop:
         return stop
     return JSONResponse({"state": found.state, "done": found.done, "total": found.total})
