@@ -32,6 +32,9 @@ NOISE = 25
 GUARANTEE = 30
 DEFAULT_THRESHOLD = 0.5
 DEFAULT_MAX_SHARERS = 10
+# A pair must share at least this many filtered tokens: a few k-grams where a student's own line
+# meets the skeleton are coincidence (and which ones winnowing keeps varies with Python's hash seed).
+DEFAULT_MIN_TOKENS = 60
 
 MAX_SOURCE_BYTES = 256 << 10   # a longer file is generated data, not code worth comparing
 
@@ -69,6 +72,7 @@ class Report(BaseModel):
     handins: int
     threshold: float
     max_sharers: int
+    min_tokens: int = DEFAULT_MIN_TOKENS
     skeleton_files: int
     pairs: list[Pair] = Field(default_factory=list)   # above the threshold, most similar first
     candidate_pairs: int = 0                          # pairs sharing at least one fingerprint
@@ -99,7 +103,7 @@ def _spans(slices) -> list[Span]:
 
 def compare_handins(handins: Mapping[str, Mapping[str, str]], skeleton: Mapping[str, str] | None = None,
                     *, threshold: float = DEFAULT_THRESHOLD, max_sharers: int = DEFAULT_MAX_SHARERS,
-                    progress: Progress | None = None) -> Report:
+                    min_tokens: int = DEFAULT_MIN_TOKENS, progress: Progress | None = None) -> Report:
     """HANDINS maps a student to {relative path: Python source}; SKELETON maps the handout's paths
     to their source. Returns the pairs whose similarity (either direction) reaches THRESHOLD."""
     from copydetect import compare_files
@@ -148,7 +152,7 @@ def compare_handins(handins: Mapping[str, Mapping[str, str]], skeleton: Mapping[
         for a, b in combinations(holders, 2):
             candidates[(a, b)].add(path)
 
-    report = Report(handins=len(students), threshold=threshold, max_sharers=max_sharers,
+    report = Report(handins=len(students), threshold=threshold, max_sharers=max_sharers, min_tokens=min_tokens,
                     skeleton_files=len(skeleton), candidate_pairs=len(candidates))
     for (a, b), paths in candidates.items():
         coverage_a = sum(fp.token_coverage for fp in prints[a].values())
@@ -167,7 +171,7 @@ def compare_handins(handins: Mapping[str, Mapping[str, str]], skeleton: Mapping[
         pair = Pair(a=a, b=b, similarity_a=overlap_a / coverage_a if coverage_a else 0.0,
                     similarity_b=overlap_b / coverage_b if coverage_b else 0.0,
                     tokens=sum(f.tokens for f in files), files=files)
-        if files and pair.similarity >= threshold:
+        if pair.tokens >= min_tokens and pair.similarity >= threshold:
             report.pairs.append(pair)
     tick()
     report.pairs.sort(key=lambda p: (-p.similarity, -p.tokens, p.a, p.b))
