@@ -272,13 +272,13 @@ def load_manifest(path: Path) -> dict:
 
 
 def compare(manifest: dict, mirrors: Path, workdir: Path, only: set[str], timeout: float,
-            reuse_official: bool) -> list[dict]:
+            reuse_official: bool):
+    """Yields one row per handin as soon as both graders are done with it."""
     official_cfg = manifest["official"]
     autograder = workdir / "official" / "autograder"
     if not autograder.exists():
         extract(mirrors, official_cfg["repo"], official_cfg["commit"], official_cfg.get("folder", ""),
                 workdir / "official", packages=("autograder",))
-    rows = []
     for entry in manifest["handin"]:
         if only and entry["id"] not in only:
             continue
@@ -304,11 +304,10 @@ def compare(manifest: dict, mirrors: Path, workdir: Path, only: set[str], timeou
         started = time.monotonic()
         ours = run_ours(handin)
         ours_seconds = time.monotonic() - started
-        rows.append({"entry": entry, "official": official, "ours": ours,
-                     "seconds": {"official": round(official_seconds, 2), "ours": round(ours_seconds, 2)}})
+        yield {"entry": entry, "official": official, "ours": ours,
+               "seconds": {"official": round(official_seconds, 2), "ours": round(ours_seconds, 2)}}
         print(f"  graded {entry['id']} (official {official_seconds:.1f} s, ours {ours_seconds:.1f} s)",
               file=sys.stderr, flush=True)
-    return rows
 
 
 def _cell(official: bool, ours: bool | None) -> str:
@@ -318,6 +317,7 @@ def _cell(official: bool, ours: bool | None) -> str:
 
 
 def report(rows: list[dict]) -> tuple[str, int]:
+    """The table, the totals and every disagreement with its verdict; also the number that differ."""
     head = f"{'handin':<34} {'sem':<4} {'state':<8} " + " ".join(f"{SHORT[s]:<5}" for s in SECTIONS) \
         + "  shipped ours"
     lines = [head, "-" * len(head)]
@@ -408,6 +408,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fresh-official", action="store_true",
                         help="rerun the official script even when --workdir holds its result for a handin")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
+    parser.add_argument("--from-json", type=Path,
+                        help="print the table again from a saved --json run, with the manifest's current verdicts")
     parser.add_argument("--timing", metavar="ID", help="time both graders on this handin instead")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--_official-inside", dest="inside", type=Path, help=argparse.SUPPRESS)
@@ -416,17 +418,26 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(official_inside(args.inside, args.timeout), default=str))
         return 0
     manifest = load_manifest(args.manifest)
+    if args.from_json:
+        entries = {e["id"]: e for e in manifest["handin"]}
+        rows = [dict(row, entry=entries.get(row["entry"]["id"], row["entry"]))
+                for row in json.loads(args.from_json.read_text())]
+        print(report(rows)[0])
+        return 0
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="real-handins-"))
     workdir.mkdir(parents=True, exist_ok=True)
     if args.timing:
         print(timing(manifest, args.mirrors, workdir, args.timing, args.runs))
         return 0
-    rows = compare(manifest, args.mirrors, workdir, set(args.only), args.timeout, not args.fresh_official)
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=1, default=str))
+    rows = []
+    for row in compare(manifest, args.mirrors, workdir, set(args.only), args.timeout, not args.fresh_official):
+        rows.append(row)
+        if args.json:  # rewritten after every handin, so a long run can be read while it goes on
+            args.json.write_text(json.dumps(rows, indent=1, default=str))
     text, _ = report(rows)
-    print(f"official autograder: {manifest['official']['repo']}@{manifest['official']['commit'][:10]} "
-          f"{manifest['official'].get('folder', '')}/autograder ({manifest['official'].get('version', '')})")
+    official = manifest["official"]
+    print(f"official autograder: {official['repo']}@{official['commit'][:10]}:"
+          f"{(official.get('folder', '').strip('/') + '/autograder').lstrip('/')} ({official.get('version', '')})")
     print(text)
     return 0
 
