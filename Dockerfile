@@ -25,7 +25,7 @@ COPY app ./app
 COPY mytorch_reference ./mytorch_reference
 RUN pip install --upgrade pip setuptools wheel \
  && pip install . \
- && python -c "import grader.cli, app, sandbox, mytorch_reference"
+ && python -c "import grader.cli, app.cli, sandbox, mytorch_reference"
 
 # app/settings.py and app/db.py find assessments/ and migrations/ next to the installed `app`
 # package (REPO_ROOT = parent of app/), and neither is Python package data yet: put them there.

@@ -26,18 +26,16 @@ class SandboxRefused(RuntimeError):
 
 
 def make_executor(settings: Settings, index: int):
+    from grader.execute import ExecutorUnavailable, open_executor
+
     if settings.unsafe_no_sandbox:
-        from grader.execute import UnsafeExecutor
         log.warning("GRADER_UNSAFE_NO_SANDBOX is set: worker %d grades WITHOUT a sandbox; every result "
                     "records unsafe=true", index)
-        return UnsafeExecutor()
-    import sandbox
-    from grader.execute import SandboxExecutor
-
+        return open_executor(unsafe=True)
     slots = max(1, settings.sandbox_slots)
-    try:  # slots are machine-wide; SandboxExecutor steps past the ones other processes hold
-        return SandboxExecutor(slots=slots, first_slot=index * slots)
-    except (sandbox.BackendUnavailable, sandbox.SlotBusy) as exc:
+    try:  # each worker index owns its own range of machine-wide sandbox slots
+        return open_executor(slots=slots, first_slot=index * slots)
+    except ExecutorUnavailable as exc:
         raise SandboxRefused(str(exc)) from exc
 
 

@@ -45,10 +45,10 @@ def time_command(argv: list[str]) -> tuple[float, str]:
 
 def warm(handin: bytes, args) -> None:
     """Grade in this process with one long-lived executor, as `grader serve`/`grader worker` do."""
-    from grader.execute import SandboxExecutor, UnsafeExecutor
+    from grader.execute import open_executor
     from grader.grade import grade
 
-    executor = UnsafeExecutor() if args.unsafe_no_sandbox else SandboxExecutor(slots=2, first_slot=4400)
+    executor = open_executor(unsafe=args.unsafe_no_sandbox, slots=2, first_slot=4400)
     try:
         grade(handin, executor)  # first grade imports the reference's modules
         walls, students = [], []

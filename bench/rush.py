@@ -116,7 +116,7 @@ def start_worker(index: int, env: dict, logdir: Path) -> subprocess.Popen:
     worker's start-up probe uses the same sandbox slot (see tests/deploy/conftest.py)."""
     log_path = logdir / f"worker{index}.log"
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "grader.cli", "worker", "--first-index", str(index)],
+        proc = subprocess.Popen([sys.executable, "-m", "app.cli", "worker", "--first-index", str(index)],
                                 env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     while "grader worker:" not in log_path.read_text(errors="replace"):
         if proc.poll() is not None:
@@ -255,7 +255,7 @@ def main() -> int:
         base = f"http://127.0.0.1:{port}"
         in_process = 0 if args.postgres else args.workers
         with open(tmp / "serve.log", "wb") as log:
-            server = subprocess.Popen([sys.executable, "-m", "grader.cli", "serve", "--host", "127.0.0.1",
+            server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1",
                                        "--port", str(port), "--workers", str(in_process)],
                                       env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         wait_healthy(base, server)

@@ -1,4 +1,8 @@
-"""The `grader` command."""
+"""`grader grade`: grade one handin from the command line.
+
+The grading core's only command. The service's commands (serve, worker, db, ...) live in app/cli.py,
+which adds them next to this one under the same `grader` console script.
+"""
 
 from __future__ import annotations
 
@@ -43,27 +47,22 @@ def _table(result) -> str:
 
 
 def cmd_grade(args) -> int:
+    from grader.execute import ExecutorUnavailable, open_executor
     from grader.grade import GraderBug, grade
 
-    if args.unsafe_no_sandbox:
-        from grader.execute import UnsafeExecutor
-        executor = UnsafeExecutor()
-    else:
-        from grader.execute import SandboxExecutor
-        import sandbox
-        try:
-            executor = SandboxExecutor(slots=args.jobs)
-        except sandbox.BackendUnavailable as exc:
-            print(f"grader: no safe sandbox is available here ({exc}); refusing to run student code.",
-                  file=sys.stderr)
-            return EXIT_GRADER_ERROR
+    try:
+        executor = open_executor(unsafe=args.unsafe_no_sandbox, slots=args.jobs)
+    except ExecutorUnavailable as exc:
+        print(f"grader: no safe sandbox is available here ({exc}); refusing to run student code.",
+              file=sys.stderr)
+        return EXIT_GRADER_ERROR
     try:
         result = grade(Path(args.path), executor)
     except GraderBug as exc:
         print(f"grader: internal error, not the handin's fault: {exc}", file=sys.stderr)
         return EXIT_GRADER_ERROR
     finally:
-        getattr(executor, "close", lambda: None)()
+        executor.close()
     if args.json:
         print(result.model_dump_json(indent=2))
     elif result.error:
@@ -75,208 +74,7 @@ def cmd_grade(args) -> int:
     return EXIT_NOT_GRADABLE if result.error else 0
 
 
-# ---------------------------------------------------------------------------------------------
-# Service commands. They import `app` inside the functions: the grading core never imports it.
-
-def _settings(args, **overrides):
-    from app.settings import Settings
-
-    values = {k: v for k, v in overrides.items() if v is not None}
-    if getattr(args, "unsafe_no_sandbox", False):
-        values["unsafe_no_sandbox"] = True
-    return Settings(**values)
-
-
-def _db(settings):
-    from app.db import Database
-    return Database(settings.db_url)
-
-
-def cmd_db_upgrade(args) -> int:
-    from app.db import upgrade
-
-    settings = _settings(args)
-    upgrade(settings.db_url)
-    print(f"database is up to date ({settings.db_url.split('@')[-1]})")
-    return 0
-
-
-def cmd_serve(args) -> int:
-    import uvicorn
-
-    from app.db import SchemaOutOfDate, upgrade
-    from app.main import create_app
-
-    settings = _settings(args, demo=True if args.demo else None)
-    if args.demo:
-        upgrade(settings.db_url)   # a demo starts from nothing: create the schema
-    workers = settings.workers if args.workers is None else args.workers
-    try:
-        app = create_app(settings, workers=workers)
-    except SchemaOutOfDate as exc:
-        print(f"grader: {exc}", file=sys.stderr)
-        return 1
-    if workers:
-        from app.worker import SandboxRefused, WorkerPool
-        pool = WorkerPool(app.state.db, settings, workers)
-        try:
-            pool.prepare()
-        except SandboxRefused as exc:
-            print(f"grader: no safe sandbox is available here ({exc}); refusing to grade student code.\n"
-                  "  Run `grader serve --workers 0` for a web-only tier, or --unsafe-no-sandbox "
-                  "(development only).", file=sys.stderr)
-            return 3
-        app.state.worker_pool = pool
-        if settings.unsafe_no_sandbox:
-            print("WARNING: GRADER_UNSAFE_NO_SANDBOX: student code runs WITHOUT a sandbox.", file=sys.stderr)
-    if args.demo:
-        from app.admin import setup_demo
-        creds = setup_demo(app.state.db)
-        url = f"http://{args.host}:{args.port}"
-        slug = next(s for s in app.state.assessments if s.endswith("-demo"))
-        print(f"""
-Demo course at {url}  (API docs: {url}/docs)
-  TA login:       ta / {creds['ta']}
-  Student login:  student / {creds['student']}   (and student2 / {creds['student2']})
-  Student token:  {creds['token']}
-Submit from a handout folder:
-  curl -s {url}/handout/create_tarball.sh -o create_tarball.sh
-  GRADER_TOKEN={creds['token']} bash create_tarball.sh
-or directly:
-  curl -H "Authorization: Bearer {creds['token']}" -F handin=@handin.tar \\
-       "{url}/api/v1/assessments/{slug}/submissions?wait=120"
-""", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
-    return 0
-
-
-def cmd_worker(args) -> int:
-    import signal
-    import threading
-
-    from app.db import SchemaOutOfDate, check_schema
-    from app.worker import SandboxRefused, Worker, make_executor
-
-    settings = _settings(args)
-    db = _db(settings)
-    try:
-        check_schema(db.engine)
-    except SchemaOutOfDate as exc:
-        print(f"grader: {exc}", file=sys.stderr)
-        return 1
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    threads, executors = [], []
-    try:
-        for i in range(args.count):
-            executor = make_executor(settings, args.first_index + i)
-            executors.append(executor)
-            worker = Worker(db, settings, executor)
-            worker.name = f"{worker.name}:w{i}"
-            t = threading.Thread(target=worker.run_forever, args=(stop,), daemon=True)
-            t.start()
-            threads.append(t)
-    except SandboxRefused as exc:
-        print(f"grader: no safe sandbox is available here ({exc}); refusing to grade.", file=sys.stderr)
-        stop.set()
-        return 3
-    print(f"grader worker: {args.count} worker(s) on {settings.db_url.split('@')[-1]}", flush=True)
-    while not stop.wait(1.0):
-        pass
-    for t in threads:
-        t.join(60)
-    for ex in executors:
-        getattr(ex, "close", lambda: None)()
-    return 0
-
-
-def cmd_user_add(args) -> int:
-    from app.accounts import AccountError
-    from app.admin import add_user
-
-    try:
-        add_user(_db(_settings(args)), args.name, args.role, args.password, args.display_name or "",
-                 args.email or "")
-    except AccountError as exc:
-        print(f"grader: {exc}", file=sys.stderr)
-        return 1
-    print(f"added {args.role} {args.name}" + ("" if args.password else " (no password yet)"))
-    return 0
-
-
-def cmd_roster_import(args) -> int:
-    from app.admin import import_roster
-
-    settings = _settings(args)
-    links = import_roster(_db(settings), Path(args.csv), args.base_url or settings.base_url)
-    for username, link in links:
-        print(f"{username}\t{link}")
-    print(f"{len(links)} new student(s); each link works once.", file=sys.stderr)
-    return 0
-
-
-def cmd_token_create(args) -> int:
-    from app.accounts import AccountError
-    from app.admin import create_token
-
-    try:
-        print(create_token(_db(_settings(args)), args.name, args.token_name))
-    except AccountError as exc:
-        print(f"grader: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-def _add_service_commands(sub) -> None:
-    s = sub.add_parser("serve", help="run the web service with in-process grading workers")
-    s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8000)
-    s.add_argument("--workers", type=int, default=None, help="grading threads (default: one per core)")
-    s.add_argument("--demo", action="store_true", help="create a demo course and print its logins")
-    s.add_argument("--unsafe-no-sandbox", action="store_true",
-                   help="grade WITHOUT isolation (development only; recorded on every result)")
-    s.add_argument("--log-level", default="warning")
-    s.set_defaults(func=cmd_serve)
-
-    w = sub.add_parser("worker", help="run grading workers alone (Postgres: any number, any machine)")
-    w.add_argument("--count", type=int, default=1)
-    w.add_argument("--first-index", type=int, default=0, help="sandbox slots start at this worker index")
-    w.add_argument("--unsafe-no-sandbox", action="store_true")
-    w.set_defaults(func=cmd_worker)
-
-    d = sub.add_parser("db", help="database maintenance")
-    dsub = d.add_subparsers(dest="db_command", required=True)
-    dsub.add_parser("upgrade", help="apply the migrations").set_defaults(func=cmd_db_upgrade)
-
-    u = sub.add_parser("user", help="accounts")
-    usub = u.add_subparsers(dest="user_command", required=True)
-    ua = usub.add_parser("add", help="add a user")
-    ua.add_argument("name")
-    ua.add_argument("--role", choices=["student", "ta", "admin"], default="student")
-    ua.add_argument("--password")
-    ua.add_argument("--display-name")
-    ua.add_argument("--email")
-    ua.set_defaults(func=cmd_user_add)
-
-    r = sub.add_parser("roster", help="class roster")
-    rsub = r.add_subparsers(dest="roster_command", required=True)
-    ri = rsub.add_parser("import", help="create students from a CSV (username[,name,email])")
-    ri.add_argument("csv")
-    ri.add_argument("--base-url", help="where the activation links point (default GRADER_BASE_URL)")
-    ri.set_defaults(func=cmd_roster_import)
-
-    t = sub.add_parser("token", help="API tokens")
-    tsub = t.add_subparsers(dest="token_command", required=True)
-    tc = tsub.add_parser("create", help="print a new API token for a user")
-    tc.add_argument("name", help="the user's name")
-    tc.add_argument("--token-name", default="cli")
-    tc.set_defaults(func=cmd_token_create)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="grader", description="HW1P1 grading service")
-    sub = parser.add_subparsers(dest="command", required=True)
+def add_grade_command(sub) -> None:
     g = sub.add_parser("grade", help="grade one handin (.tar, .tar.gz, .tgz, .zip or a directory)")
     g.add_argument("path")
     output = g.add_mutually_exclusive_group()  # --json must stay a single JSON document
@@ -287,7 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--unsafe-no-sandbox", action="store_true",
                    help="run student code WITHOUT isolation (tests and development only)")
     g.set_defaults(func=cmd_grade)
-    _add_service_commands(sub)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="grader", description="grade HW1P1 handins")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_grade_command(sub)
     return parser
 
 

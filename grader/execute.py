@@ -23,11 +23,16 @@ from grader.errors import GraderBug
 
 log = logging.getLogger(__name__)
 
-__all__ = ["GraderBug", "SandboxExecutor", "SectionRun", "UnsafeExecutor", "load_outputs"]
+__all__ = ["ExecutorUnavailable", "GraderBug", "SandboxExecutor", "SectionRun", "UnsafeExecutor", "load_outputs",
+           "open_executor"]
 
 RUNNER = Path(__file__).with_name("runner.py")
 REPORT_MAX_BYTES = 1 << 20
 MAX_SLOT_SEARCH = 256
+
+
+class ExecutorUnavailable(RuntimeError):
+    """No safe sandbox can be had here (no backend, or every slot is held): refuse to run student code."""
 
 
 @dataclass
@@ -80,6 +85,9 @@ class UnsafeExecutor:
             tail = proc.stderr.decode(errors="replace")[-2000:]
             return SectionRun(None, None, f"The section crashed (exit code {proc.returncode}).\n{tail}")
         return load_outputs(out_dir, n_tests)
+
+    def close(self) -> None:
+        """Nothing to release; present so every executor is closed the same way."""
 
 
 def load_outputs(out_dir: Path, n_tests: int) -> SectionRun:
@@ -145,3 +153,20 @@ class SandboxExecutor:
     def close(self) -> None:
         for box in self._boxes:
             box.close()
+
+
+def open_executor(*, unsafe: bool = False, slots: int = 2, first_slot: int = 0,
+                  timeout: float | None = None, limits=None) -> SandboxExecutor | UnsafeExecutor:
+    """The one way callers outside `grader` obtain an executor; close it with `.close()` when done.
+
+    Fails closed: without a working sandbox it raises ExecutorUnavailable unless `unsafe` is asked
+    for explicitly, and then every result it produces says unsafe=true.
+    """
+    if unsafe:
+        return UnsafeExecutor(slots=slots) if timeout is None else UnsafeExecutor(timeout=timeout, slots=slots)
+    import sandbox
+
+    try:  # slots are machine-wide; SandboxExecutor steps past the ones other processes hold
+        return SandboxExecutor(slots=slots, first_slot=first_slot, limits=limits)
+    except (sandbox.BackendUnavailable, sandbox.SlotBusy) as exc:
+        raise ExecutorUnavailable(str(exc)) from exc

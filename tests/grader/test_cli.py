@@ -185,3 +185,25 @@ def test_different_handins_get_different_random_inputs(tmp_path, executor):
     assert all(messages_a[name] != messages_b[name] for name in messages_a)
     handout = lambda r: [t.message for s in r.sections for t in s.tests if t.name.startswith("handout case")]
     assert handout(a) == handout(b)
+
+
+# ---------------------------------------------------------------------------------------------
+# One console script, two owners: `grade` belongs to grader, the service commands to app.
+
+
+def test_console_script_offers_grade_and_the_service_commands():
+    proc = subprocess.run([grader_script(), "--help"], capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    choices = re.search(r"\{([a-z,]+)\}", proc.stdout).group(1).split(",")
+    assert set(choices) == {"grade", "serve", "worker", "db", "user", "roster", "token"}
+
+
+def test_grader_cli_offers_grade_alone_and_never_loads_the_service():
+    """`python -m grader.cli` works without the service: importing and running it loads no `app` module."""
+    code = ("import sys, grader.cli\n"
+            "parser = grader.cli.build_parser()\n"
+            "print(sorted(parser._subparsers._group_actions[0].choices))\n"
+            "print(sorted(m for m in sys.modules if m == 'app' or m.startswith('app.')))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["['grade']", "[]"]

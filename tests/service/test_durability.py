@@ -23,7 +23,7 @@ from app.settings import Settings
 
 from .conftest import env_for, make_tar, reference_files
 
-GRADER = [sys.executable, "-m", "grader.cli"]
+GRADER = [sys.executable, "-m", "app.cli"]
 
 
 def _start_worker(settings: Settings, count: int = 1, log: Path | None = None) -> subprocess.Popen:

@@ -20,7 +20,7 @@ from app.settings import Settings
 
 from .conftest import REFERENCE, Service, env_for, free_port
 
-GRADER = [sys.executable, "-m", "grader.cli"]
+GRADER = [sys.executable, "-m", "app.cli"]
 
 
 @pytest.fixture
