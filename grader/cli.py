@@ -39,6 +39,11 @@ def _table(result) -> str:
             for t in failing:
                 lines.append(f"-- {t.name}")
                 lines += ["   " + line for line in t.message.splitlines()]
+    advice = [(s.name, t.name, note) for s in result.sections for t in s.tests for note in t.notes]
+    if advice:
+        lines += ["", "== Notes (advice only: they never change a score) =="]
+        for section, test, note in advice:
+            lines += [f"-- {section}: {test}", f"   {note}"]
     for note in result.notes:
         lines.append(f"Note: {note}")
     if result.unsafe:

@@ -3,8 +3,21 @@
 Tolerance: |got - expected| <= ATOL + RTOL * |expected|, elementwise. ATOL = 1e-4 is the official
 autograder's; RTOL = 1e-4 lets float32 work pass on values of tens or hundreds (float32 carries
 about 7 significant digits) while a real bug (a missing factor, a wrong sign, GELU's tanh
-approximation, off by ~1e-3) still fails. Shapes must match exactly ((3,) is not (3, 1)), except
-for "scalar" checks (a loss, dLdbeta), where any size-1 value is accepted. NaN never matches.
+approximation, off by ~1e-3) still fails. NaN never matches.
+
+Strictness policy (shapes), declared per check by `Check.kind` (grader/plan.py):
+- "values" (the default): quantities with a batch dimension (forward outputs, returned dLdA and
+  dLdZ, the MLPs' debug lists) keep their exact shape: a (3,) for (3, 1), or a squeezed batch of
+  one, breaks the next layer.
+- "parameter": quantities shaped like a parameter (W, b, BW, Bb, their gradients, running_M,
+  running_V) pass when the values are right and the shape broadcasts to exactly the expected
+  shape, i.e. only leading singleton dimensions are missing: precisely "usable wherever the
+  expected array is used elementwise". So (C,) passes for (1, C), with a non-scoring note;
+  (out,) for (out, 1) still fails: it would turn an (out, 1) bias into (out, out).
+- "scalar" (a loss, dLdbeta): any size-1 value.
+- "shape": the shape alone, exactly (an architecture check right after construction).
+
+`compare` returns a typed CheckResult; `format_check` turns one into the text a student reads.
 """
 
 from __future__ import annotations
@@ -12,55 +25,103 @@ from __future__ import annotations
 import numpy as np
 
 from grader.plan import Check
+from grader.result import CheckResult
 
 ATOL = 1e-4
 RTOL = 1e-4
 SMALL_ARRAY = 40  # arrays with at most this many entries are shown in full
+MAX_OFF_INDICES = 100  # off_indices beyond this many are left out (the count is in the message)
 
 
-def _format(array: np.ndarray) -> str:
-    with np.printoptions(precision=4, suppress=True, linewidth=100):
-        return np.array2string(np.asarray(array, dtype=np.float64))
+def _shape(array) -> list[int] | None:
+    return None if array is None else [int(n) for n in np.shape(array)]
 
 
-def _excerpt(expected: np.ndarray, got: np.ndarray) -> str:
-    if expected.size > SMALL_ARRAY:
-        return ""
-    return f"\nexpected:\n{_format(expected)}\ngot:\n{_format(got)}"
+def _excerpt(array: np.ndarray):
+    return array.astype(np.float64).tolist() if array.size <= SMALL_ARRAY else None
 
 
-def compare(check: Check, expected: np.ndarray, got: np.ndarray | None, problem: str | None) -> str | None:
-    """None when GOT passes CHECK against EXPECTED; otherwise one message for the student."""
+def _index(flat_index, shape) -> list[int]:
+    return [int(i) for i in np.unravel_index(flat_index, shape)] if shape else []
+
+
+def drops_only_leading_ones(got_shape: tuple, expected_shape: tuple) -> bool:
+    """True when GOT_SHAPE is EXPECTED_SHAPE without some of its leading 1s: (C,) for (1, C)."""
+    missing = len(expected_shape) - len(got_shape)
+    return (missing > 0 and tuple(expected_shape[missing:]) == tuple(got_shape)
+            and all(n == 1 for n in expected_shape[:missing]))
+
+
+def parameter_shape_note(label: str, got_shape: tuple, expected_shape: tuple) -> str:
+    return (f"{label} has shape {tuple(got_shape)}; the writeup's is {tuple(expected_shape)}: accepted, "
+            f"because it broadcasts to exactly that shape, but keep the leading dimension "
+            f"(e.g. np.sum(..., axis=0, keepdims=True)) so code that indexes or concatenates it "
+            f"works too. This note does not affect your score.")
+
+
+def compare(check: Check, expected: np.ndarray, got: np.ndarray | None, problem: str | None
+            ) -> tuple[CheckResult, list[str]]:
+    """Compare GOT with EXPECTED under CHECK's kind. Returns the typed outcome and any
+    non-scoring notes (a parameter accepted with a shape that only drops leading 1s)."""
     label = check.label
-    if problem is not None:
-        return f"{label} {problem}."
-    if got is None:
-        return f"{label}: no value was produced."
     expected = np.asarray(expected)
+    fail = {"label": label, "passed": False, "expected_shape": _shape(expected), "got_shape": _shape(got)}
+    if problem is not None:
+        return CheckResult(**fail, message=f"{label} {problem}."), []
+    if got is None:
+        return CheckResult(**fail, message=f"{label}: no value was produced."), []
+    notes = []
+    wrong_shape = CheckResult(**fail, message=f"{label}: expected shape {expected.shape}, got {got.shape}.")
     if check.kind == "shape":
         if got.shape != expected.shape:
-            return f"{label}: expected shape {expected.shape}, got {got.shape}."
-        return None
+            return wrong_shape, []
+        return CheckResult(label=label, passed=True, expected_shape=_shape(expected), got_shape=_shape(got)), []
     if check.kind == "scalar":
         if got.size != 1:
-            return f"{label}: expected a single number, got an array of shape {got.shape}."
+            return CheckResult(**fail, message=f"{label}: expected a single number, got an array of "
+                                                f"shape {got.shape}."), []
         got, expected = got.reshape(()), expected.reshape(())
     elif got.shape != expected.shape:
-        return f"{label}: expected shape {expected.shape}, got {got.shape}."
+        if check.kind == "parameter" and drops_only_leading_ones(got.shape, expected.shape):
+            notes.append(parameter_shape_note(label, got.shape, expected.shape))
+            got = got.reshape(expected.shape)
+        else:
+            return wrong_shape, []
     if got.dtype.kind == "b":
         got = got.astype(np.int8)
     got64, exp64 = got.astype(np.float64), expected.astype(np.float64)
+    excerpts = {"expected": _excerpt(exp64), "got": _excerpt(got64)} if exp64.size <= SMALL_ARRAY else {}
     nonfinite = ~np.isfinite(got64)
     if nonfinite.any():
         where = tuple(int(i) for i in np.argwhere(nonfinite)[0])
-        return (f"{label} contains {got64[where]} at index {list(where)} "
-                f"(expected {exp64[where]:.6g}).{_excerpt(exp64, got64)}")
+        off = [list(map(int, i)) for i in np.argwhere(nonfinite)[:MAX_OFF_INDICES]]
+        return CheckResult(**fail, **excerpts, worst_index=list(where), off_indices=off,
+                           message=f"{label} contains {got64[where]} at index {list(where)} "
+                                   f"(expected {exp64[where]:.6g})."), []
     error = np.abs(got64 - exp64)
     bad = error > ATOL + RTOL * np.abs(exp64)
     if not bad.any():
-        return None
-    worst = tuple(int(i) for i in np.unravel_index(np.argmax(error), error.shape)) if error.ndim else ()
+        return CheckResult(label=label, passed=True, expected_shape=_shape(expected),
+                           got_shape=fail["got_shape"]), notes  # notes only for an accepted value
+    worst = tuple(_index(np.argmax(error), error.shape))
     where = f" at index {list(worst)}" if worst else ""
-    return (f"{label}: values differ. Largest absolute error {error[worst]:.6g}{where} "
-            f"(expected {exp64[worst]:.6g}, got {got64[worst]:.6g}); "
-            f"{int(bad.sum())} of {bad.size} entries are off.{_excerpt(exp64, got64)}")
+    return CheckResult(
+        **fail, **excerpts, worst_index=list(worst),
+        off_indices=[list(map(int, i)) for i in np.argwhere(bad)[:MAX_OFF_INDICES]],
+        message=(f"{label}: values differ. Largest absolute error {error[worst]:.6g}{where} "
+                 f"(expected {exp64[worst]:.6g}, got {got64[worst]:.6g}); "
+                 f"{int(bad.sum())} of {bad.size} entries are off.")), []
+
+
+def _format(excerpt) -> str:
+    with np.printoptions(precision=4, suppress=True, linewidth=100):
+        return np.array2string(np.asarray(excerpt, dtype=np.float64))
+
+
+def format_check(result: CheckResult) -> str:
+    """A failing check as the student reads it: its sentence, then both arrays when small."""
+    if result.passed:
+        return ""
+    if result.expected is None or result.got is None:
+        return result.message
+    return f"{result.message}\nexpected:\n{_format(result.expected)}\ngot:\n{_format(result.got)}"

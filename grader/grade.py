@@ -19,7 +19,7 @@ import numpy as np
 
 import mytorch_reference
 from grader import runner
-from grader.compare import compare
+from grader.compare import compare, format_check
 from grader.errors import GraderBug
 from grader.execute import SectionRun
 from grader.handin import HandinError, UnpackLimits, unpack_handin
@@ -86,18 +86,20 @@ def score_section(section: Section, expected: dict[str, np.ndarray], run: Sectio
                              message=run.failure, tests=tests)
     tests = []
     for index, (test, report) in enumerate(zip(section.tests, run.reports)):
-        messages = []
+        checks, notes = [], []
         for check in test.checks:
             key = f"{index}/{check.save}"
             problem = report["bad_values"].get(check.save)
             if key not in run.arrays and problem is None and report["error"]:
                 break  # the exception below explains why the remaining values are missing
-            message = compare(check, expected[key], run.arrays.get(key), problem)
-            if message:
-                messages.append(message)
+            outcome, check_notes = compare(check, expected[key], run.arrays.get(key), problem)
+            checks.append(outcome)
+            notes += check_notes
+        messages = [format_check(c) for c in checks if not c.passed]
         if report["error"]:
             messages.append(report["error"])
-        tests.append(TestResult(name=test.name, passed=not messages, message="\n".join(messages)))
+        tests.append(TestResult(name=test.name, passed=not messages, message="\n".join(messages),
+                                checks=checks, notes=notes))
     passed = all(t.passed for t in tests)
     return SectionResult(name=section.name, score=section.points if passed else 0,
                          max_score=section.points, passed=passed, tests=tests)

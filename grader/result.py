@@ -4,25 +4,74 @@ Schema (stable; add fields, never rename or remove):
     {"assessment": "hw1p1", "score": 85, "max_score": 100,
      "sections": [{"name": "Linear Layer", "score": 15, "max_score": 15, "passed": true,
                    "message": null,
-                   "tests": [{"name": "...", "passed": true, "message": ""}]}],
+                   "tests": [{"name": "...", "passed": true, "message": "", "notes": [],
+                              "checks": [{"label": "Z = Linear.forward(A)", "passed": true,
+                                          "message": "", "expected": null, "got": null,
+                                          "expected_shape": [4, 3], "got_shape": [4, 3],
+                                          "worst_index": null, "off_indices": []}]}]}],
      "notes": ["..."], "error": null, "sandbox": "bwrap", "unsafe": false,
      "timings": {"unpack": 0.01, "reference": 0.05, "student": 0.3, "compare": 0.01, "total": 0.4}}
 `error` is {"code": ..., "message": ...} when the handin could not be graded (then `sections` is
-empty); `message` on a section is set when the section as a whole did not run (time limit, crash).
+empty); `message` on a section is set when the section as a whole did not run (time limit, crash)
+or when one problem stopped all its tests (a syntax or import error: then the section's message
+shows the file, the line and a caret once, and each test's message only points to it).
+
+Per test:
+- `message` is the student-readable summary (unchanged, kept for existing consumers): every
+  failing check's sentence, each followed by "expected:\\n<array>\\ngot:\\n<array>" when the
+  arrays are small, then the exception if the test raised one.
+- `checks` holds one typed entry per compared value, passing or not, in the order compared
+  (values after an exception are not compared and have no entry). For a failing check:
+  `message` is its one sentence (no array text); `expected`/`got` are the arrays as nested lists
+  of floats (a bare float for a scalar; NaN and infinities serialise as "NaN", "Infinity",
+  "-Infinity") when both have at most compare.SMALL_ARRAY entries, else null; `expected_shape`
+  and `got_shape` are lists of ints (null when there is no array); `worst_index` is the index of
+  the largest error (or of the first non-finite entry) in the expected array's coordinates;
+  `off_indices` lists the indices of the entries that are off (at most compare.MAX_OFF_INDICES),
+  for highlighting the `expected`/`got` excerpts. A passing check carries only label, passed and
+  the shapes.
+- `notes` is non-scoring advice (e.g. a parameter gradient of shape (C,) accepted for (1, C)):
+  a test with notes can pass, and notes never change a score.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import TypeAliasType
+
+# An array excerpt: a float (a scalar) or nested lists of floats, like ndarray.tolist().
+Excerpt = TypeAliasType("Excerpt", "float | list[Excerpt]")
 
 
-class TestResult(BaseModel):
+class _Model(BaseModel):
+    # A NaN or infinity the student produced stays visible in JSON (as "NaN", "Infinity"); the
+    # setting must be on the outermost model serialised, so every model here carries it.
+    model_config = ConfigDict(ser_json_inf_nan="strings")
+
+
+class CheckResult(_Model):
+    """The outcome of comparing one saved value with the reference's (see the module docstring)."""
+
+    label: str
+    passed: bool
+    message: str = ""
+    expected: Excerpt | None = None
+    got: Excerpt | None = None
+    expected_shape: list[int] | None = None
+    got_shape: list[int] | None = None
+    worst_index: list[int] | None = None
+    off_indices: list[list[int]] = Field(default_factory=list)
+
+
+class TestResult(_Model):
     name: str
     passed: bool
     message: str = ""
+    checks: list[CheckResult] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
 
 
-class SectionResult(BaseModel):
+class SectionResult(_Model):
     name: str
     score: int
     max_score: int
@@ -31,12 +80,12 @@ class SectionResult(BaseModel):
     tests: list[TestResult] = Field(default_factory=list)
 
 
-class GradeError(BaseModel):
+class GradeError(_Model):
     code: str
     message: str
 
 
-class GradeResult(BaseModel):
+class GradeResult(_Model):
     assessment: str
     score: int = 0
     max_score: int

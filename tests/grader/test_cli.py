@@ -96,7 +96,10 @@ def test_json_output_follows_the_documented_schema(correct_tar):
         assert section["passed"] is True and section["tests"]
         for test in section["tests"]:
             assert set(test) == set(schema["sections"][0]["tests"][0])
-            assert test == {"name": test["name"], "passed": True, "message": ""}
+            assert test["passed"] is True and test["message"] == "" and test["notes"] == []
+            assert test["checks"] and all(c["passed"] and c["message"] == "" for c in test["checks"])
+            for check in test["checks"]:
+                assert set(check) == set(schema["sections"][0]["tests"][0]["checks"][0])
 
 
 def test_json_exit_code_is_0_for_a_low_score(buggy_tar):

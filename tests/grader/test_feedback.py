@@ -1,15 +1,17 @@
 """What a student reads: failing value checks name the quantity and show where and by how much;
 exceptions show a traceback of the student's own files only; missing classes, methods, wrong
 signatures and import errors each give one clear sentence; NaN never passes."""
+import json
 import re
 
 import numpy as np
 import pytest
 from catalogue import ACT, BN, LINEAR, LOSS, MLP, SGD, build_handin, tar_bytes
 
-from grader.compare import compare
+from grader.compare import MAX_OFF_INDICES, compare, format_check
 from grader.grade import grade
 from grader.plan import Check
+from grader.result import TestResult as GradedTest
 
 # Two handins, each with bugs in several sections that do not interact, graded once per module.
 EXCEPTIONS_HANDIN = (
@@ -122,34 +124,114 @@ def test_infinite_loss_fails(exceptions_result):
     assert text.startswith("L = MSELoss.forward(A, Y) contains inf")
 
 
-@pytest.mark.parametrize("kind", ["values", "scalar"])
+def check_text(check: Check, expected, got) -> str | None:
+    """compare()'s outcome as the student reads it, None when it passes."""
+    outcome, _ = compare(check, np.asarray(expected), None if got is None else np.asarray(got), None)
+    return None if outcome.passed else format_check(outcome)
+
+
+@pytest.mark.parametrize("kind", ["values", "scalar", "parameter"])
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_compare_never_accepts_non_finite_values(kind, bad):
     expected = np.array([1.0]) if kind == "scalar" else np.array([[1.0, 2.0], [3.0, 4.0]])
     got = expected.copy()
     got.flat[-1] = bad
-    text = compare(Check("x", "X", kind), expected, got, None)
+    text = check_text(Check("x", "X", kind), expected, got)
     assert text and "contains" in text
 
 
 def test_compare_rejects_nan_where_nan_is_expected():
     """Even matching NaNs fail: the reference never produces one, so a NaN is always a bug."""
-    assert compare(Check("x", "X"), np.array([np.nan]), np.array([np.nan]), None)
+    assert check_text(Check("x", "X"), [np.nan], [np.nan])
 
 
 def test_compare_shape_rules():
     expected = np.zeros((3, 1))
-    assert compare(Check("x", "X"), expected, np.zeros(3), None) == "X: expected shape (3, 1), got (3,)."
-    assert compare(Check("x", "X"), expected, np.zeros((1, 3)), None) == "X: expected shape (3, 1), got (1, 3)."
-    assert compare(Check("x", "X", "scalar"), np.float64(2.0), np.array([[2.0]]), None) is None
-    assert "single number" in compare(Check("x", "X", "scalar"), np.float64(2.0), np.array([2.0, 2.0]), None)
+    assert check_text(Check("x", "X"), expected, np.zeros(3)) == "X: expected shape (3, 1), got (3,)."
+    assert check_text(Check("x", "X"), expected, np.zeros((1, 3))) == "X: expected shape (3, 1), got (1, 3)."
+    assert check_text(Check("x", "X", "scalar"), np.float64(2.0), np.array([[2.0]])) is None
+    assert "single number" in check_text(Check("x", "X", "scalar"), np.float64(2.0), np.array([2.0, 2.0]))
 
 
 def test_compare_tolerance_accepts_float32_and_rejects_small_real_bugs():
     expected = np.array([123.456789, -0.5, 1e-6])
-    assert compare(Check("x", "X"), expected, expected.astype(np.float32), None) is None
+    assert check_text(Check("x", "X"), expected, expected.astype(np.float32)) is None
     # GELU's tanh approximation is off by about 2e-4 to 9e-4: a real bug.
-    assert compare(Check("x", "X"), np.array([-0.0852]), np.array([-0.0852 + 9e-4]), None)
+    assert check_text(Check("x", "X"), np.array([-0.0852]), np.array([-0.0852 + 9e-4]))
+
+
+# ---------------------------------------------------------------------------------------------
+# The typed outcome of a check (what the web page renders from)
+
+
+def test_failing_check_is_typed_with_excerpts_shapes_and_off_indices():
+    expected = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    got = expected.copy()
+    got[0, 1], got[1, 2] = 2.5, 9.0
+    outcome, notes = compare(Check("x", "X"), expected, got, None)
+    assert not outcome.passed and notes == []
+    assert outcome.label == "X"
+    assert outcome.expected == expected.tolist() and outcome.got == got.tolist()
+    assert outcome.expected_shape == [2, 3] == outcome.got_shape
+    assert outcome.worst_index == [1, 2]
+    assert outcome.off_indices == [[0, 1], [1, 2]]
+    assert outcome.message == ("X: values differ. Largest absolute error 3 at index [1, 2] "
+                               "(expected 6, got 9); 2 of 6 entries are off.")
+    assert "\n" not in outcome.message  # the arrays are typed fields, not text
+    assert format_check(outcome).startswith(outcome.message + "\nexpected:\n")
+
+
+def test_large_arrays_have_no_typed_excerpt_but_keep_their_indices():
+    expected = np.zeros((10, 10))
+    got = expected.copy()
+    got[3, 4] = 1
+    outcome, _ = compare(Check("x", "X"), expected, got, None)
+    assert outcome.expected is None and outcome.got is None
+    assert outcome.worst_index == [3, 4] and outcome.off_indices == [[3, 4]]
+    assert format_check(outcome) == outcome.message
+
+
+def test_off_indices_are_capped():
+    outcome, _ = compare(Check("x", "X"), np.zeros((20, 20)), np.ones((20, 20)), None)
+    assert len(outcome.off_indices) == MAX_OFF_INDICES
+    assert "400 of 400 entries are off" in outcome.message
+
+
+def test_shape_mismatch_is_typed():
+    outcome, _ = compare(Check("x", "X"), np.zeros((3, 1)), np.zeros(3), None)
+    assert (outcome.passed, outcome.expected_shape, outcome.got_shape) == (False, [3, 1], [3])
+    assert outcome.expected is None and outcome.worst_index is None and outcome.off_indices == []
+
+
+def test_non_finite_values_survive_json_as_strings():
+    got = np.array([[1.0, np.nan], [np.inf, 4.0]])
+    outcome, _ = compare(Check("x", "X"), np.array([[1.0, 2.0], [3.0, 4.0]]), got, None)
+    assert outcome.worst_index == [0, 1] and outcome.off_indices == [[0, 1], [1, 0]]
+    data = json.loads(GradedTest(name="t", passed=False, checks=[outcome]).model_dump_json())
+    assert data["checks"][0]["got"] == [[1.0, "NaN"], ["Infinity", 4.0]]
+    again = GradedTest.model_validate(data).checks[0]
+    assert np.isnan(again.got[0][1]) and again.got[1][0] == np.inf
+
+
+def test_passing_check_is_recorded_without_excerpts():
+    outcome, notes = compare(Check("x", "X"), np.ones((2, 2)), np.ones((2, 2), dtype=np.float32), None)
+    assert outcome.passed and notes == [] and outcome.message == ""
+    assert outcome.expected is None and outcome.got is None and outcome.off_indices == []
+
+
+def test_graded_tests_carry_typed_checks(values_result):
+    section = next(s for s in values_result.sections if s.name == "Linear Layer")
+    test = next(t for t in section.tests if t.name == "handout case: Linear(2, 3)")
+    by_label = {c.label: c for c in test.checks}
+    z = by_label["Z = Linear.forward(A)"]
+    assert not z.passed and z.worst_index == [0, 0] and z.expected_shape == [4, 3]
+    assert z.expected[0][:3] == [10.0, -3.0, -16.0] and z.got[0][:3] == [11.0, -3.0, -17.0]
+    assert [0, 0] in z.off_indices and len(z.off_indices) == 8
+    db = by_label["Linear.dLdb after backward (debug=True)"]
+    assert (db.passed, db.expected_shape, db.got_shape) == (False, [3, 1], [3])
+    assert by_label["W right after Linear(2, 3)"].passed
+    # The summary message is still built from the same checks, in order.
+    assert test.message == "\n".join(format_check(c) for c in test.checks if not c.passed)
 
 
 # ---------------------------------------------------------------------------------------------
