@@ -161,6 +161,37 @@ def cmd_token_create(args) -> int:
     return 0
 
 
+def cmd_similarity(args) -> int:
+    """Compare every student's counted handin with every other's, store the report (TAs read it at
+    /ta/similarity/ID) and print the pairs."""
+    from app import similarity_reports as reports
+    from app.main import load_assessments
+
+    settings = _settings(args, demo=args.slug.endswith("-demo") or None)
+    assessment = load_assessments(settings).get(args.slug)
+    if assessment is None:
+        print(f"grader: no assessment {args.slug!r}", file=sys.stderr)
+        return 2
+    db = _db(settings)
+    report_id = reports.request_report(db, assessment, None, args.threshold / 100)
+
+    def progress(done: int, total: int) -> None:
+        print(f"\rcomparing: {done}/{total}", end="" if done < total else "\n", file=sys.stderr, flush=True)
+
+    final = reports.run_report(db, assessment, report_id, on_progress=progress)
+    if final.state != "done":
+        print(f"grader: the report failed: {final.error}", file=sys.stderr)
+        return 3
+    rep = final.report
+    print(f"{rep.handins} handins, {rep.candidate_pairs} pairs share code, {len(rep.pairs)} at or above "
+          f"{args.threshold:g}% ({rep.seconds:.1f} s); report #{report_id}: "
+          f"{settings.base_url.rstrip('/')}/ta/similarity/{report_id}")
+    for pair in rep.pairs:
+        files = ", ".join(f.path for f in pair.files)
+        print(f"{pair.a}\t{pair.b}\t{pair.similarity_a:.0%}\t{pair.similarity_b:.0%}\t{pair.tokens} tokens\t{files}")
+    return 0
+
+
 def _add_service_commands(sub) -> None:
     s = sub.add_parser("serve", help="run the web service with in-process grading workers")
     s.add_argument("--host", default="127.0.0.1")
@@ -205,6 +236,14 @@ def _add_service_commands(sub) -> None:
     tc.add_argument("name", help="the user's name")
     tc.add_argument("--token-name", default="cli")
     tc.set_defaults(func=cmd_token_create)
+
+
+    m = sub.add_parser("similarity", help="compare every student's counted handin with every other's "
+                                          "(MOSS-style; the report is also shown to TAs)")
+    m.add_argument("slug", help="the assessment, e.g. hw1p1")
+    m.add_argument("--threshold", type=float, default=50.0,
+                   help="list pairs at or above this similarity, in percent (default: 50)")
+    m.set_defaults(func=cmd_similarity)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,6 +3,8 @@ pages for TAs only, on SQLite and Postgres."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 
 from support import make_tar, reference_files
@@ -10,6 +12,8 @@ from support import make_tar, reference_files
 from app import admin
 from app import similarity_reports as reports
 from app.models import SimilarityReport
+
+from .conftest import env_for
 
 INDEPENDENT_LINEAR = b'''import numpy as np
 
@@ -110,3 +114,22 @@ def test_a_report_that_stops_moving_shows_as_interrupted(service):
 def test_bad_threshold_is_refused(service):
     r = service.post("tina", "/ta/assessments/open/similarity", data={"threshold": "250"})
     assert r.status_code == 400
+
+
+def test_similarity_command_prints_the_pairs_and_stores_the_report(service, settings, good_tar, tiny_tar):
+    _class(service, good_tar, tiny_tar)
+    run = subprocess.run([sys.executable, "-m", "app.cli", "similarity", "open", "--threshold", "50"],
+                         env=env_for(settings), capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0].startswith("3 handins") and "/ta/similarity/" in lines[0]
+    assert [line.split("\t")[:2] for line in lines[1:]] == [["alice", "bob"]]
+    assert "comparing: 4/4" in run.stderr
+    with service.db.read_session() as s:
+        assert s.query(SimilarityReport).one().state == "done"
+
+
+def test_similarity_command_refuses_an_unknown_assessment(settings):
+    run = subprocess.run([sys.executable, "-m", "app.cli", "similarity", "nope"], env=env_for(settings),
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2 and "no assessment 'nope'" in run.stderr
