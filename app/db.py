@@ -1,4 +1,4 @@
-"""Engine, sessions and the schema check.
+"""Engine, sessions, the schema check, and the doorbell that wakes in-process workers.
 
 On SQLite every session that may write starts with BEGIN IMMEDIATE, so a read-then-write
 transaction (limit checks, queue claims) holds the write lock from its first statement and two
@@ -8,6 +8,7 @@ code relies on row locks (FOR UPDATE, SKIP LOCKED).
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
@@ -48,9 +49,40 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_size=20, max_overflow=40, pool_pre_ping=True)
 
 
+class Doorbell:
+    """Rung after a transaction that queued a job commits, so idle workers in this process start
+    at once instead of at their next poll (the embedded default: web and workers share a process).
+    Workers in other processes still find work by polling."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._rings = 0
+        self.waiting = 0   # threads asleep in wait() now (for queue health and tests)
+
+    @property
+    def rings(self) -> int:
+        """Read before looking for work; `wait(rings)` then returns at once if it rang meanwhile."""
+        return self._rings
+
+    def ring(self) -> None:
+        with self._cond:
+            self._rings += 1
+            self._cond.notify_all()
+
+    def wait(self, seen: int, timeout: float) -> bool:
+        """Until it rings after SEEN or TIMEOUT passes; True if it rang."""
+        with self._cond:
+            self.waiting += 1
+            try:
+                return self._cond.wait_for(lambda: self._rings != seen, timeout)
+            finally:
+                self.waiting -= 1
+
+
 class Database:
     def __init__(self, url: str):
         self.url = url
+        self.doorbell = Doorbell()
         self.engine = make_engine(url)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         writer = self.engine.execution_options(sqlite_immediate=True)

@@ -2,7 +2,8 @@
 
 Claiming is a locked read then a guarded update in one write transaction: FOR UPDATE SKIP LOCKED
 on Postgres; on SQLite the transaction began with BEGIN IMMEDIATE, so claims are serialized.
-Recording is idempotent: a job that is already finished, or whose lease now belongs to another
+An idle worker first asks a read-only question (`has_work`), so it never takes SQLite's write
+lock (which uploads wait for) when there is nothing to claim. Recording is idempotent: a job that is already finished, or whose lease now belongs to another
 worker, is left alone, and the results table holds at most one row per job.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.db import Database
@@ -64,7 +65,17 @@ def reap_expired(session: Session, now: datetime | None = None) -> int:
     return len(expired)
 
 
+def has_work(db: Database) -> bool:
+    """A queued job, or a running one whose lease expired (its worker died). Read-only."""
+    with db.read_session() as session:
+        return session.scalar(select(Job.id).where(or_(
+            Job.state == "queued",
+            and_(Job.state == "running", Job.lease_expires_at < utcnow()))).limit(1)) is not None
+
+
 def claim(db: Database, owner: str, lease_seconds: float) -> Claim | None:
+    if not has_work(db):
+        return None   # without touching the write lock
     with db.session() as session, session.begin():
         now = utcnow()
         reap_expired(session, now)

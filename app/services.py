@@ -97,6 +97,7 @@ def create_submission(db: Database, a: Assessment, user: User, data: bytes, file
         s.add(sub)
         s.flush()
         queue.enqueue(s, sub, max_attempts=max_attempts)
+    db.doorbell.ring()
     return sub
 
 
@@ -256,13 +257,17 @@ def regrade_one(db: Database, submission_id: int, max_attempts: int = 3) -> bool
         sub = s.get(Submission, submission_id)
         if sub is None:
             raise NotFound()
-        return _regrade(s, sub, max_attempts) is not None
+        queued = _regrade(s, sub, max_attempts) is not None
+    db.doorbell.ring()
+    return queued
 
 
 def regrade_all(db: Database, slug: str, max_attempts: int = 3) -> int:
     with db.session() as s, s.begin():
         subs = s.scalars(select(Submission).where(Submission.assessment == slug).order_by(Submission.id)).all()
-        return sum(_regrade(s, sub, max_attempts) is not None for sub in subs)
+        queued = sum(_regrade(s, sub, max_attempts) is not None for sub in subs)
+    db.doorbell.ring()
+    return queued
 
 
 def set_extension(db: Database, slug: str, username: str, seconds: int, by: User) -> None:

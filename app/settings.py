@@ -32,7 +32,8 @@ class Settings(BaseSettings):
     sandbox_slots: int = 2                   # sections graded in parallel per worker
     lease_seconds: float = 120.0
     heartbeat_seconds: float = 20.0
-    poll_seconds: float = 0.5
+    poll_seconds: float = 0.5                # idle workers look again (sooner when a job is queued here)
+    worker_nice: int = 10                    # grading yields the CPU to the web tier
     max_attempts: int = 3
 
     # limits

@@ -1,6 +1,10 @@
 """Worker loop: claim a job, grade its handin, record the result; heartbeats keep the lease.
 
 `grader serve` runs N of these as threads next to the web app; `grader worker` runs them alone.
+The web tier comes first: grading (the reference run, the sandboxes it starts) happens on a lane
+thread at a lower CPU priority, while the worker thread itself, which takes the database's locks,
+keeps the normal one so an upload never waits for a starved lock holder. Idle workers sleep until
+the database's doorbell rings (a job queued in this process) or the poll interval passes.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import os
 import socket
 import threading
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy.orm import Session
 
@@ -39,10 +44,36 @@ def make_executor(settings: Settings, index: int):
         raise SandboxRefused(str(exc)) from exc
 
 
+def lower_priority(nice: int) -> None:
+    """Raise the calling thread's nice value to at least NICE. On Linux a nice value belongs to the
+    thread, and the threads and processes it starts (sandboxes, zygotes) inherit it."""
+    tid = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, max(nice, os.getpriority(os.PRIO_PROCESS, tid)))
+    except OSError as exc:  # not permitted here: grade at normal priority
+        log.warning("could not lower the grading priority: %s", exc)
+
+
+class GradingLane:
+    """One thread at a lower CPU priority where a worker grades and builds its executor."""
+
+    def __init__(self, settings: Settings, name: str = "grading"):
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix=name, initializer=lower_priority,
+                                        initargs=(settings.worker_nice,))
+
+    def run(self, fn, *args, **kwargs):
+        return self._pool.submit(fn, *args, **kwargs).result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
 class Worker:
-    def __init__(self, db: Database, settings: Settings, executor, name: str | None = None):
+    def __init__(self, db: Database, settings: Settings, executor, name: str | None = None,
+                 lane: GradingLane | None = None):
         self.db, self.settings, self.executor = db, settings, executor
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+        self.lane = lane   # None: grade in the calling thread, at its priority
 
     def _blob(self, sha: str) -> bytes:
         with self.db.read_session() as s:
@@ -68,7 +99,8 @@ class Worker:
         beat = threading.Thread(target=self._keep_alive, args=(claim, done), daemon=True)
         beat.start()
         try:
-            result = grade(self._blob(claim.blob_sha256), self.executor)
+            blob = self._blob(claim.blob_sha256)
+            result = self.lane.run(grade, blob, self.executor) if self.lane else grade(blob, self.executor)
         except Exception as exc:  # GraderBug or anything else: a grader error, retried  # noqa: BLE001
             log.error("job %d attempt %d: grader error: %s", claim.job_id, claim.attempt, exc)
             done.set()
@@ -83,14 +115,16 @@ class Worker:
 
     def run_forever(self, stop: threading.Event) -> None:
         log.info("worker %s started", self.name)
+        doorbell = self.db.doorbell
         while not stop.is_set():
+            rings = doorbell.rings   # before looking, so a job queued meanwhile is never slept through
             try:
                 worked = self.run_once()
             except Exception:  # the database went away for a moment, etc.: keep going
                 log.exception("worker %s: unexpected error", self.name)
                 worked = False
-            if not worked:
-                stop.wait(self.settings.poll_seconds)
+            if not worked and not stop.is_set():
+                doorbell.wait(rings, self.settings.poll_seconds)
 
 
 class WorkerPool:
@@ -101,17 +135,22 @@ class WorkerPool:
         self.stop = threading.Event()
         self.threads: list[threading.Thread] = []
         self.executors: list = []
+        self.lanes: list[GradingLane] = []
 
     def prepare(self) -> None:
-        """Build the executors (may raise SandboxRefused: then nothing may be graded here)."""
+        """Build the executors (may raise SandboxRefused: then nothing may be graded here), each on
+        its worker's lane, so the sandbox processes they keep (zygotes) run at its priority too."""
         while len(self.executors) < self.count:
-            self.executors.append(make_executor(self.settings, len(self.executors)))
+            index = len(self.executors)
+            if len(self.lanes) <= index:
+                self.lanes.append(GradingLane(self.settings, name=f"grading-{index}"))
+            self.executors.append(self.lanes[index].run(make_executor, self.settings, index))
 
     def start(self) -> None:
         self.prepare()
         for i, executor in enumerate(self.executors):
             worker = Worker(self.db, self.settings, executor,
-                            name=f"{socket.gethostname()}:{os.getpid()}:w{i}")
+                            name=f"{socket.gethostname()}:{os.getpid()}:w{i}", lane=self.lanes[i])
             t = threading.Thread(target=worker.run_forever, args=(self.stop,), name=f"worker-{i}",
                                  daemon=True)
             t.start()
@@ -119,7 +158,10 @@ class WorkerPool:
 
     def close(self, timeout: float = 30.0) -> None:
         self.stop.set()
+        self.db.doorbell.ring()   # wake the idle ones now
         for t in self.threads:
             t.join(timeout)
         for ex in self.executors:
             getattr(ex, "close", lambda: None)()
+        for lane in self.lanes:
+            lane.close()

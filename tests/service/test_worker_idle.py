@@ -1,0 +1,79 @@
+"""Web before workers: idle workers never take the write lock, a queued job wakes an idle
+in-process worker at once (no poll interval), and grading runs at a lower CPU priority."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+
+from sqlalchemy import event
+
+from app import queue
+from app.db import Database
+from app.worker import GradingLane
+
+from .conftest import Service
+
+
+def _statements(db: Database) -> list[str]:
+    seen: list[str] = []
+    event.listen(db.engine, "before_cursor_execute",
+                 lambda conn, cursor, statement, *rest: seen.append(statement.upper()))
+    return seen
+
+
+def _writes(statements: list[str]) -> list[str]:
+    return [s for s in statements
+            if s.startswith(("BEGIN IMMEDIATE", "UPDATE", "INSERT", "DELETE")) or "FOR UPDATE" in s]
+
+
+def test_idle_claims_never_take_the_write_lock(service, tiny_tar):
+    seen = _statements(service.db)
+    for _ in range(3):
+        assert queue.claim(service.db, "idle-worker", 30) is None
+    assert seen and not _writes(seen)
+
+    assert service.submit("alice", "open", tiny_tar).status_code == 202
+    seen.clear()
+    claim = queue.claim(service.db, "busy-worker", 30)
+    assert claim is not None and _writes(seen)   # with work there, the claim is a locked write
+
+
+def _wait_until(predicate, what: str, timeout: float = 120.0) -> None:
+    """Polls; the timeout only guards against a hang, it is not a speed assertion."""
+    end = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting until {what}")
+        time.sleep(0.05)
+
+
+def test_a_queued_job_wakes_an_idle_in_process_worker_without_waiting_for_a_poll(settings, tiny_tar):
+    # One poll an hour: only the doorbell can get this upload graded within the wait below.
+    svc = Service(settings.model_copy(update={"poll_seconds": 3600.0}), workers=1)
+    with svc.client:
+        _wait_until(lambda: svc.db.doorbell.waiting == 1, "the worker is idle")
+        r = svc.submit("alice", "open", tiny_tar, wait=120)
+        assert r.status_code == 202 and r.json()["status"] == "graded"
+    svc.db.dispose()
+
+
+def test_grading_lane_runs_at_a_lower_priority_and_its_processes_inherit_it(settings):
+    lane = GradingLane(settings.model_copy(update={"worker_nice": 10}))
+    try:
+        def own() -> int:
+            return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+        def child() -> int:
+            out = subprocess.run([sys.executable, "-c", "import os; print(os.nice(0))"],
+                                 capture_output=True, text=True, check=True).stdout
+            return int(out)
+
+        assert lane.run(own) >= 10
+        assert lane.run(child) >= 10
+        assert own() < 10   # the calling (database) thread keeps its priority
+    finally:
+        lane.close()
