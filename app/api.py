@@ -146,10 +146,11 @@ def list_assessments(request: Request, user: UserDep) -> list[dict]:
     return out
 
 
-def _validate_archive(data: bytes, cap: int) -> None:
-    """Refuse what the grader could never unpack, before it takes a submission slot."""
+def _validate_archive(data: bytes, cap: int, a: Assessment) -> None:
+    """Refuse what the grader could never unpack (or a handin built for another assessment),
+    before it takes a submission slot."""
     with tempfile.TemporaryDirectory(prefix="upload-check-") as tmp:
-        unpack_handin(data, Path(tmp), UnpackLimits(archive_bytes=cap))
+        unpack_handin(data, Path(tmp), UnpackLimits(archive_bytes=cap), layout=a.grading_suite.layout)
 
 
 @router.post("/assessments/{slug}/submissions", status_code=202, tags=["submissions"],
@@ -181,7 +182,7 @@ async def submit(slug: str, request: Request, user: UserDep, wait: float = 0) ->
     if len(data) > a.upload_max_bytes:
         raise ApiError(413, "too_large", f"The upload is larger than {a.upload_max_bytes >> 20} MiB.")
     try:
-        await run_in_threadpool(_validate_archive, data, a.upload_max_bytes)
+        await run_in_threadpool(_validate_archive, data, a.upload_max_bytes, a)
     except HandinError as exc:
         raise ApiError(413 if exc.code == "too_large" else 422, exc.code, exc.message) from None
     except GraderBug:  # our disk, not the upload: never refuse the student for it

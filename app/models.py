@@ -134,6 +134,7 @@ class Job(Base):
     __table_args__ = (Index("ix_jobs_claim", "state", "priority", "id"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), index=True)
+    suite: Mapped[str] = mapped_column(String(40))   # the grading suite (grader/suites/) to run
     kind: Mapped[str] = mapped_column(String(10), default="submit")   # submit | regrade
     priority: Mapped[int] = mapped_column(Integer, default=PRIORITY_LIVE)
     state: Mapped[str] = mapped_column(String(10), default="queued")

@@ -25,11 +25,12 @@ class Claim:
     submission_id: int
     attempt: int
     blob_sha256: str
+    suite: str
 
 
-def enqueue(session: Session, submission: Submission, *, kind: str = "submit",
+def enqueue(session: Session, submission: Submission, *, suite: str, kind: str = "submit",
             priority: int = PRIORITY_LIVE, max_attempts: int = 3) -> Job:
-    job = Job(submission_id=submission.id, kind=kind, priority=priority, state="queued",
+    job = Job(submission_id=submission.id, suite=suite, kind=kind, priority=priority, state="queued",
               max_attempts=max_attempts, queued_at=utcnow())
     session.add(job)
     submission.status = "queued"
@@ -90,7 +91,7 @@ def claim(db: Database, owner: str, lease_seconds: float) -> Claim | None:
         job.started_at = job.heartbeat_at = now
         sub = session.get(Submission, job.submission_id)
         sub.status = "running"
-        return Claim(job.id, sub.id, job.attempts, sub.blob_sha256)
+        return Claim(job.id, sub.id, job.attempts, sub.blob_sha256, job.suite)
 
 
 def heartbeat(db: Database, claim_: Claim, owner: str, lease_seconds: float) -> bool:

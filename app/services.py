@@ -96,7 +96,7 @@ def create_submission(db: Database, a: Assessment, user: User, data: bytes, file
                          received_at=received_at, status="queued")
         s.add(sub)
         s.flush()
-        queue.enqueue(s, sub, max_attempts=max_attempts)
+        queue.enqueue(s, sub, suite=a.suite, max_attempts=max_attempts)
     db.doorbell.ring()
     return sub
 
@@ -246,7 +246,11 @@ def _regrade(session: Session, sub: Submission, max_attempts: int) -> Job | None
         Job.submission_id == sub.id, Job.state.in_(("queued", "running"))))
     if busy:
         return None   # already waiting for a grade: one is enough
-    job = queue.enqueue(session, sub, kind="regrade", priority=PRIORITY_REGRADE, max_attempts=max_attempts)
+    # the suite the submission was accepted for (its assessment's at upload time)
+    suite = session.scalars(select(Job.suite).where(Job.submission_id == sub.id)
+                            .order_by(Job.id.desc()).limit(1)).one()
+    job = queue.enqueue(session, sub, suite=suite, kind="regrade", priority=PRIORITY_REGRADE,
+                        max_attempts=max_attempts)
     if sub.result_id is not None:
         sub.status = "queued"
     return job

@@ -25,12 +25,12 @@ from app.assessments import Assessment
 from app.db import Database
 from app.models import Blob, SimilarityReport, Submission, User, utcnow
 from grader import similarity
+from grader.suite import Layout
 
 log = logging.getLogger(__name__)
 
 STALE_AFTER = timedelta(minutes=2)
 PROGRESS_EVERY = 0.5   # seconds between two progress writes
-REFERENCE_ROOT = Path(__file__).resolve().parents[1] / "mytorch_reference"
 
 
 @dataclass(frozen=True)
@@ -92,25 +92,25 @@ def skeleton_for(a: Assessment) -> dict[str, str]:
     """The handout's skeleton when the assessment names one, else one derived from the reference."""
     if a.skeleton:
         return similarity.read_sources(Path(a.skeleton))
-    return similarity.skeleton_of(REFERENCE_ROOT)
+    return similarity.skeleton_of(a.grading_suite.reference_root)
 
 
 def _compare(archives: dict[str, bytes], skeleton: dict[str, str], threshold: float,
-             progress: Callable[[int, int], None]) -> similarity.Report:
+             progress: Callable[[int, int], None], layout: Layout) -> similarity.Report:
     handins = {}
     for user, data in archives.items():
         try:
-            handins[user] = similarity.handin_sources(data)
+            handins[user] = similarity.handin_sources(data, layout)
         except Exception as exc:  # noqa: BLE001 - an unreadable handin is left out (it scored 0 anyway)
             log.info("similarity: skipping %s's handin: %s", user, exc)
     return similarity.compare_handins(handins, skeleton, threshold=threshold, progress=progress)
 
 
-def _child(conn, archives, skeleton, threshold) -> None:
+def _child(conn, archives, skeleton, threshold, layout) -> None:
     """In the child process: lowest priority, progress and the result sent through the pipe."""
     os.nice(19)
     try:
-        report = _compare(archives, skeleton, threshold, lambda d, t: conn.send(("progress", d, t)))
+        report = _compare(archives, skeleton, threshold, lambda d, t: conn.send(("progress", d, t)), layout)
         conn.send(("done", report.model_dump_json()))
     except BaseException as exc:  # noqa: BLE001 - anything at all: the parent must hear why
         conn.send(("failed", f"{type(exc).__name__}: {exc}"))
@@ -148,9 +148,9 @@ def run_report(db: Database, a: Assessment, report_id: int, *, in_child: bool = 
                 _set(db, report_id, done=done, total=total)
 
         if in_child:
-            body = _run_in_child(archives, skeleton, threshold, progress)
+            body = _run_in_child(archives, skeleton, threshold, progress, a.grading_suite.layout)
         else:
-            body = _compare(archives, skeleton, threshold, progress).model_dump_json()
+            body = _compare(archives, skeleton, threshold, progress, a.grading_suite.layout).model_dump_json()
         _set(db, report_id, state="done", body=body, finished_at=utcnow())
     except Exception as exc:
         log.exception("similarity report %s failed", report_id)
@@ -158,10 +158,10 @@ def run_report(db: Database, a: Assessment, report_id: int, *, in_child: bool = 
     return get_report(db, report_id)
 
 
-def _run_in_child(archives, skeleton, threshold, progress) -> str:
+def _run_in_child(archives, skeleton, threshold, progress, layout) -> str:
     ctx = multiprocessing.get_context("spawn")   # no fork of a threaded web server
     parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(child, archives, skeleton, threshold), daemon=True)
+    proc = ctx.Process(target=_child, args=(child, archives, skeleton, threshold, layout), daemon=True)
     proc.start()
     child.close()
     try:

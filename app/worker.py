@@ -90,6 +90,7 @@ class Worker:
 
     def run_once(self) -> bool:
         """Grade one job if there is one; returns whether a job was claimed."""
+        from grader import suites
         from grader.grade import grade
 
         claim = queue.claim(self.db, self.name, self.settings.lease_seconds)
@@ -99,8 +100,9 @@ class Worker:
         beat = threading.Thread(target=self._keep_alive, args=(claim, done), daemon=True)
         beat.start()
         try:
-            blob = self._blob(claim.blob_sha256)
-            result = self.lane.run(grade, blob, self.executor) if self.lane else grade(blob, self.executor)
+            blob, suite = self._blob(claim.blob_sha256), suites.get(claim.suite)
+            result = (self.lane.run(grade, blob, self.executor, suite=suite) if self.lane
+                      else grade(blob, self.executor, suite=suite))
         except Exception as exc:  # GraderBug or anything else: a grader error, retried  # noqa: BLE001
             log.error("job %d attempt %d: grader error: %s", claim.job_id, claim.attempt, exc)
             done.set()

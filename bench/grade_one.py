@@ -47,14 +47,15 @@ def warm(handin: bytes, args) -> None:
     """Grade in this process with one long-lived executor, as `grader serve`/`grader worker` do."""
     from grader.execute import open_executor
     from grader.grade import grade
+    from grader.suites.hw1p1 import SUITE as HW1P1
 
     executor = open_executor(unsafe=args.unsafe_no_sandbox, slots=2, first_slot=4400)
     try:
-        grade(handin, executor)  # first grade imports the reference's modules
+        grade(handin, executor, suite=HW1P1)  # first grade imports the reference's modules
         walls, students = [], []
         for _ in range(args.runs):
             start = time.perf_counter()
-            result = grade(handin, executor)
+            result = grade(handin, executor, suite=HW1P1)
             walls.append(time.perf_counter() - start)
             students.append(result.timings["student"])
             assert result.score == 100

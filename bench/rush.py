@@ -38,7 +38,7 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 # Import from the repository root, never from bench/ (bench/sandbox.py would shadow `sandbox`).
 sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != REPO / "bench"]
-SECTIONS = (REPO / "assessments" / "hw1p1.toml").read_text().split("[sections]", 1)[1]
+SUITE = 'suite = "hw1p1"\n'
 
 
 def make_tar(files: dict[str, bytes]) -> bytes:
@@ -219,7 +219,7 @@ def main() -> int:
     (tmp / "assessments").mkdir()
     (tmp / "assessments" / "rush.toml").write_text(
         'slug = "rush"\ntitle = "Rush"\ntimezone = "America/New_York"\nrelease = 2020-01-01T00:00:00\n'
-        "due = 2099-01-01T00:00:00\nlast_accepted = 2099-01-01T00:00:00\n[sections]" + SECTIONS)
+        "due = 2099-01-01T00:00:00\nlast_accepted = 2099-01-01T00:00:00\n" + SUITE)
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRADER_") and k != "DATABASE_URL"}
     env.update(GRADER_DATA_DIR=str(tmp / "data"), GRADER_ASSESSMENTS_DIR=str(tmp / "assessments"),
                GRADER_UPLOADS_PER_MINUTE="1000000", GRADER_SECRET_KEY="bench")

@@ -52,6 +52,7 @@ def _table(result) -> str:
 
 
 def cmd_grade(args) -> int:
+    from grader import suites
     from grader.execute import ExecutorUnavailable, open_executor
     from grader.grade import GraderBug, grade
 
@@ -62,7 +63,7 @@ def cmd_grade(args) -> int:
               file=sys.stderr)
         return EXIT_GRADER_ERROR
     try:
-        result = grade(Path(args.path), executor)
+        result = grade(Path(args.path), executor, suite=suites.get(args.suite))
     except GraderBug as exc:
         print(f"grader: internal error, not the handin's fault: {exc}", file=sys.stderr)
         return EXIT_GRADER_ERROR
@@ -80,8 +81,12 @@ def cmd_grade(args) -> int:
 
 
 def add_grade_command(sub) -> None:
+    from grader.suites import all_suites
+
     g = sub.add_parser("grade", help="grade one handin (.tar, .tar.gz, .tgz, .zip or a directory)")
     g.add_argument("path")
+    g.add_argument("--suite", default="hw1p1", choices=sorted(all_suites()),
+                   help="which assessment's tests (default: hw1p1)")
     output = g.add_mutually_exclusive_group()  # --json must stay a single JSON document
     output.add_argument("--json", action="store_true", help="print one JSON object (see grader/result.py)")
     output.add_argument("--autolab", action="store_true",

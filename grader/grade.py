@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 
-import mytorch_reference
 from grader import runner
 from grader.compare import compare, format_check
 from grader.errors import GraderBug
@@ -25,41 +24,41 @@ from grader.execute import SectionRun
 from grader.handin import HandinError, UnpackLimits, unpack_handin
 from grader.plan import Section, serialize
 from grader.result import GradeError, GradeResult, SectionResult, TestResult
-from grader.suites import hw1p1
+from grader.suite import Suite
 from sandbox.cleanup import remove_tree
 
 log = logging.getLogger(__name__)
-REFERENCE_ROOT = str(Path(mytorch_reference.__file__).parent)
-MAX_SCORE = sum(hw1p1.SECTION_POINTS.values())
+# `mytorch` in sys.modules is process-wide: one reference run at a time, whichever the suite.
+_reference_lock = threading.Lock()
 
 
 class ReferenceSolution:
-    """The trusted reference package, imported once per process and swapped into sys.modules
-    only while it runs: recompiling its modules on every grade cost more than running it."""
+    """A suite's trusted reference package, imported once per process and swapped into
+    sys.modules only while it runs: recompiling its modules on every grade cost more than running it."""
 
-    def __init__(self, root: str):
+    def __init__(self, root: str, package: dict):
         self.root = os.path.realpath(root)
         self.roots = (self.root, root)
+        self.package = package                      # the plans' "package": top-level names, exports
+        self.top_level = tuple(package["top_level"])
         self._modules: dict[str, types.ModuleType] = {}   # its mytorch.* / models.* modules
-        # `mytorch` in sys.modules is process-wide: one run at a time.
-        self._lock = threading.Lock()
 
     @contextlib.contextmanager
     def _installed(self):
-        others = {name: sys.modules.pop(name) for name in _package_modules()}
+        others = {name: sys.modules.pop(name) for name in _package_modules(self.top_level)}
         sys.modules.update(self._modules)
-        finder = runner.HandinFinder(self.root)   # what the cache lacks still resolves to ROOT
+        finder = runner.HandinFinder(self.root, self.package)   # what the cache lacks still resolves to ROOT
         sys.meta_path.insert(0, finder)
         try:
             yield
         finally:
             sys.meta_path.remove(finder)
-            self._modules = {name: sys.modules.pop(name) for name in _package_modules()}
+            self._modules = {name: sys.modules.pop(name) for name in _package_modules(self.top_level)}
             sys.modules.update(others)
 
     def outputs(self, plans: dict, inputs: dict) -> list[dict[str, np.ndarray]]:
         outputs = []
-        with self._lock, self._installed():
+        with _reference_lock, self._installed():
             for section in plans["sections"]:
                 arrays, reports = runner.run_tests(section, inputs, self.roots)
                 broken = [r for r in reports if r["error"] or r["bad_values"]]
@@ -69,12 +68,19 @@ class ReferenceSolution:
         return outputs
 
 
-def _package_modules() -> list[str]:
-    return [name for name in sys.modules
-            if name.startswith(runner.TOP_LEVEL_PACKAGES) and name.split(".")[0] in runner.TOP_LEVEL_PACKAGES]
+def _package_modules(top_level: tuple[str, ...]) -> list[str]:
+    return [name for name in sys.modules if name.split(".")[0] in top_level]
 
 
-REFERENCE = ReferenceSolution(REFERENCE_ROOT)
+_references: dict[str, ReferenceSolution] = {}
+
+
+def reference_for(suite: Suite) -> ReferenceSolution:
+    """The suite's reference, created on first use and kept for the life of the process."""
+    with _reference_lock:
+        if suite.name not in _references:
+            _references[suite.name] = ReferenceSolution(str(suite.reference_root), suite.package_plan())
+        return _references[suite.name]
 
 
 def score_section(section: Section, expected: dict[str, np.ndarray], run: SectionRun) -> SectionResult:
@@ -105,11 +111,12 @@ def score_section(section: Section, expected: dict[str, np.ndarray], run: Sectio
                          max_score=section.points, passed=passed, tests=tests)
 
 
-def grade(source: Path | bytes, executor, *, limits: UnpackLimits = UnpackLimits(),
+def grade(source: Path | bytes, executor, *, suite: Suite, limits: UnpackLimits = UnpackLimits(),
           workdir: Path | None = None) -> GradeResult:
-    """Grade SOURCE (an archive path, archive bytes, or a directory). A handin that cannot be
-    graded gives a result with `error` set; a failure of the grader itself raises GraderBug."""
-    result = GradeResult(assessment=hw1p1.ASSESSMENT, max_score=MAX_SCORE,
+    """Grade SOURCE (an archive path, archive bytes, or a directory) with SUITE. A handin that
+    cannot be graded gives a result with `error` set; a failure of the grader itself raises
+    GraderBug."""
+    result = GradeResult(assessment=suite.name, max_score=suite.max_score,
                          sandbox=executor.name, unsafe=executor.unsafe)
     job = Path(tempfile.mkdtemp(prefix="grade-", dir=workdir))
     clock = _Stopwatch(result.timings)
@@ -117,19 +124,20 @@ def grade(source: Path | bytes, executor, *, limits: UnpackLimits = UnpackLimits
         # mkdtemp made it 0o700: private to the service; the sandbox binds what the slot may read.
         try:
             with clock("unpack"):
-                handin = unpack_handin(source, job, limits)
+                handin = unpack_handin(source, job, limits, layout=suite.layout)
         except HandinError as exc:
             result.error = GradeError(code=exc.code, message=exc.message)
             return result
         result.notes = handin.notes
-        sections = hw1p1.build_suite(handin.digest)
+        sections = suite.build(handin.digest)
         plans, inputs = serialize(sections)
+        plans["package"] = suite.package_plan()
         (job / "plans.json").write_text(json.dumps(plans))
         np.savez(job / "inputs.npz", **inputs)
         for name in ("plans.json", "inputs.npz"):
             (job / name).chmod(0o644)
         with clock("reference"):
-            expected = REFERENCE.outputs(plans, inputs)
+            expected = reference_for(suite).outputs(plans, inputs)
 
         def run(index: int) -> SectionRun:
             out = job / f"out-{index}"

@@ -4,8 +4,9 @@ Accepts a plain or gzip-compressed tar (whatever the file is called), a zip, or 
 regular files and folders are accepted; links, devices, absolute paths and `..` are refused. The
 limits are checked while streaming, so a gzip bomb stops at the unpacked-size cap. Noise that real
 handins carry (`__pycache__`, `.pyc`, `.DS_Store`, AppleDouble `._*`, `PaxHeader` folders) is
-dropped, so bytecode from a handin is never executed. The two folders `models/` and `mytorch/` may
-sit at the archive root or under one wrapping folder; everything else is ignored with a note.
+dropped, so bytecode from a handin is never executed. The suite's layout names the graded folders
+(HW1P1: `models/` and `mytorch/`); they may sit at the archive root or under one wrapping folder;
+everything else is ignored with a note.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from grader.errors import GraderBug
+from grader.suite import Layout
 
-PACKAGES = ("models", "mytorch")
 # A PAX or GNU long-name header is read into memory whole by tarfile: cap its size (real ones hold
 # a path and a few times, well under 1 KiB) and how many may precede one member (tarfile chains
 # them recursively).
@@ -53,7 +54,7 @@ class HandinError(Exception):
 
 @dataclass
 class Handin:
-    root: Path                    # contains models/ and/or mytorch/
+    root: Path                    # contains the layout's packages (HW1P1: models/ and/or mytorch/)
     digest: str                   # sha256 over the graded files' paths and bytes
     notes: list[str] = field(default_factory=list)
 
@@ -256,24 +257,29 @@ def _looks_like_v7_tar(data: bytes) -> bool:
         return False
 
 
-def _locate_packages(raw: Path) -> tuple[Path, list[str]]:
-    """The folder that holds models/ and mytorch/: the root, or one wrapping folder."""
+def _folders(packages: tuple[str, ...]) -> str:
+    names = [f"{p}/" for p in packages]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def _locate_packages(raw: Path, layout: Layout) -> tuple[Path, list[str]]:
+    """The folder that holds the layout's packages: the root, or one wrapping folder."""
     def has_packages(folder: Path) -> bool:
-        return any((folder / p).is_dir() for p in PACKAGES)
+        return any((folder / p).is_dir() for p in layout.packages)
 
     entries = [e for e in raw.iterdir()]
     folders = [e for e in entries if e.is_dir()]
-    if any((f / "mytorch" / "models").is_dir() and not (f / "models").is_dir() for f in [raw, *folders]):
-        raise HandinError("layout", "Your archive has models/ inside mytorch/ (the bonus assignment's "
-                                    "layout); for HW1P1, models/ must sit beside mytorch/.")
+    for rule in layout.misplaced:  # built for another assessment: say so rather than grade zeros
+        if any((f / rule.present).is_dir() and not (f / rule.absent).is_dir() for f in [raw, *folders]):
+            raise HandinError("layout", rule.message)
     if has_packages(raw):
         return raw, []
     if len(folders) == 1 and has_packages(folders[0]):
         return folders[0], [f"Your archive wraps everything in {folders[0].name}/; graded what is inside it."]
     if not entries:
         raise HandinError("empty", "The archive is empty.")
-    raise HandinError("layout", "The archive has no models/ or mytorch/ folder at its root; run "
-                                "create_tarball.sh from the handout folder.")
+    raise HandinError("layout", f"The archive has no {_folders(layout.packages)} folder at its root; "
+                                f"{layout.build_hint}.")
 
 
 def _digest(root: Path) -> str:
@@ -284,8 +290,10 @@ def _digest(root: Path) -> str:
     return h.hexdigest()
 
 
-def unpack_handin(source: Path | bytes, dest: Path, limits: UnpackLimits = UnpackLimits()) -> Handin:
-    """Unpack SOURCE (archive bytes, an archive file, or a directory) into DEST/handin."""
+def unpack_handin(source: Path | bytes, dest: Path, limits: UnpackLimits = UnpackLimits(), *,
+                  layout: Layout) -> Handin:
+    """Unpack SOURCE (archive bytes, an archive file, or a directory) into DEST/handin, keeping
+    the folders LAYOUT names."""
     raw = dest / "raw"
     raw.mkdir(parents=True)
     writer = _Writer(raw, limits)
@@ -302,17 +310,18 @@ def unpack_handin(source: Path | bytes, dest: Path, limits: UnpackLimits = Unpac
         else:
             raise HandinError("not_archive", "This file is not a tar or zip archive; build handin.tar "
                                              "with create_tarball.sh.")
-    found, notes = _locate_packages(raw)
+    found, notes = _locate_packages(raw, layout)
     handin = dest / "handin"
     handin.mkdir()
-    ignored = sorted(e.name for e in found.iterdir() if e.name not in PACKAGES)
-    for package in PACKAGES:
+    ignored = sorted(e.name for e in found.iterdir() if e.name not in layout.packages)
+    for package in layout.packages:
         if (found / package).is_dir():
             shutil.move(str(found / package), handin / package)
         else:
             notes.append(f"Your handin has no {package}/ folder.")
     if ignored:
-        notes.append("Ignored what is not models/ or mytorch/: " + ", ".join(ignored[:10])
+        shown = " or ".join(f"{p}/" for p in layout.packages)
+        notes.append(f"Ignored what is not {shown}: " + ", ".join(ignored[:10])
                      + (", ..." if len(ignored) > 10 else "") + ".")
     shutil.rmtree(raw)
     for path in [handin, *handin.rglob("*")]:

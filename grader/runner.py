@@ -5,8 +5,15 @@ process (imported). It must import only the standard library and numpy. It never
 values and never decides a score: it writes what the code under test produced, and the trusted
 side compares.
 
-A plan is JSON data: a list of tests, each a list of steps.
+The plans say which package is under test: {"package": {"top_level": ["mytorch", "models"],
+"exports": {"mytorch.nn": {"Linear": "linear", ...}, ...}}, "sections": [...]}. The exports are what
+each package's __init__.py exports in the handout; the student's own __init__.py files are never
+executed: names resolve lazily from the file that defines them, so a broken or outdated
+__init__.py (S25 had no Swish) cannot cost a section that does not need it.
+
+A section is a list of tests, each a list of steps.
     {"op": "new",   "var": "lin", "module": "mytorch.nn.linear", "class": "Linear", "args": [2, 3]}
+                    # "module" may be a list of places the class may live: the first present wins
     {"op": "object", "var": "m"}                                  # an empty stand-in object
     {"op": "set",   "var": "lin", "attr": "W", "value": {"array": "W"}}
     {"op": "call",  "var": "lin", "method": "forward", "args": [{"array": "A"}], "save": "Z",
@@ -33,23 +40,6 @@ import types
 
 import numpy as np
 
-# What each package's __init__.py exports in the handout. The student's own __init__.py files are
-# never executed: names are resolved lazily from the file that defines them, so a broken or
-# outdated __init__.py (S25 had no Swish) cannot cost a section that does not need it.
-PACKAGE_EXPORTS = {
-    "mytorch.nn": {
-        "Identity": "activation", "Sigmoid": "activation", "Tanh": "activation", "ReLU": "activation",
-        "GELU": "activation", "Swish": "activation", "Softmax": "activation",
-        "BatchNorm1d": "batchnorm", "Linear": "linear", "MSELoss": "loss", "CrossEntropyLoss": "loss",
-    },
-    "mytorch.optim": {"SGD": "sgd"},
-    "models": {"MLP0": "mlp", "MLP1": "mlp", "MLP4": "mlp"},
-}
-PACKAGE_EXPORTS["mytorch"] = {
-    name: "nn" if name in PACKAGE_EXPORTS["mytorch.nn"] else "optim"
-    for name in [*PACKAGE_EXPORTS["mytorch.nn"], *PACKAGE_EXPORTS["mytorch.optim"]]
-}
-TOP_LEVEL_PACKAGES = ("mytorch", "models")
 MAX_REPR_CHARS = 300
 
 
@@ -68,8 +58,12 @@ class ForbiddenCall(RuntimeError):
 class _LazyPackage(types.ModuleType):
     """A package module that imports a submodule only when one of its names is first used."""
 
+    def __init__(self, name: str, exports: dict[str, str]):
+        super().__init__(name)
+        self._exports = exports
+
     def __getattr__(self, name: str):
-        exports = PACKAGE_EXPORTS.get(self.__name__, {})
+        exports = self._exports
         submodule = exports.get(name, name)
         if name.startswith("__") or (name not in exports and not _has_source(self, name)):
             raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
@@ -83,40 +77,54 @@ def _has_source(package: types.ModuleType, name: str) -> bool:
 
 
 class _PackageLoader(importlib.abc.Loader):
+    def __init__(self, exports: dict[str, str]):
+        self.exports = exports
+
     def create_module(self, spec):
-        return _LazyPackage(spec.name)
+        return _LazyPackage(spec.name, self.exports)
 
     def exec_module(self, module):
-        module.__all__ = list(PACKAGE_EXPORTS.get(module.__name__, {}))
+        module.__all__ = list(self.exports)
 
 
 class HandinFinder(importlib.abc.MetaPathFinder):
-    """Resolves `mytorch...` and `models...` to files under one root, bypassing __init__.py."""
+    """Resolves the package under test (e.g. `mytorch...`, `models...`) to files under one root,
+    bypassing __init__.py."""
 
-    def __init__(self, root: str):
+    def __init__(self, root: str, package: dict):
         self.root = root
+        self.top_level = tuple(package["top_level"])
+        self.exports = package.get("exports", {})
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname.split(".")[0] not in TOP_LEVEL_PACKAGES:
+        if fullname.split(".")[0] not in self.top_level:
             return None
         base = os.path.join(self.root, *fullname.split("."))
         if os.path.isfile(base + ".py"):
             return importlib.util.spec_from_file_location(fullname, base + ".py")
         if os.path.isdir(base):
-            spec = importlib.machinery.ModuleSpec(fullname, _PackageLoader(), is_package=True)
+            loader = _PackageLoader(self.exports.get(fullname, {}))
+            spec = importlib.machinery.ModuleSpec(fullname, loader, is_package=True)
             spec.submodule_search_locations = [base]
             return spec
         return None
 
 
+def _top_levels() -> tuple[str, ...]:
+    """The top-level names of the package(s) now under test."""
+    return tuple(n for f in sys.meta_path if isinstance(f, HandinFinder) for n in f.top_level)
+
+
 @contextlib.contextmanager
-def package_under_test(root: str):
-    """Make `mytorch` and `models` resolve to ROOT while the block runs, then forget them, so the
-    reference and a student package can be used one after the other in one process."""
-    saved = {n: m for n, m in sys.modules.items() if n.split(".")[0] in TOP_LEVEL_PACKAGES}
+def package_under_test(root: str, package: dict):
+    """Make PACKAGE's top-level names (e.g. `mytorch`, `models`) resolve to ROOT while the block
+    runs, then forget them, so the reference and a student package can be used one after the other
+    in one process."""
+    top_level = tuple(package["top_level"])
+    saved = {n: m for n, m in sys.modules.items() if n.split(".")[0] in top_level}
     for name in saved:
         del sys.modules[name]
-    finder = HandinFinder(root)
+    finder = HandinFinder(root, package)
     sys.meta_path.insert(0, finder)
     # Never read or write bytecode for the package: a .pyc could differ from the source shown.
     dont_write, prefix = sys.dont_write_bytecode, sys.pycache_prefix
@@ -126,7 +134,7 @@ def package_under_test(root: str):
     finally:
         sys.dont_write_bytecode, sys.pycache_prefix = dont_write, prefix
         sys.meta_path.remove(finder)
-        for name in [n for n in sys.modules if n.split(".")[0] in TOP_LEVEL_PACKAGES]:
+        for name in [n for n in sys.modules if n.split(".")[0] in top_level]:
             del sys.modules[name]
         sys.modules.update(saved)
 
@@ -156,13 +164,23 @@ def _import_site(exc: BaseException) -> str:
     return ""
 
 
-def load_class(module: str, class_name: str):
-    """Import MODULE from its own file and return CLASS_NAME, or raise a one-sentence StudentError."""
+def _present(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def load_class(module: str | list[str], class_name: str):
+    """Import MODULE from its own file and return CLASS_NAME, or raise a one-sentence StudentError.
+    MODULE may list alternative places (a handout variant): the first one present is used."""
+    if isinstance(module, list):
+        module = next((m for m in module if _present(m)), module[0])
     path = _module_file(module)
     try:
         mod = importlib.import_module(module)
     except ModuleNotFoundError as exc:
-        if exc.name and exc.name.split(".")[0] in TOP_LEVEL_PACKAGES and module.startswith(exc.name):
+        if exc.name and exc.name.split(".")[0] in _top_levels() and module.startswith(exc.name):
             raise StudentError(f"{path} is missing from your handin.") from None
         raise StudentError(_sentence(f"Importing {path} failed: {type(exc).__name__}: {exc}"
                                      f"{_import_site(exc)}")) from exc
@@ -382,17 +400,18 @@ def run_test(test: dict, inputs, roots: tuple[str, ...]) -> tuple[dict, dict]:
     return arrays, report
 
 
-def run_section(section: dict, inputs, package_root: str) -> tuple[dict, list[dict]]:
-    """Run every test of SECTION against the package at PACKAGE_ROOT.
+def run_section(section: dict, inputs, package_root: str, package: dict) -> tuple[dict, list[dict]]:
+    """Run every test of SECTION against the package at PACKAGE_ROOT (PACKAGE: the plans'
+    "package", its top-level names and exports).
 
     Returns ({"TEST_INDEX/NAME": array}, [report per test])."""
     root = os.path.realpath(package_root)
-    with package_under_test(root):
+    with package_under_test(root, package):
         return run_tests(section, inputs, (root, package_root))
 
 
 def run_tests(section: dict, inputs, roots: tuple[str, ...]) -> tuple[dict, list[dict]]:
-    """Run every test of SECTION against the package that `mytorch`/`models` resolve to now
+    """Run every test of SECTION against the package under test as it resolves now
     (ROOTS: where its files live, for tracebacks)."""
     arrays, reports = {}, []
     for index, test in enumerate(section["tests"]):
@@ -405,13 +424,14 @@ def run_tests(section: dict, inputs, roots: tuple[str, ...]) -> tuple[dict, list
 def main(argv: list[str]) -> int:
     plans_path, inputs_path, handin_dir, out_dir, section_index = argv
     with open(plans_path) as f:
-        section = json.load(f)["sections"][int(section_index)]
+        plans = json.load(f)
+    section = plans["sections"][int(section_index)]
     # Only this section's arrays (keys "SECTION.TEST.NAME", grader/plan.py): reading all of them
     # cost each section as much as running its tests.
     prefix = f"{int(section_index)}."
     with np.load(inputs_path, allow_pickle=False) as npz:
         inputs = {key: npz[key] for key in npz.files if key.startswith(prefix)}
-    arrays, reports = run_section(section, inputs, handin_dir)
+    arrays, reports = run_section(section, inputs, handin_dir, plans["package"])
     np.savez(os.path.join(out_dir, "outputs.npz"), **arrays)
     with open(os.path.join(out_dir, "report.json"), "w") as f:
         json.dump({"tests": reports}, f)

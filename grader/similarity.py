@@ -26,6 +26,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from grader.suite import Layout
+
 # copydetect's defaults: a match must span at least NOISE filtered characters to count, and any
 # match of GUARANTEE characters or more is always found.
 NOISE = 25
@@ -188,12 +190,13 @@ def read_sources(root: Path) -> dict[str, str]:
     return sources
 
 
-def handin_sources(archive: bytes) -> dict[str, str]:
-    """The Python files of one uploaded handin, unpacked with the grader's own safe unpacking."""
+def handin_sources(archive: bytes, layout: Layout) -> dict[str, str]:
+    """The Python files of one uploaded handin, unpacked with the grader's own safe unpacking
+    (LAYOUT: its assessment's folders)."""
     from grader.handin import unpack_handin
 
     with tempfile.TemporaryDirectory(prefix="similarity-") as tmp:
-        return read_sources(unpack_handin(archive, Path(tmp)).root)
+        return read_sources(unpack_handin(archive, Path(tmp), layout=layout).root)
 
 
 class _StripBodies(ast.NodeTransformer):

@@ -10,11 +10,14 @@ parameter names never matter.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
+import mytorch_reference
 from grader.plan import Section, Test, derive_seed
+from grader.suite import Layout, Misplaced, Suite
 
-ASSESSMENT = "hw1p1"
 SECTION_POINTS = {
     "Linear Layer": 15, "Activation": 10, "MLP0": 10, "MLP1": 10,
     "MLP4": 15, "Loss": 10, "SGD": 10, "Batch Norm": 20,
@@ -327,3 +330,26 @@ def build_suite(seed: str) -> list[Section]:
     return [linear_section(seed), activation_section(seed), mlp_section("MLP0", seed),
             mlp_section("MLP1", seed), mlp_section("MLP4", seed), loss_section(seed),
             sgd_section(seed), batchnorm_section(seed)]
+
+
+# What each package's __init__.py exports in the handout.
+_NN = {"Identity": "activation", "Sigmoid": "activation", "Tanh": "activation", "ReLU": "activation",
+       "GELU": "activation", "Swish": "activation", "Softmax": "activation",
+       "BatchNorm1d": "batchnorm", "Linear": "linear", "MSELoss": "loss", "CrossEntropyLoss": "loss"}
+_OPTIM = {"SGD": "sgd"}
+EXPORTS = {
+    "mytorch.nn": _NN,
+    "mytorch.optim": _OPTIM,
+    "mytorch": {name: "nn" for name in _NN} | {name: "optim" for name in _OPTIM},
+    "models": {"MLP0": "mlp", "MLP1": "mlp", "MLP4": "mlp"},
+}
+
+LAYOUT = Layout(
+    packages=("models", "mytorch"),
+    misplaced=(Misplaced("mytorch/models", "models",
+                         "Your archive has models/ inside mytorch/ (the bonus assignment's layout); "
+                         "for HW1P1, models/ must sit beside mytorch/."),),
+)
+
+SUITE = Suite(name="hw1p1", title="HW1P1: MyTorch", layout=LAYOUT, exports=EXPORTS,
+              reference_root=Path(mytorch_reference.__file__).parent, build=build_suite)

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from bench.pg import Postgres, find_pg_bin  # noqa: E402
-from support import REPO as ROOT, SECTIONS_TOML as SECTIONS, free_port, make_tar, reference_files  # noqa: E402,F401
+from support import REPO as ROOT, SUITE_TOML, free_port, make_tar, reference_files  # noqa: E402,F401
 
 GRADER = Path(sys.executable).with_name("grader")
 HANG_GUARD = 240.0  # seconds: only to turn a hang into a failure, never a performance assertion
@@ -123,7 +123,7 @@ class Deployment:
         (assessments / f"{slug}.toml").write_text(
             f'slug = "{slug}"\ntitle = "deploy test"\ntimezone = "America/New_York"\n'
             f"release = {iso(-1)}\ndue = {iso(5)}\nlast_accepted = {iso(7)}\n"
-            f"max_submissions = 1000\nmin_interval_seconds = 0\n" + SECTIONS)
+            f"max_submissions = 1000\nmin_interval_seconds = 0\n" + SUITE_TOML)
         inject = workdir / "inject"
         inject.mkdir()
         (inject / "sitecustomize.py").write_text(FAULT_INJECTION)

@@ -13,6 +13,7 @@ from catalogue import (
 )
 
 from grader.grade import grade
+from grader.suites.hw1p1 import SUITE as HW1P1
 
 
 def test_catalogue_is_big_enough():
@@ -44,7 +45,7 @@ def assert_lost_exactly(result, lost):
 @pytest.mark.parametrize("handin", BUGGY, ids=lambda h: h.name)
 def test_buggy_handin_loses_exactly_its_sections(handin, tmp_path, executor):
     root = build_handin(tmp_path / "src", handin.edits)
-    result = grade(tar_bytes(root), executor)
+    result = grade(tar_bytes(root), executor, suite=HW1P1)
     assert_lost_exactly(result, handin.lost)
     if handin.expect:
         messages = [t.message for s in result.sections for t in s.tests if not t.passed]
@@ -53,7 +54,7 @@ def test_buggy_handin_loses_exactly_its_sections(handin, tmp_path, executor):
 
 def test_infinite_loop_costs_only_its_section(tmp_path, short_timeout_executor):
     root = build_handin(tmp_path / "src", INFINITE_LOOP.edits)
-    result = grade(tar_bytes(root), short_timeout_executor)
+    result = grade(tar_bytes(root), short_timeout_executor, suite=HW1P1)
     assert_lost_exactly(result, INFINITE_LOOP.lost)
     loss = next(s for s in result.sections if s.name == "Loss")
     assert "time limit" in loss.message.lower(), loss.message  # wording is the executor's
@@ -64,7 +65,7 @@ def test_infinite_loop_costs_only_its_section(tmp_path, short_timeout_executor):
 def test_correct_but_different_handin_scores_100(handin, tmp_path, executor):
     root = build_handin(tmp_path / "src", handin.edits)
     source = package(root, handin.packaging, tmp_path)
-    result = grade(source, executor)
+    result = grade(source, executor, suite=HW1P1)
     assert_lost_exactly(result, set())
     assert result.score == 100 == result.max_score
     if handin.packaging == "wrapped_tar":

@@ -12,6 +12,7 @@ from catalogue import SECTION_POINTS, build_handin, tar_bytes
 
 import grader.result
 from grader.grade import grade
+from grader.suites.hw1p1 import SUITE as HW1P1
 
 OFFICIAL_AUTOLAB_LINE = ('{"scores": {"Linear Layer": 15, "Activation": 10, "MLP0": 10, "MLP1": 10, '
                          '"MLP4": 15, "Loss": 10, "SGD": 10, "Batch Norm": 20}}')
@@ -171,8 +172,8 @@ def _random_case_messages(result) -> dict[str, str]:
 
 
 def test_same_handin_graded_twice_gives_identical_results(buggy_tar, executor):
-    first = grade(buggy_tar, executor).model_dump(exclude={"timings"})
-    second = grade(buggy_tar.read_bytes(), executor).model_dump(exclude={"timings"})
+    first = grade(buggy_tar, executor, suite=HW1P1).model_dump(exclude={"timings"})
+    second = grade(buggy_tar.read_bytes(), executor, suite=HW1P1).model_dump(exclude={"timings"})
     assert first == second
     assert first["score"] == 50
 
@@ -180,9 +181,9 @@ def test_same_handin_graded_twice_gives_identical_results(buggy_tar, executor):
 def test_different_handins_get_different_random_inputs(tmp_path, executor):
     """Two handins with the same bug, differing by a comment: the fixed handout cases fail
     identically, the random cases see different inputs (their expected values differ)."""
-    a = grade(tar_bytes(build_handin(tmp_path / "a", MISSING_BIAS)), executor)
+    a = grade(tar_bytes(build_handin(tmp_path / "a", MISSING_BIAS)), executor, suite=HW1P1)
     b = grade(tar_bytes(build_handin(tmp_path / "b", MISSING_BIAS + (
-        ("mytorch/nn/linear.py", "import numpy as np", "import numpy as np  # my own work"),))), executor)
+        ("mytorch/nn/linear.py", "import numpy as np", "import numpy as np  # my own work"),))), executor, suite=HW1P1)
     messages_a, messages_b = _random_case_messages(a), _random_case_messages(b)
     assert messages_a.keys() == messages_b.keys() and messages_a
     assert all(messages_a[name] != messages_b[name] for name in messages_a)

@@ -12,6 +12,7 @@ from grader.compare import MAX_OFF_INDICES, compare, format_check
 from grader.grade import grade
 from grader.plan import Check
 from grader.result import TestResult as GradedTest
+from grader.suites.hw1p1 import SUITE as HW1P1
 
 # Two handins, each with bugs in several sections that do not interact, graded once per module.
 EXCEPTIONS_HANDIN = (
@@ -40,14 +41,14 @@ VALUES_HANDIN = (
 @pytest.fixture(scope="module")
 def exceptions_result(tmp_path_factory, executor):
     root = build_handin(tmp_path_factory.mktemp("exc") / "src", EXCEPTIONS_HANDIN)
-    return grade(tar_bytes(root), executor)
+    return grade(tar_bytes(root), executor, suite=HW1P1)
 
 
 @pytest.fixture(scope="module")
 def values_result(tmp_path_factory, executor):
     root = build_handin(tmp_path_factory.mktemp("val") / "src", VALUES_HANDIN)
     (root / BN).unlink()
-    return grade(tar_bytes(root), executor)
+    return grade(tar_bytes(root), executor, suite=HW1P1)
 
 
 def message(result, section: str, test: str) -> str:
@@ -313,7 +314,7 @@ def test_value_that_is_not_an_array(tmp_path, executor):
         (LINEAR, "            self.dLdA = dLdA\n        return dLdA\n", "            self.dLdA = dLdA\n"),
         (MLP, "            self.Z0 = Z0\n            self.A1 = A1\n", "            self.Z0 = 'Z0'\n            self.A1 = A1\n"),
     ))
-    result = grade(tar_bytes(root), executor)
+    result = grade(tar_bytes(root), executor, suite=HW1P1)
     text = message(result, "Linear Layer", "handout case: Linear(2, 3)")
     assert text == "the value returned by Linear.backward(dLdZ) is None (NoneType), not a numeric array."
     text = message(result, "MLP0", "random case: MLP0 with a batch of 4")

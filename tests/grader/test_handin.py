@@ -14,6 +14,7 @@ import pytest
 from catalogue import build_handin, tar_bytes, zip_bytes
 
 from grader.handin import HandinError, UnpackLimits, unpack_handin
+from grader.suites.hw1p1 import LAYOUT as HW1P1_LAYOUT
 
 LIMITS = UnpackLimits()
 
@@ -68,7 +69,7 @@ def refuse(source, tmp_path: Path, code: str, limits: UnpackLimits = LIMITS) -> 
     dest = tmp_path / "job"
     before = snapshot(tmp_path, dest)
     with pytest.raises(HandinError) as info:
-        unpack_handin(source, dest, limits)
+        unpack_handin(source, dest, limits, layout=HW1P1_LAYOUT)
     assert info.value.code == code, (info.value.code, info.value.message)
     assert_sentence(info.value.message)
     assert snapshot(tmp_path, dest) == before  # nothing written outside the destination
@@ -133,7 +134,7 @@ def test_zip_without_file_type_bits_is_accepted(tmp_path):
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("models/mlp.py", "x = 1\n")       # external_attr 0o600 << 16
         archive.writestr(zipfile.ZipInfo("mytorch/nn/linear.py"), "y = 2\n")  # external_attr 0
-    handin = unpack_handin(buffer.getvalue(), tmp_path / "job")
+    handin = unpack_handin(buffer.getvalue(), tmp_path / "job", layout=HW1P1_LAYOUT)
     assert (handin.root / "models" / "mlp.py").read_text() == "x = 1\n"
     assert (handin.root / "mytorch" / "nn" / "linear.py").read_text() == "y = 2\n"
 
@@ -153,7 +154,7 @@ def test_directory_source_does_not_follow_symlinks(tmp_path):
     secret.write_text("top secret")
     (src / "mytorch" / "nn" / "stolen.py").symlink_to(secret)
     (src / "models" / "outside").symlink_to(tmp_path, target_is_directory=True)
-    handin = unpack_handin(src, tmp_path / "job")
+    handin = unpack_handin(src, tmp_path / "job", layout=HW1P1_LAYOUT)
     assert not (handin.root / "mytorch" / "nn" / "stolen.py").exists()
     assert not (handin.root / "models" / "outside").exists()
     assert (handin.root / "mytorch" / "nn" / "linear.py").is_file()
@@ -345,7 +346,7 @@ def test_noise_is_dropped_and_extra_content_is_noted(tmp_path):
                reg("mytorch/.DS_Store", b"Bud1"), reg("._models", b"\0\5\26\7"),
                reg("mytorch/nn/._linear.py", b"\0\5\26\7"), reg("PaxHeader/models", b"30 mtime=1\n"),
                reg("handin.tar", b"old"), reg("notes.txt", b"hi")]
-    handin = unpack_handin(make_tar(members), tmp_path / "job")
+    handin = unpack_handin(make_tar(members), tmp_path / "job", layout=HW1P1_LAYOUT)
     files = sorted(p.relative_to(handin.root).as_posix() for p in handin.root.rglob("*") if p.is_file())
     assert files == ["models/mlp.py", "mytorch/nn/linear.py"]
     assert any("handin.tar" in n and "notes.txt" in n for n in handin.notes), handin.notes
@@ -356,20 +357,20 @@ def test_noise_is_dropped_and_extra_content_is_noted(tmp_path):
 def test_modes_from_the_archive_are_not_applied(tmp_path):
     info, data = reg("mytorch/nn/linear.py")
     info.mode = 0o4777  # setuid, world-writable
-    handin = unpack_handin(make_tar([(info, data), reg("models/mlp.py")]), tmp_path / "job")
+    handin = unpack_handin(make_tar([(info, data), reg("models/mlp.py")]), tmp_path / "job", layout=HW1P1_LAYOUT)
     mode = stat.S_IMODE(os.stat(handin.root / "mytorch" / "nn" / "linear.py").st_mode)
     assert mode == 0o644
 
 
 def test_missing_package_is_noted(tmp_path):
-    handin = unpack_handin(make_tar([reg("mytorch/nn/linear.py")]), tmp_path / "job")
+    handin = unpack_handin(make_tar([reg("mytorch/nn/linear.py")]), tmp_path / "job", layout=HW1P1_LAYOUT)
     assert handin.notes == ["Your handin has no models/ folder."]
 
 
 def test_digest_depends_on_content_only(tmp_path):
-    a = unpack_handin(make_tar(VALID), tmp_path / "a")
-    b = unpack_handin(gzip.compress(make_tar(VALID)), tmp_path / "b")
-    c = unpack_handin(make_tar([reg("models/mlp.py", b"x = 2\n"), VALID[1]]), tmp_path / "c")
+    a = unpack_handin(make_tar(VALID), tmp_path / "a", layout=HW1P1_LAYOUT)
+    b = unpack_handin(gzip.compress(make_tar(VALID)), tmp_path / "b", layout=HW1P1_LAYOUT)
+    c = unpack_handin(make_tar([reg("models/mlp.py", b"x = 2\n"), VALID[1]]), tmp_path / "c", layout=HW1P1_LAYOUT)
     assert a.digest == b.digest != c.digest
 
 
@@ -428,5 +429,5 @@ def test_ordinary_pax_and_gnu_long_names_still_unpack(tmp_path):
     long_dir = "mytorch/" + "d" * 120 + "/"
     for fmt in (tarfile.PAX_FORMAT, tarfile.GNU_FORMAT):
         job = tmp_path / str(fmt)
-        handin = unpack_handin(make_tar([*VALID, reg(long_dir + "x.py")], fmt=fmt), job, LIMITS)
+        handin = unpack_handin(make_tar([*VALID, reg(long_dir + "x.py")], fmt=fmt), job, LIMITS, layout=HW1P1_LAYOUT)
         assert (handin.root / long_dir / "x.py").is_file()

@@ -7,13 +7,17 @@ import types
 import numpy as np
 
 from grader import runner
-from grader.grade import REFERENCE
+from grader.grade import reference_for
 from grader.plan import serialize
 from grader.suites import hw1p1
 
+REFERENCE = reference_for(hw1p1.SUITE)
+
 
 def _plans():
-    return serialize(hw1p1.build_suite("reference-reuse"))
+    plans, inputs = serialize(hw1p1.build_suite("reference-reuse"))
+    plans["package"] = hw1p1.SUITE.package_plan()
+    return plans, inputs
 
 
 def test_reference_modules_are_imported_once_and_give_the_same_outputs():
@@ -64,9 +68,9 @@ def test_runner_reads_only_its_sections_inputs(tmp_path):
     seen = {}
     real = runner.run_section
 
-    def spy(section, section_inputs, root):
+    def spy(section, section_inputs, root, package):
         seen.update(section_inputs)
-        return real(section, section_inputs, root)
+        return real(section, section_inputs, root, package)
 
     runner.run_section = spy
     try:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from grader.similarity import compare_handins, handin_sources, read_sources, skeleton_of
+from grader.suites.hw1p1 import LAYOUT as HW1P1_LAYOUT
 
 REFERENCE = Path(__file__).resolve().parents[2] / "mytorch_reference"
 
@@ -163,7 +164,7 @@ def test_handin_sources_reads_an_uploaded_tar_safely():
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
-    sources = handin_sources(buf.getvalue())
+    sources = handin_sources(buf.getvalue(), HW1P1_LAYOUT)
     assert sources == {"models/mlp.py": "X = 1\n", "mytorch/nn/linear.py": ALICE}
 
 

@@ -16,6 +16,7 @@ import pytest
 from pathlib import Path
 
 from grader.grade import grade
+from grader.suites.hw1p1 import SUITE as HW1P1
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,7 +39,7 @@ def messages(result, section):
 
 
 def test_correct_handin_scores_full_in_the_sandbox(sandbox_executor, handin):
-    result = grade(handin, sandbox_executor)
+    result = grade(handin, sandbox_executor, suite=HW1P1)
     assert result.score == 100, [(s.name, s.message, [t.message for t in s.tests if not t.passed])
                                  for s in result.sections if not s.passed]
     assert result.unsafe is False and result.sandbox
@@ -49,7 +50,7 @@ def test_printing_a_fake_score_line_and_exiting_0_scores_nothing(sandbox_executo
            '"Loss": 10, "SGD": 10, "Batch Norm": 20}}'
     edit(handin, "mytorch/nn/loss.py", "import numpy as np\n",
          f"import numpy as np\nimport os\nprint('Total score: 100/100')\nprint({fake!r})\nos._exit(0)\n")
-    result = grade(handin, sandbox_executor)
+    result = grade(handin, sandbox_executor, suite=HW1P1)
     assert scores(result)["Loss"] == 0
     assert result.score == 90
     assert "no usable results" in result.sections[SECTIONS.index("Loss")].message
@@ -63,7 +64,7 @@ def test_monkeypatching_numpy_comparisons_changes_nothing(sandbox_executor, hand
          "np.testing.assert_allclose = lambda *a, **k: None\n")
     edit(handin, "mytorch/nn/linear.py", "return A @ self.W.T + self.Ones @ self.b.T",
          "return A @ self.W.T")
-    result = grade(handin, sandbox_executor)
+    result = grade(handin, sandbox_executor, suite=HW1P1)
     assert scores(result)["Linear Layer"] == 0
     assert "values differ" in messages(result, "Linear Layer")
 
@@ -98,7 +99,7 @@ def test_the_reference_solution_and_service_data_are_not_on_the_sandbox_disk(san
          "        raise RuntimeError(f'FOUND={_probe()} ENV={dict(os.environ)} CWD={os.getcwd()}')\n")
     os.environ["GRADER_SECRET_KEY"] = "hunter2-must-not-leak"
     try:
-        result = grade(handin, sandbox_executor)
+        result = grade(handin, sandbox_executor, suite=HW1P1)
     finally:
         del os.environ["GRADER_SECRET_KEY"]
     text = messages(result, "Linear Layer")
@@ -123,7 +124,7 @@ def test_bytecode_shipped_in_the_handin_is_never_executed(sandbox_executor, hand
         for package in ("models", "mytorch"):
             tar.add(handin / package, arcname=package)
     assert "__pycache__/linear.cpython-311.pyc" in "\n".join(tarfile.open(archive).getnames())
-    result = grade(archive, sandbox_executor)
+    result = grade(archive, sandbox_executor, suite=HW1P1)
     assert scores(result)["Linear Layer"] == 0
 
 
@@ -137,7 +138,7 @@ def test_code_cannot_modify_the_handin_for_later_sections(sandbox_executor, hand
          "    open(p, 'w').write(open(p).read().replace('1e-2', '1e-8'))\n"
          "except OSError as exc:\n"
          "    WRITE_ERROR = exc\n")
-    result = grade(handin, sandbox_executor)
+    result = grade(handin, sandbox_executor, suite=HW1P1)
     assert scores(result)["Loss"] == 10
     assert scores(result)["Batch Norm"] == 0
 
@@ -156,6 +157,6 @@ def test_forged_result_files_are_rejected(sandbox_executor, handin, payload):
          f"{writers[payload]}\n"
          "open('/out/report.json', 'w').write('{\"tests\": []}')\n"
          "os._exit(0)\n")
-    result = grade(handin, sandbox_executor)
+    result = grade(handin, sandbox_executor, suite=HW1P1)
     assert scores(result)["Loss"] == 0
     assert result.score == 90

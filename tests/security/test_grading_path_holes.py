@@ -15,6 +15,7 @@ import pytest
 
 from grader.errors import GraderBug
 from grader.grade import grade
+from grader.suites.hw1p1 import SUITE as HW1P1
 
 SECTIONS = ["Linear Layer", "Activation", "MLP0", "MLP1", "MLP4", "Loss", "SGD", "Batch Norm"]
 
@@ -38,7 +39,7 @@ def test_complex_arrays_refused(sandbox_executor, handin):
             "def _complex_savez(path, **arrays):\n"
             "    _savez(path, **{k: np.asarray(v, dtype=np.float64) + 7j for k, v in arrays.items()})\n"
             "np.savez = _complex_savez\n")
-    result = grade(handin, sandbox_executor)
+    result = grade(handin, sandbox_executor, suite=HW1P1)
     loss = section(result, "Loss")
     assert loss.score == 0
     assert "forbidden dtype" in loss.message
@@ -61,7 +62,7 @@ def test_cleanup_survives_deep_directory_chain(sandbox_executor, handin, tmp_pat
             "os.chdir('/')\n")
     work = tmp_path / "work"
     work.mkdir()
-    result = grade(handin, sandbox_executor, workdir=work)
+    result = grade(handin, sandbox_executor, suite=HW1P1, workdir=work)
     assert [s.name for s in result.sections] == SECTIONS
     assert list(work.iterdir()) == []
 
@@ -105,5 +106,5 @@ def test_full_disk_is_grader_error_not_zero(sandbox_executor, handin, tiny_disk)
         for package in ("models", "mytorch"):
             tar.add(handin / package, arcname=package)
     with pytest.raises(GraderBug, match="disk"):
-        grade(archive.getvalue(), sandbox_executor, workdir=tiny_disk)
+        grade(archive.getvalue(), sandbox_executor, suite=HW1P1, workdir=tiny_disk)
     assert list(tiny_disk.iterdir()) == []

@@ -22,7 +22,7 @@ import pytest
 from app.db import Database, upgrade
 from app.settings import Settings
 
-from support import REFERENCE, REPO, SECTIONS_TOML, free_port, make_tar, reference_files  # noqa: F401
+from support import REFERENCE, REPO, free_port, make_tar, reference_files  # noqa: F401
 
 
 # ---------------------------------------------------------------------------------------------
@@ -52,14 +52,14 @@ def tiny_tar() -> bytes:
 # assessments
 
 def write_assessment(folder: Path, slug: str, release: str, due: str, last: str, early: str | None = None,
-                     **extra) -> None:
-    lines = [f'slug = "{slug}"', f'title = "{slug}"', 'timezone = "America/New_York"',
+                     suite: str = "hw1p1", **extra) -> None:
+    lines = [f'slug = "{slug}"', f'title = "{slug}"', f'suite = "{suite}"', 'timezone = "America/New_York"',
              f"release = {release}", f"due = {due}", f"last_accepted = {last}"]
     if early:
         lines.append(f"early = {early}")
     for key, value in extra.items():
         lines.append(f"{key} = {value!r}" if not isinstance(value, str) else f'{key} = "{value}"')
-    (folder / f"{slug}.toml").write_text("\n".join(lines) + "\n" + SECTIONS_TOML)
+    (folder / f"{slug}.toml").write_text("\n".join(lines) + "\n")
 
 
 def _iso(delta_days: float) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from support import REPO, SECTIONS_TOML, make_tar, reference_files
+from support import REPO, SUITE_TOML, make_tar, reference_files
 
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
@@ -73,7 +73,7 @@ max_submissions = 50
 min_interval_seconds = 0
 counts = "latest"
 upload_max_bytes = 10_485_760
-""" + SECTIONS_TOML)
+""" + SUITE_TOML)
 
 
 class LiveServer:

@@ -1,0 +1,77 @@
+"""The seam between the grading core and an assessment: the suite registry, points declared once,
+and a runner that learns the package under test from the plans (no assessment's names in it)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from grader import runner, suites
+from grader.plan import Section, Test, serialize
+from grader.suite import Layout, Suite
+from grader.suites import hw1p1
+
+
+def test_the_registry_finds_hw1p1_and_refuses_an_unknown_name():
+    assert suites.get("hw1p1") is hw1p1.SUITE
+    with pytest.raises(suites.UnknownSuite, match="unknown suite 'hw1p2'.*hw1p1"):
+        suites.get("hw1p2")
+
+
+def test_points_are_read_from_the_sections_the_suite_builds():
+    built = hw1p1.SUITE.build("any handin")
+    assert hw1p1.SUITE.section_points == {s.name: s.points for s in built}
+    assert hw1p1.SUITE.max_score == 100
+
+
+def test_the_runner_holds_no_assessment_constants():
+    constants = {name: value for name, value in vars(runner).items()
+                 if isinstance(value, (str, dict, list, tuple, set)) and not name.startswith("__")}
+    for name, value in constants.items():
+        assert "mytorch" not in repr(value) and "models" not in repr(value), name
+
+
+def _toy_suite(tmp_path) -> tuple[Suite, dict, dict]:
+    """A package no real assessment has: `toy/`, whose __init__.py is broken on purpose."""
+    (tmp_path / "toy" / "ops").mkdir(parents=True)
+    (tmp_path / "toy" / "__init__.py").write_text("raise ImportError('never executed')\n")
+    (tmp_path / "toy" / "ops" / "__init__.py").write_text("raise ImportError('never executed')\n")
+    (tmp_path / "toy" / "ops" / "double.py").write_text(
+        "class Double:\n    def forward(self, x):\n        return 2 * x\n")
+    (tmp_path / "toy" / "ops" / "twice.py").write_text(
+        "from toy.ops import Double\n\nclass Twice(Double):\n    pass\n")
+    t = Test("double")
+    t.new("d", ["toy.ops.missing", "toy.ops.twice"], "Twice")   # the first present module wins
+    t.call("d", "forward", t.array("x", np.arange(3.0)), save="y")
+    suite = Suite(name="toy", title="Toy", layout=Layout(packages=("toy",)),
+                  exports={"toy.ops": {"Double": "double"}}, reference_root=tmp_path,
+                  build=lambda seed: [Section("Toy", 1, [t])])
+    plans, inputs = serialize(suite.build(""))
+    plans["package"] = suite.package_plan()
+    return suite, plans, inputs
+
+
+def test_the_runner_imports_the_package_the_plans_name(tmp_path):
+    suite, plans, inputs = _toy_suite(tmp_path)
+    arrays, reports = runner.run_section(plans["sections"][0], inputs, str(tmp_path), plans["package"])
+    assert reports[0]["error"] is None, reports
+    assert arrays["0/y"].tolist() == [0.0, 2.0, 4.0]
+    assert "toy" not in sys.modules  # forgotten after the run
+
+
+def test_the_runner_script_reads_the_package_from_plans_json(tmp_path):
+    suite, plans, inputs = _toy_suite(tmp_path / "pkg")
+    (tmp_path / "plans.json").write_text(json.dumps(plans))
+    np.savez(tmp_path / "inputs.npz", **inputs)
+    out = tmp_path / "out"
+    out.mkdir()
+    subprocess.run([sys.executable, "-I", runner.__file__, str(tmp_path / "plans.json"),
+                    str(tmp_path / "inputs.npz"), str(tmp_path / "pkg"), str(out), "0"], check=True)
+    report = json.loads((out / "report.json").read_text())
+    assert report["tests"][0]["error"] is None
+    with np.load(out / "outputs.npz") as saved:
+        assert saved["0/y"].tolist() == [0.0, 2.0, 4.0]
