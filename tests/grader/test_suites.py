@@ -56,7 +56,7 @@ def _toy_suite(tmp_path) -> tuple[Suite, dict, dict]:
 
 
 def test_the_runner_imports_the_package_the_plans_name(tmp_path):
-    suite, plans, inputs = _toy_suite(tmp_path)
+    _suite, plans, inputs = _toy_suite(tmp_path)
     arrays, reports = runner.run_section(plans["sections"][0], inputs, str(tmp_path), plans["package"])
     assert reports[0]["error"] is None, reports
     assert arrays["0/y"].tolist() == [0.0, 2.0, 4.0]
@@ -64,7 +64,7 @@ def test_the_runner_imports_the_package_the_plans_name(tmp_path):
 
 
 def test_the_runner_script_reads_the_package_from_plans_json(tmp_path):
-    suite, plans, inputs = _toy_suite(tmp_path / "pkg")
+    _suite, plans, inputs = _toy_suite(tmp_path / "pkg")
     (tmp_path / "plans.json").write_text(json.dumps(plans))
     np.savez(tmp_path / "inputs.npz", **inputs)
     out = tmp_path / "out"
