@@ -1,0 +1,26 @@
+"""The cases learnt from real handins (catalogue_real.py) lose exactly their sections, like the
+main catalogue's buggy handins, and each says what is wrong."""
+import pytest
+from catalogue import build_handin, tar_bytes
+from catalogue_real import BUGGY_REAL
+from test_catalogue import assert_lost_exactly
+
+from grader.grade import grade
+
+
+def test_real_cases_are_distinct_from_the_main_catalogue():
+    from catalogue import BUGGY
+
+    names = [h.name for h in BUGGY_REAL]
+    assert len(set(names)) == len(names)
+    assert not set(names) & {h.name for h in BUGGY}
+    assert not {h.edits for h in BUGGY_REAL} & {h.edits for h in BUGGY}
+
+
+@pytest.mark.parametrize("handin", BUGGY_REAL, ids=lambda h: h.name)
+def test_real_buggy_handin_loses_exactly_its_sections(handin, tmp_path, executor):
+    root = build_handin(tmp_path / "src", handin.edits)
+    result = grade(tar_bytes(root), executor)
+    assert_lost_exactly(result, handin.lost)
+    messages = [t.message for s in result.sections for t in s.tests if not t.passed]
+    assert any(handin.expect in m for m in messages), messages[:3]
