@@ -6,6 +6,7 @@ from catalogue_real import BUGGY_REAL
 from test_catalogue import assert_lost_exactly
 
 from grader.grade import grade
+from grader.suites.hw1p1 import SUITE as HW1P1
 
 
 def test_real_cases_are_distinct_from_the_main_catalogue():
@@ -20,7 +21,7 @@ def test_real_cases_are_distinct_from_the_main_catalogue():
 @pytest.mark.parametrize("handin", BUGGY_REAL, ids=lambda h: h.name)
 def test_real_buggy_handin_loses_exactly_its_sections(handin, tmp_path, executor):
     root = build_handin(tmp_path / "src", handin.edits)
-    result = grade(tar_bytes(root), executor)
+    result = grade(tar_bytes(root), executor, suite=HW1P1)
     assert_lost_exactly(result, handin.lost)
     messages = [t.message for s in result.sections for t in s.tests if not t.passed]
     assert any(handin.expect in m for m in messages), messages[:3]
