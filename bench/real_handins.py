@@ -32,6 +32,7 @@ import argparse
 import io
 import json
 import os
+import resource
 import select
 import shutil
 import signal
@@ -382,20 +383,35 @@ def timing(manifest: dict, mirrors: Path, workdir: Path, handin_id: str, runs: i
     (rundir / "autograder" / "hw1p1_autograder_flags.py").write_text(flags)
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     official, ours, last = [], [], ""
+
+    def timed(argv, **kwargs) -> tuple[float, float, subprocess.CompletedProcess]:
+        """Wall seconds and CPU seconds (user + system of the process and everything it waited for)."""
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.monotonic()
+        proc = subprocess.run(argv, capture_output=True, text=True, check=False, **kwargs)
+        wall = time.monotonic() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), proc
+
     for _ in range(runs):
-        started = time.monotonic()
-        proc = subprocess.run([sys.executable, "-B", "autograder/hw1p1_autograder.py"], cwd=rundir, env=env,
-                              capture_output=True, text=True, check=False)
-        official.append(time.monotonic() - started)
+        wall, cpu, proc = timed([sys.executable, "-B", "autograder/hw1p1_autograder.py"], cwd=rundir, env=env)
+        official.append((wall, cpu))
         last = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr[-200:]
-        started = time.monotonic()
-        subprocess.run([str(GRADER), "grade", str(handin), "--json"], capture_output=True, check=True)
-        ours.append(time.monotonic() - started)
-    return (f"timing on {handin_id}, {runs} runs each, fresh processes:\n"
+        wall, cpu, proc = timed([str(GRADER), "grade", str(handin), "--json"])
+        ours.append((wall, cpu))
+        score = json.loads(proc.stdout)["score"]
+
+    def summary(samples) -> str:
+        walls, cpus = [w for w, _ in samples], [c for _, c in samples]
+        return (f"wall median {statistics.median(walls):.2f} s (min {min(walls):.2f}), "
+                f"CPU median {statistics.median(cpus):.2f} s")
+
+    return (f"timing on {handin_id}, {runs} runs each, fresh processes, load average "
+            f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores:\n"
             f"  official v3.0.1 as shipped, all flags on (python autograder/hw1p1_autograder.py): "
-            f"median {statistics.median(official):.2f} s (min {min(official):.2f}); last line {last}\n"
+            f"{summary(official)}; last line {last}\n"
             f"  ours (grader grade DIR --json, real sandbox, 8 sections + reference run): "
-            f"median {statistics.median(ours):.2f} s (min {min(ours):.2f})")
+            f"{summary(ours)}; score {score}")
 
 
 def main(argv: list[str] | None = None) -> int:
