@@ -249,8 +249,8 @@ def run_official(handin: Path, autograder: Path, workdir: Path, timeout: float) 
 # ----------------------------------------------------------------------------------------------
 # Ours
 
-def run_ours(handin: Path) -> dict:
-    proc = subprocess.run([str(GRADER), "grade", str(handin), "--json"], capture_output=True, text=True,
+def run_ours(handin: Path, grader: Path = GRADER) -> dict:
+    proc = subprocess.run([str(grader), "grade", str(handin), "--json"], capture_output=True, text=True,
                           timeout=600, check=False)
     data = json.loads(proc.stdout)
     if data.get("error"):
@@ -273,7 +273,7 @@ def load_manifest(path: Path) -> dict:
 
 
 def compare(manifest: dict, mirrors: Path, workdir: Path, only: set[str], timeout: float,
-            reuse_official: bool):
+            reuse_official: bool, grader: Path = GRADER):
     """Yields one row per handin as soon as both graders are done with it."""
     official_cfg = manifest["official"]
     autograder = workdir / "official" / "autograder"
@@ -303,7 +303,7 @@ def compare(manifest: dict, mirrors: Path, workdir: Path, only: set[str], timeou
             cached.write_text(json.dumps(official))
         official_seconds = time.monotonic() - started
         started = time.monotonic()
-        ours = run_ours(handin)
+        ours = run_ours(handin, grader)
         ours_seconds = time.monotonic() - started
         yield {"entry": entry, "official": official, "ours": ours,
                "seconds": {"official": round(official_seconds, 2), "ours": round(ours_seconds, 2)}}
@@ -423,6 +423,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=60.0, help="per official section, seconds")
     parser.add_argument("--fresh-official", action="store_true",
                         help="rerun the official script even when --workdir holds its result for a handin")
+    parser.add_argument("--grader", type=Path, default=GRADER,
+                        help="the `grader` command to compare (default: this tree's)")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     parser.add_argument("--from-json", type=Path,
                         help="print the table again from a saved --json run, with the manifest's current verdicts")
@@ -446,7 +448,8 @@ def main(argv: list[str] | None = None) -> int:
         print(timing(manifest, args.mirrors, workdir, args.timing, args.runs))
         return 0
     rows = []
-    for row in compare(manifest, args.mirrors, workdir, set(args.only), args.timeout, not args.fresh_official):
+    for row in compare(manifest, args.mirrors, workdir, set(args.only), args.timeout, not args.fresh_official,
+                       args.grader):
         rows.append(row)
         if args.json:  # rewritten after every handin, so a long run can be read while it goes on
             args.json.write_text(json.dumps(rows, indent=1, default=str))
