@@ -252,7 +252,11 @@ def run_official(handin: Path, autograder: Path, workdir: Path, timeout: float) 
 def run_ours(handin: Path, grader: Path = GRADER) -> dict:
     proc = subprocess.run([str(grader), "grade", str(handin), "--json"], capture_output=True, text=True,
                           timeout=600, check=False)
-    data = json.loads(proc.stdout)
+    try:
+        data = json.loads(proc.stdout)
+    except ValueError:  # the grader itself failed: a finding in its own right, never a crash of the bench
+        return {"error": {"code": f"exit {proc.returncode}", "message": proc.stderr.strip()[-300:]},
+                "sections": {}}
     if data.get("error"):
         return {"error": data["error"], "sections": {}}
     sections = {}
@@ -323,7 +327,7 @@ def report(rows: list[dict]) -> tuple[str, int]:
         + "  shipped ours"
     lines = [head, "-" * len(head)]
     sections = agree = 0
-    disagreements, unjudged = [], 0
+    disagreements, unjudged, errors = [], 0, []
     for row in rows:
         entry, off, ours = row["entry"], row["official"], row["ours"]
         patched = any(r["patched"] for r in off["sections"].values())
@@ -345,6 +349,8 @@ def report(rows: list[dict]) -> tuple[str, int]:
             disagreements.append((entry["id"], name, o, u, verdict, off["sections"][name]["error"],
                                   ours["sections"][name]["why"]))
         ours_total = "error" if ours["error"] else str(ours["score"])
+        if ours["error"]:
+            errors.append(f"- {entry['id']}: {ours['error']['code']}: {ours['error']['message']}")
         lines.append(f"{entry['id'] + ('*' if patched else ''):<34} {entry.get('semester', ''):<4} "
                      f"{entry.get('state', ''):<8} " + " ".join(f"{c:<5}" for c in cells)
                      + f"  {shipped_total:>7} {ours_total:>4}")
@@ -353,6 +359,8 @@ def report(rows: list[dict]) -> tuple[str, int]:
                    "shipped = the official script as shipped, all flags on (crash = no score at all)"), ""]
     lines.append(f"{len(rows)} handins, {sections} sections, {agree} agree, {sections - agree} differ"
                  f" ({unjudged} without a verdict in the manifest)")
+    if errors:
+        lines += ["", f"{len(errors)} handins our grader did not grade (not counted above):", *errors]
     if disagreements:
         lines += ["", "Disagreements:"]
         for hid, name, o, u, verdict, off_err, our_why in disagreements:
