@@ -7,13 +7,14 @@ autograder v3.0.1 passes every one of these sections: it never reads the value t
 batch of four only, or compares with an np.allclose that broadcasts a wrong shape against the
 expected one. The writeup specifies each value, so this grader must keep failing them.
 
-Registered like catalogue.py's cases (same `bug` helper and dataclasses); test_catalogue_real.py
-grades them with the same assertions as test_catalogue.py.
+CORRECT_REAL holds real handins' readings of the writeup that differ from the reference and must keep
+full marks. Registered like catalogue.py's cases (same `bug` helper and dataclasses);
+test_catalogue_real.py grades them with the same assertions as test_catalogue.py.
 """
 
 from __future__ import annotations
 
-from catalogue import BN, LINEAR, LOSS, MLPS, SGD, Buggy, bug
+from catalogue import BN, LINEAR, LOSS, MLPS, SGD, Buggy, Correct, bug
 
 ACT = "mytorch/nn/activation.py"
 
@@ -95,4 +96,18 @@ BUGGY_REAL: list[Buggy] = [
         (ACT, "        self.A = np.maximum(0, Z)\n        return self.A",
               "        self.A = np.maximum(0, Z)\n        return np.squeeze(self.A)"),
         expect="A = ReLU.forward(Z): expected shape (1, 6), got (6,)"),
+]
+
+
+CORRECT_REAL: list[Correct] = [
+    # apatnaik0-d6ea9f7 (S26, 100 with the official script): no constructor; beta is an argument of
+    # forward AND backward, as the writeup prints them: swish.forward(Z, beta) and
+    # swish.backward(dLdA, Z, beta). A test that gives forward a beta must give backward the same.
+    Correct("real_swish_beta_argument_of_forward_and_backward", (
+        (ACT, ("    def __init__(self, beta=1.0):\n        self.beta = beta\n\n"
+               "    def forward(self, Z):\n        self.Z = Z\n        self.sig = _sigmoid(self.beta * Z)\n"),
+              ("    def forward(self, Z, beta=1.0):\n        self.Z = Z\n        self.sig = _sigmoid(beta * Z)\n")),
+        (ACT, ("    def backward(self, dLdA):\n        Z, s, beta = self.Z, self.sig, self.beta\n"),
+              ("    def backward(self, dLdA, beta=1.0):\n        Z = self.Z\n        s = _sigmoid(beta * Z)\n"))),
+        why="beta passed to both methods, never stored"),
 ]

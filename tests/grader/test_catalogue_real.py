@@ -1,8 +1,8 @@
-"""The cases learnt from real handins (catalogue_real.py) lose exactly their sections, like the
-main catalogue's buggy handins, and each says what is wrong."""
+"""The cases learnt from real handins (catalogue_real.py): buggy ones lose exactly their sections,
+like the main catalogue's, and say what is wrong; correct-but-different ones score 100."""
 import pytest
 from catalogue import build_handin, tar_bytes
-from catalogue_real import BUGGY_REAL
+from catalogue_real import BUGGY_REAL, CORRECT_REAL
 from test_catalogue import assert_lost_exactly
 
 from grader.grade import grade
@@ -25,3 +25,11 @@ def test_real_buggy_handin_loses_exactly_its_sections(handin, tmp_path, executor
     assert_lost_exactly(result, handin.lost)
     messages = [t.message for s in result.sections for t in s.tests if not t.passed]
     assert any(handin.expect in m for m in messages), messages[:3]
+
+
+@pytest.mark.parametrize("handin", CORRECT_REAL, ids=lambda h: h.name)
+def test_real_correct_but_different_handin_scores_100(handin, tmp_path, executor):
+    root = build_handin(tmp_path / "src", handin.edits)
+    result = grade(tar_bytes(root), executor, suite=HW1P1)
+    assert_lost_exactly(result, set())
+    assert result.score == 100 == result.max_score
