@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     # workers
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1)
     unsafe_no_sandbox: bool = False          # run student code WITHOUT isolation (tests/dev only)
-    sandbox_slots: int = 2                   # sections graded in parallel per worker
+    sandbox_slots: int = 1                   # sandboxes per worker (a handin runs in one)
     lease_seconds: float = 120.0
     heartbeat_seconds: float = 20.0
     poll_seconds: float = 0.5                # idle workers look again (sooner when a job is queued here)

@@ -91,7 +91,7 @@ def add_grade_command(sub) -> None:
     output.add_argument("--json", action="store_true", help="print one JSON object (see grader/result.py)")
     output.add_argument("--autolab", action="store_true",
                         help='end with the official {"scores": {...}} line for Autolab')
-    g.add_argument("--jobs", type=int, default=2, help="sections run in parallel (sandbox slots)")
+    g.add_argument("--jobs", type=int, default=1, help="sandbox slots (a handin runs in one sandbox)")
     g.add_argument("--unsafe-no-sandbox", action="store_true",
                    help="run student code WITHOUT isolation (tests and development only)")
     g.set_defaults(func=cmd_grade)

@@ -1,9 +1,11 @@
-"""Where a section's plan runs against the student's package.
+"""Where a handin's section plans run against the student's package: `run_handin(job, n_tests)`
+runs every section and returns one `SectionRun` per section, in order.
 
-`SandboxExecutor` runs grader/runner.py inside the `sandbox` package (one sandbox per section).
-`UnsafeExecutor` runs it as a plain subprocess: no isolation at all, for tests and explicit
-development use only, and every result it produces says so. Both return raw outputs; neither
-decides a score.
+`SandboxExecutor` runs grader/runner.py inside the `sandbox` package: one sandbox per handin (its
+namespaces, root and the runner set up once), each section a fresh, separately limited process in
+it (`Sandbox.run_batch`). `UnsafeExecutor` runs each section as a plain subprocess: no isolation at
+all, for tests and explicit development use only, and every result it produces says so. Both
+return raw outputs; neither decides a score.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ __all__ = ["ExecutorUnavailable", "GraderBug", "SandboxExecutor", "SectionRun", 
 
 RUNNER = Path(__file__).with_name("runner.py")
 REPORT_MAX_BYTES = 1 << 20
+RESULT_FILES = ("outputs.npz", "report.json")
 MAX_SLOT_SEARCH = 256
 
 
@@ -72,6 +75,14 @@ class UnsafeExecutor:
         self.slots = slots
         log.warning("UNSAFE: student code will run WITHOUT a sandbox (development/test mode only)")
 
+    def run_handin(self, job: Path, n_tests: list[int]) -> list[SectionRun]:
+        runs = []
+        for index, count in enumerate(n_tests):
+            out = job / f"out-{index}"
+            out.mkdir()
+            runs.append(self.run(job, index, count, out))
+        return runs
+
     def run(self, job: Path, section_index: int, n_tests: int, out_dir: Path) -> SectionRun:
         env = {"PATH": os.environ.get("PATH", "/usr/bin"), "OPENBLAS_NUM_THREADS": "1",
                "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
@@ -99,6 +110,27 @@ def load_outputs(out_dir: Path, n_tests: int) -> SectionRun:
         text = read_text_safely(out_dir / "report.json", REPORT_MAX_BYTES)
     except Exception as exc:  # missing, hostile or damaged result files (ResultFileError above all)
         return SectionRun(None, None, f"The section produced no usable results ({exc}).")
+    return _with_report(arrays, text, n_tests)
+
+
+def load_read_back(files: dict[str, bytes], errors: dict[str, str], n_tests: int) -> SectionRun:
+    """The same for result files the sandbox already read back (capped, regular files only)."""
+    from sandbox.result_files import load_npz_bytes
+
+    try:
+        for name in RESULT_FILES:
+            if name not in files:
+                raise ValueError(errors.get(name) or f"The result file {name} was not written.")
+        arrays = load_npz_bytes(files["outputs.npz"], "outputs.npz")
+        if len(files["report.json"]) > REPORT_MAX_BYTES:
+            raise ValueError(f"The result file report.json is larger than {REPORT_MAX_BYTES} bytes.")
+        text = files["report.json"].decode("utf-8")
+    except Exception as exc:  # missing, hostile or damaged result files (ResultFileError above all)
+        return SectionRun(None, None, f"The section produced no usable results ({exc}).")
+    return _with_report(arrays, text, n_tests)
+
+
+def _with_report(arrays: dict[str, np.ndarray], text: str, n_tests: int) -> SectionRun:
     reports = _parse_reports(text, n_tests)
     if reports is None:
         return SectionRun(None, None, "The section produced a damaged report.")
@@ -106,7 +138,8 @@ def load_outputs(out_dir: Path, n_tests: int) -> SectionRun:
 
 
 class SandboxExecutor:
-    """Runs each section in a fresh sandbox, on one of a fixed number of slots."""
+    """Runs each handin in one sandbox (a fresh process per section), on one of SLOTS slots: SLOTS
+    handins may be graded at once."""
 
     unsafe = False
 
@@ -129,26 +162,31 @@ class SandboxExecutor:
         self.slots = slots
         self._lock = threading.Condition()
 
-    def run(self, job: Path, section_index: int, n_tests: int, out_dir: Path) -> SectionRun:
+    def run_handin(self, job: Path, n_tests: list[int]) -> list[SectionRun]:
+        """Every section of the handin in one sandbox on one free slot (see the module docstring)."""
         with self._lock:
             while not self._free:
                 self._lock.wait()
             box = self._free.pop()
         try:
-            result = box.run_python(
-                RUNNER, ["/job/plans.json", "/job/inputs.npz", "/handin", "/out", str(section_index)],
+            results = box.run_batch(
+                RUNNER, [["/job/plans.json", "/job/inputs.npz", "/handin", "/out", str(i)] for i in range(len(n_tests))],
                 ro_binds=[(job / "plans.json", "/job/plans.json"), (job / "inputs.npz", "/job/inputs.npz"),
                           (job / "handin", "/handin")],
-                out_dir=out_dir)
+                read_back=RESULT_FILES)
         finally:
             with self._lock:
                 self._free.append(box)
                 self._lock.notify()
-        if result.outcome == "sandbox_error":  # our failure, not the student's: retry, never a zero
-            raise GraderBug(f"the sandbox could not run section {section_index}: {result.message}")
-        if result.outcome != "ok":
-            return SectionRun(None, None, result.message)
-        return load_outputs(out_dir, n_tests)
+        runs = []
+        for index, (result, count) in enumerate(zip(results, n_tests)):
+            if result.outcome == "sandbox_error":  # before the section's code started: ours, retried
+                raise GraderBug(f"the sandbox could not run section {index}: {result.message}")
+            if result.outcome != "ok":
+                runs.append(SectionRun(None, None, result.message))
+            else:
+                runs.append(load_read_back(result.files, result.file_errors, count))
+        return runs
 
     def close(self) -> None:
         for box in self._boxes:

@@ -11,6 +11,7 @@ which binds from the stage. argv[1] is a JSON config; fd `error_fd` receives a s
 import importlib.util
 import json
 import os
+import shutil
 import sys
 
 
@@ -31,9 +32,17 @@ def main() -> None:
         linux.unshare(linux.CLONE_NEWNS)
         linux.make_mounts_private()
         stage = config["stage"]
-        linux.mount_tmpfs(stage, 1 << 20)
-        for source, name in config["binds"]:
+        linux.mount_tmpfs(stage, config["stage_bytes"])
+        open(os.path.join(stage, ".empty"), "w").close()  # bwrap masks host counters in /proc with it
+        for source, name, kind in config["binds"]:
             target = os.path.join(stage, name)
+            if kind == "copy":  # no host path in the sandbox's mountinfo
+                if os.path.isdir(source):
+                    shutil.copytree(source, target, symlinks=True)
+                else:
+                    shutil.copyfile(source, target, follow_symlinks=False)
+                    os.chmod(target, 0o644)
+                continue
             if os.path.isdir(source):
                 os.mkdir(target)
             else:

@@ -84,8 +84,9 @@ def bind(source: str, target: str, *, readonly: bool, recursive: bool = False) -
     mount(None, target, None, flags)
 
 
-def mount_tmpfs(target: str, size: int, mode: int = 0o755) -> None:
-    mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode={mode:o}")
+def mount_tmpfs(target: str, size: int, mode: int = 0o755, inodes: int | None = None) -> None:
+    options = f"size={size},mode={mode:o}" + (f",nr_inodes={inodes}" if inodes else "")
+    mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, options)
 
 
 def close_fds_from(low: int, keep: tuple[int, ...] = ()) -> None:

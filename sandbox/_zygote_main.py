@@ -6,6 +6,14 @@ except numpy and scipy (a private mount namespace), imports them, then serves on
 fork -> child C1 joins the slot's cgroup and unshares every namespace -> C2 is pid 1 of the new pid
 namespace: builds /proc, rlimits, drops to the slot uid, seccomp -> C3 runs the script. C2 reports C3's
 wait status on the status pipe and exits, which kills whatever else C3 left in the namespace.
+
+A batch request ("one sandbox, many tasks") builds the namespaces and the root once; its C2 stays root
+(it never runs or parses anything of the task's) and runs each task as a fresh child: every other
+process of the namespace killed, fresh /tmp, /dev/shm and /out, rlimits, slot uid, seccomp. The
+service drives it in lockstep over a control socket and reads each task's /out through C2's root.
+
+C2 is pid 1 of its namespace with no signal handlers, so nothing inside can signal it; it says
+"started" just before the untrusted code starts, and whatever goes wrong after that is the code's.
 """
 
 from __future__ import annotations
@@ -42,8 +50,30 @@ def hide_other_packages(config: dict) -> None:
     _linux.mount(None, config["site_packages"], None, ro)
 
 
-def run_user_script(request: dict, stdout_fd: int, stderr_fd: int) -> None:
-    """C3: become `python -I -B /sandbox/run.py args...` as far as the script can tell."""
+def init_signals() -> None:
+    """Pid 1 of a namespace gets no signal from inside it unless it handles that signal: drop every
+    handler Python installed (SIGINT's KeyboardInterrupt made `os.kill(1, SIGINT)` a grader error)."""
+    for number in signal.valid_signals():
+        try:
+            if callable(signal.getsignal(number)):
+                signal.signal(number, signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass
+
+
+def _adjust_oom_score(value: int) -> None:
+    """Raising always works; lowering needs CAP_SYS_RESOURCE, which a container may not grant (then
+    the task's +1000 alone still makes the OOM killer pick it first)."""
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(value))
+    except PermissionError:
+        if value > 0:
+            raise
+
+
+def _as_script_process(stdout_fd: int, stderr_fd: int, args: list[str]) -> None:
+    """Standard streams, cwd, signals, argv and modules as `python -I -B /sandbox/run.py args...`."""
     null = os.open("/dev/null", os.O_RDONLY)
     os.dup2(null, 0)
     os.dup2(stdout_fd, 1)
@@ -54,18 +84,28 @@ def run_user_script(request: dict, stdout_fd: int, stderr_fd: int) -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     for name in [m for m in sys.modules if m == "sandbox" or m.startswith("sandbox.")]:
         del sys.modules[name]  # the script starts as in a fresh interpreter: only stdlib, numpy, scipy
-    sys.argv = [layout.SCRIPT_PATH, *request["args"]]
+    sys.argv = [layout.SCRIPT_PATH, *args]
     sys.dont_write_bytecode = True
+
+
+def _script_module(name: str):
     import types
-    main = types.ModuleType("__main__")
-    main.__file__ = layout.SCRIPT_PATH
-    main.__builtins__ = __builtins__
-    sys.modules["__main__"] = main
+    module = types.ModuleType(name)
+    module.__file__ = layout.SCRIPT_PATH
+    module.__builtins__ = __builtins__
+    sys.modules[name] = module
+    with open(layout.SCRIPT_PATH, "rb") as f:
+        source = f.read()
+    return module, compile(source, layout.SCRIPT_PATH, "exec")
+
+
+def run_user_script(request: dict, stdout_fd: int, stderr_fd: int) -> None:
+    """C3: become `python -I -B /sandbox/run.py args...` as far as the script can tell."""
+    _as_script_process(stdout_fd, stderr_fd, request["args"])
     code = 0
     try:
-        with open(layout.SCRIPT_PATH, "rb") as f:
-            source = f.read()
-        exec(compile(source, layout.SCRIPT_PATH, "exec"), main.__dict__)
+        main, compiled = _script_module("__main__")
+        exec(compiled, main.__dict__)
     except SystemExit as exc:
         if exc.code is None:
             code = 0
@@ -77,6 +117,10 @@ def run_user_script(request: dict, stdout_fd: int, stderr_fd: int) -> None:
     except BaseException:
         traceback.print_exc()
         code = 1
+    _exit_like_python(code)
+
+
+def _exit_like_python(code: int) -> None:
     try:
         import atexit
         import threading
@@ -92,15 +136,19 @@ def run_user_script(request: dict, stdout_fd: int, stderr_fd: int) -> None:
 def run_init(request: dict, stdout_fd: int, stderr_fd: int, status_fd: int, bpf: bytes) -> None:
     """C2, pid 1 of the new pid namespace: finish the sandbox, start C3, report its status."""
     _linux.prctl(_linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+    init_signals()
     mountns.mount_proc()
+    mountns.mask_proc()
     _linux.apply_rlimits({k: tuple(v) for k, v in request["rlimits"].items()})
     _linux.drop_bounding_capabilities()
     _linux.become_user(request["uid"], request["gid"])
     _linux.close_fds_from(3, keep=(stdout_fd, stderr_fd, status_fd))
     _linux.load_seccomp(bpf)
+    os.write(status_fd, b'{"started": true}\n')  # from here on, what goes wrong is the script's
     child = os.fork()
     if child == 0:
         os.close(status_fd)
+        _adjust_oom_score(0)  # back from its supervisors' -1000 (raising needs no privilege)
         run_user_script(request, stdout_fd, stderr_fd)
     os.close(stdout_fd)
     os.close(stderr_fd)
@@ -108,7 +156,7 @@ def run_init(request: dict, stdout_fd: int, stderr_fd: int, status_fd: int, bpf:
         pid, status, usage = os.wait4(-1, 0)
         if pid == child:
             report = {"status": status, "cpu": usage.ru_utime + usage.ru_stime}
-            os.write(status_fd, json.dumps(report).encode())
+            os.write(status_fd, json.dumps(report).encode() + b"\n")
             os._exit(0)
 
 
@@ -119,11 +167,12 @@ def run_job(request: dict, fds: list[int], bpf: bytes) -> None:
         os.setsid()
         _linux.prctl(_linux.PR_SET_PDEATHSIG, signal.SIGKILL)
         _linux.join_cgroups(request["cgroup_procs"])
+        _adjust_oom_score(-1000)  # a memory blow-up must take the script, never its supervisors
         _linux.unshare(ALL_NAMESPACES)
         _linux.make_mounts_private()
         socket.sethostname("sandbox")
         mounts = [layout.Mount(*m) for m in request["mounts"]]
-        _linux.mount_tmpfs(request["stage"], 1 << 20)
+        _linux.mount_tmpfs(request["stage"], request["root_bytes"])
         mountns.build_root(mounts, request["stage"])
         mountns.enter_root(request["stage"])
         init = os.fork()
@@ -131,11 +180,140 @@ def run_job(request: dict, fds: list[int], bpf: bytes) -> None:
             try:
                 run_init(request, stdout_fd, stderr_fd, status_fd, bpf)
             except BaseException as exc:
-                os.write(status_fd, json.dumps({"error": f"sandbox init: {exc}"}).encode())
+                os.write(status_fd, json.dumps({"error": f"sandbox init: {exc}"}).encode() + b"\n")
             os._exit(1)
     except BaseException as exc:
-        os.write(status_fd, json.dumps({"error": f"sandbox setup: {exc}"}).encode())
+        os.write(status_fd, json.dumps({"error": f"sandbox setup: {exc}"}).encode() + b"\n")
         os._exit(1)
+    _linux.close_fds_from(0)
+    os.waitpid(init, 0)
+    os._exit(0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Batches: one sandbox, many tasks
+
+
+def _send(ctl: socket.socket, message: dict) -> None:
+    ctl.send(json.dumps(message).encode())
+
+
+def _kill_everyone_else() -> None:
+    """As pid 1: SIGKILL every other process of the namespace and reap them all."""
+    import time
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
+        except ChildProcessError:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError("processes of the previous task survive SIGKILL")
+        time.sleep(0.001)
+
+
+def _fresh_scratch(request: dict) -> None:
+    """New, empty /tmp, /dev/shm and /out: nothing a task wrote is seen by the next one."""
+    for dest, size, mode, inodes in request["scratch"]:
+        _linux.umount2(dest, _linux.MNT_DETACH)
+        _linux.mount_tmpfs(dest, size, mode, inodes)
+    os.chown(layout.OUT_DIR, request["uid"], request["gid"])
+
+
+def run_task(request: dict, main, args: list[str], stdout_fd: int, stderr_fd: int, bpf: bytes) -> None:
+    """A task's process: limits, slot uid, seccomp, then the preloaded script's main(args)."""
+    code = 125
+    try:
+        _adjust_oom_score(1000)
+        _linux.apply_rlimits({k: tuple(v) for k, v in request["rlimits"].items()})
+        _linux.drop_bounding_capabilities()
+        _linux.become_user(request["uid"], request["gid"])
+        _as_script_process(stdout_fd, stderr_fd, args)
+        _linux.load_seccomp(bpf)
+    except BaseException:
+        traceback.print_exc()
+        os._exit(code)
+    code = 0
+    try:
+        result = main(args)
+        code = result & 0xFF if isinstance(result, int) else 0
+    except SystemExit as exc:
+        if exc.code is None:
+            code = 0
+        elif isinstance(exc.code, int):
+            code = exc.code & 0xFF
+        else:
+            print(exc.code, file=sys.stderr)
+            code = 1
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    _exit_like_python(code)
+
+
+def batch_init(request: dict, ctl: socket.socket, bpf: bytes) -> None:
+    """C2 of a batch: pid 1, root, never runs anything of a task's; one task at a time on request."""
+    _linux.prctl(_linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+    init_signals()
+    mountns.mount_proc()
+    mountns.mask_proc()
+    module, compiled = _script_module("__sandbox_batch__")
+    exec(compiled, module.__dict__)  # the caller's trusted top level: definitions, no task code
+    main = module.__dict__["main"]
+    _send(ctl, {"ready": True})
+    while True:
+        message, fds, _flags, _addr = socket.recv_fds(ctl, 1 << 20, 2)
+        if not message:
+            os._exit(0)
+        order = json.loads(message)
+        if "run" not in order:
+            os._exit(0)
+        _kill_everyone_else()
+        _fresh_scratch(request)
+        stdout_fd, stderr_fd = fds
+        pid = os.fork()
+        if pid == 0:
+            ctl.close()
+            run_task(request, main, order["args"], stdout_fd, stderr_fd, bpf)
+        os.close(stdout_fd)
+        os.close(stderr_fd)
+        _send(ctl, {"started": order["run"]})  # from here on, what goes wrong is the task's
+        _, status, usage = os.wait4(pid, 0)
+        _send(ctl, {"exit": order["run"], "status": status, "cpu": usage.ru_utime + usage.ru_stime})
+
+
+def run_batch_job(request: dict, ctl_fd: int, bpf: bytes) -> None:
+    """C1 of a batch: join the cgroup, unshare, build and enter the root, fork the namespace's init."""
+    ctl = socket.socket(fileno=ctl_fd)
+    try:
+        os.setsid()
+        _linux.prctl(_linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+        _linux.join_cgroups(request["cgroup_procs"])
+        _adjust_oom_score(-1000)  # a memory blow-up must take the script, never its supervisors
+        _linux.unshare(ALL_NAMESPACES)
+        _linux.make_mounts_private()
+        socket.sethostname("sandbox")
+        mounts = [layout.Mount(*m) for m in request["mounts"]]
+        _linux.mount_tmpfs(request["stage"], request["root_bytes"])
+        mountns.build_root(mounts, request["stage"])
+        mountns.enter_root(request["stage"])
+        init = os.fork()
+        if init == 0:
+            try:
+                batch_init(request, ctl, bpf)
+            except BaseException as exc:
+                _send(ctl, {"error": f"sandbox init: {exc}"})
+            os._exit(1)
+        _send(ctl, {"init_pid": init})
+    except BaseException as exc:
+        _send(ctl, {"error": f"sandbox setup: {exc}"})
+        os._exit(1)
+    ctl.close()
     _linux.close_fds_from(0)
     os.waitpid(init, 0)
     os._exit(0)
@@ -143,7 +321,10 @@ def run_job(request: dict, fds: list[int], bpf: bytes) -> None:
 
 def serve(sock: socket.socket, bpf: bytes) -> None:
     while True:
-        message, fds, _flags, _addr = socket.recv_fds(sock, 1 << 20, 3)
+        try:
+            message, fds, _flags, _addr = socket.recv_fds(sock, 1 << 20, 3)
+        except OSError:
+            return  # the service went away
         if not message:
             return  # the service closed its end or died
         while True:  # reap children of earlier jobs (never before the service is done with them)
@@ -159,6 +340,8 @@ def serve(sock: socket.socket, bpf: bytes) -> None:
         pid = os.fork()
         if pid == 0:
             sock.close()
+            if request.get("batch"):
+                run_batch_job(request, fds[0], bpf)
             run_job(request, fds, bpf)
         for fd in fds:
             os.close(fd)

@@ -11,10 +11,11 @@ import sys
 from pathlib import Path
 
 from .backend import ExitInfo, Job, Started
-from .layout import SCRIPT_PATH, TMP_DIR, Mount, runtime_mounts, sandbox_environment
+from .layout import MASKED_PROC_FILES, SCRIPT_PATH, TMP_DIR, Mount, root_bytes, runtime_mounts, sandbox_environment
 
 LAUNCHER = Path(__file__).with_name("_launcher.py")
 NOT_STARTED = "bwrap did not start the program"
+EMPTY_STAGE_FILE = ".empty"
 
 
 def find_bwrap() -> str | None:
@@ -29,11 +30,11 @@ def _bwrap_argv(bwrap: str, job: Job, mounts: list[Mount], seccomp_fd: int, stat
             "--cap-drop", "ALL", "--clearenv"]
     for key, value in sandbox_environment().items():
         argv += ["--setenv", key, value]
-    binds: list[tuple[str, str]] = []
+    binds: list[tuple[str, str, str]] = []
     for m in mounts:
-        if m.kind == "bind":
+        if m.kind in ("bind", "copy"):  # the launcher binds or copies the source into its stage
             name = f"m{len(binds)}"
-            binds.append((m.source, name))
+            binds.append((m.source, name, m.kind))
             argv += ["--bind" if m.writable else "--ro-bind", os.path.join(job.stage, name), m.dest]
         elif m.kind == "tmpfs":
             argv += ["--perms", "1777" if m.writable else "0755", "--size", str(m.size), "--tmpfs", m.dest]
@@ -45,6 +46,8 @@ def _bwrap_argv(bwrap: str, job: Job, mounts: list[Mount], seccomp_fd: int, stat
             argv += ["--dev", m.dest]
         elif m.kind == "remount_ro":
             argv += ["--remount-ro", m.dest]
+    for name in [n for n in MASKED_PROC_FILES if os.path.isfile(f"/proc/{n}")]:  # host-wide counters
+        argv += ["--ro-bind-try", os.path.join(job.stage, EMPTY_STAGE_FILE), f"/proc/{name}"]
     argv += ["--remount-ro", "/", "--chdir", TMP_DIR, "--seccomp", str(seccomp_fd),
              "--json-status-fd", str(status_fd), "--",
              job.runtime.executable, "-I", "-B", SCRIPT_PATH, *job.args]
@@ -74,7 +77,7 @@ def start(bwrap: str, job: Job, bpf: bytes) -> Started:
     error_r, error_w = os.pipe()
     mounts = runtime_mounts(job.runtime) + job.job_mounts
     argv, binds = _bwrap_argv(bwrap, job, mounts, seccomp_r, status_w)
-    config = {"stage": job.stage, "binds": binds, "cgroup_procs": job.cgroup_procs,
+    config = {"stage": job.stage, "stage_bytes": root_bytes(mounts), "binds": binds, "cgroup_procs": job.cgroup_procs,
               "rlimits": job.rlimits, "uid": job.uid, "gid": job.gid, "argv": argv, "error_fd": error_w}
     try:
         proc = subprocess.Popen(

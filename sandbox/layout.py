@@ -19,11 +19,22 @@ SCRIPT_PATH = "/sandbox/run.py"
 OUT_DIR = "/out"
 TMP_DIR = "/tmp"
 DEVICES = ("null", "zero", "full", "random", "urandom")
+EMPTY_FILE = ".empty"  # in /dev: the source of the masks over /proc's host-wide files
+# Host-wide counters and kernel details a fresh procfs still shows: masked by empty read-only files.
+MASKED_PROC_FILES = (
+    "meminfo", "stat", "uptime", "loadavg", "vmstat", "diskstats", "interrupts", "softirqs", "swaps",
+    "partitions", "zoneinfo", "buddyinfo", "pagetypeinfo", "slabinfo", "schedstat", "sched_debug",
+    "timer_list", "kcore", "keys", "key-users", "modules", "kallsyms", "cmdline", "cgroups", "locks",
+    "latency_stats", "devices", "filesystems", "misc", "iomem", "ioports", "vmallocinfo", "mdstat",
+    "kpagecount", "kpageflags", "kpagecgroup", "consoles", "crypto", "execdomains", "version",
+)
 
 
 @dataclass(frozen=True)
 class Mount:
-    """One step of building the root. kind: bind | tmpfs | symlink | proc | dev | remount_ro."""
+    """One step of building the root. kind: bind | copy | tmpfs | symlink | proc | dev | remount_ro.
+    A "copy" puts a host file or folder into the root's own tmpfs, read-only with the root: unlike
+    a bind, /proc/self/mountinfo then shows no host path for it."""
 
     kind: str
     dest: str
@@ -113,14 +124,46 @@ def job_mounts(
         Mount("dev", "/dev"),
         Mount("tmpfs", TMP_DIR, size=tmp_bytes, writable=True),
         Mount("tmpfs", "/dev/shm", size=shm_bytes, writable=True),
-        Mount("bind", SCRIPT_PATH, str(script)),
+        *_copies(script, ro_binds),
     ]
+    mounts.append(Mount("bind", OUT_DIR, str(out_dir), writable=True))
+    return mounts
+
+
+def batch_mounts(*, script: Path, ro_binds: list[tuple[Path, str]], tmp_bytes: int, shm_bytes: int,
+                 out_bytes: int) -> list[Mount]:
+    """A batch's mounts: as `job_mounts`, but /out is a sized tmpfs too (renewed for every task)."""
+    return [
+        Mount("proc", "/proc"),
+        Mount("dev", "/dev"),
+        Mount("tmpfs", TMP_DIR, size=tmp_bytes, writable=True),
+        Mount("tmpfs", "/dev/shm", size=shm_bytes, writable=True),
+        Mount("tmpfs", OUT_DIR, size=out_bytes, writable=True),
+        *_copies(script, ro_binds),
+    ]
+
+
+def _copies(script: Path, ro_binds: list[tuple[Path, str]]) -> list[Mount]:
+    mounts = [Mount("copy", SCRIPT_PATH, str(script))]
     for host_path, inside in ro_binds:
         if not inside.startswith("/") or ".." in inside.split("/"):
             raise ValueError(f"inside path must be absolute and normalised: {inside!r}")
-        mounts.append(Mount("bind", inside, str(host_path)))
-    mounts.append(Mount("bind", OUT_DIR, str(out_dir), writable=True))
+        mounts.append(Mount("copy", inside, str(host_path)))
     return mounts
+
+
+def root_bytes(mounts: list[Mount]) -> int:
+    """Size of the root tmpfs: its mountpoints plus every copy (rounded up to pages)."""
+    total = 1 << 20
+    for m in mounts:
+        if m.kind != "copy":
+            continue
+        paths = [m.source]
+        if os.path.isdir(m.source):
+            paths = [os.path.join(d, n) for d, dirs, files in os.walk(m.source) for n in dirs + files]
+        for path in paths:
+            total += 4096 + (-(-os.lstat(path).st_size // 4096) * 4096)
+    return total
 
 
 def sandbox_environment() -> dict[str, str]:

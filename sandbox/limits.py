@@ -12,6 +12,7 @@ Defaults (all configurable per Sandbox and per run):
 - max_open_files = 64     open file descriptors per process (RLIMIT_NOFILE).
 - tmp_bytes = 64 MiB      size of the private /tmp tmpfs; /dev/shm gets a quarter of it.
 - output_bytes = 1 MiB    per stream (stdout, stderr); the run is killed beyond it, head and tail are kept.
+- out_bytes = 32 MiB      size of a batch task's /out tmpfs (never on the host's disk), out_files entries.
 
 Core dumps are always off (RLIMIT_CORE = 0) and locked memory is 0 (RLIMIT_MEMLOCK).
 """
@@ -42,6 +43,10 @@ class Limits:
     """Size of the private /tmp; /dev/shm is a quarter of it."""
     output_bytes: int = 1 << 20
     """Captured bytes per stream before the run is killed for flooding its output."""
+    out_bytes: int = 32 << 20
+    """Size of a batch task's /out (a tmpfs in the sandbox; the host reads back named files only)."""
+    out_files: int = 64
+    """Files and folders a batch task may create in /out."""
 
     @property
     def shm_bytes(self) -> int:

@@ -4,9 +4,10 @@ bwrap does the same from command-line flags). Runs as root in a fresh, private m
 from __future__ import annotations
 
 import os
+import shutil
 
 from . import _linux
-from .layout import DEVICES, Mount
+from .layout import DEVICES, EMPTY_FILE, MASKED_PROC_FILES, Mount
 
 
 def _make_mountpoint(path: str, source: str | None) -> None:
@@ -33,6 +34,9 @@ def _make_dev(root: str, dest: str) -> None:
                          ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
         os.symlink(target, os.path.join(dev, name))
     os.makedirs(os.path.join(dev, "shm"), mode=0o755, exist_ok=True)
+    with open(os.path.join(dev, EMPTY_FILE), "w"):
+        pass
+    os.chmod(os.path.join(dev, EMPTY_FILE), 0o444)
 
 
 def build_root(mounts: list[Mount], root: str) -> None:
@@ -46,6 +50,13 @@ def build_root(mounts: list[Mount], root: str) -> None:
         elif m.kind == "tmpfs":
             _make_mountpoint(target, None)
             _linux.mount_tmpfs(target, m.size or (1 << 20), 0o1777 if m.writable else 0o755)
+        elif m.kind == "copy":  # a copy in the root's tmpfs: /proc/self/mountinfo shows no host path
+            os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
+            if os.path.isdir(m.source):
+                shutil.copytree(m.source, target, symlinks=True)
+            else:
+                shutil.copyfile(m.source, target, follow_symlinks=False)
+                os.chmod(target, 0o644)
         elif m.kind == "symlink":
             os.makedirs(os.path.dirname(target), exist_ok=True)
             os.symlink(m.source, target)
@@ -73,3 +84,16 @@ def enter_root(root: str) -> None:
 def mount_proc() -> None:
     """Mount a procfs of the current pid namespace (call as that namespace's pid 1)."""
     _linux.mount("proc", "/proc", "proc", _linux.MS_NOSUID | _linux.MS_NODEV | _linux.MS_NOEXEC)
+
+
+def mask_proc() -> None:
+    """Hide host-wide counters and kernel details in the fresh /proc behind empty read-only files
+    (what the mount layout allows: per-process files like mountinfo can only be made harmless by
+    what is mounted, see the "copy" mounts)."""
+    empty = "/dev/" + EMPTY_FILE
+    for name in MASKED_PROC_FILES:
+        target = f"/proc/{name}"
+        if os.path.isfile(target):
+            _linux.mount(empty, target, None, _linux.MS_BIND)
+            _linux.mount(None, target, None, _linux.MS_REMOUNT | _linux.MS_BIND | _linux.MS_RDONLY
+                         | _linux.MS_NOSUID | _linux.MS_NODEV | _linux.MS_NOEXEC)

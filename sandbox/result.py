@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import signal as signal_module
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .limits import Limits
 
@@ -23,6 +23,8 @@ class RunResult:
     cpu_seconds: float
     message: str  # one sentence for the student
     unsafe: bool = False  # True when produced by the unprivileged development backend (no isolation)
+    files: dict[str, bytes] = field(default_factory=dict)  # batch tasks: the /out files read back
+    file_errors: dict[str, str] = field(default_factory=dict)  # ...and why a named one could not be
 
 
 @dataclass

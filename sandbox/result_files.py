@@ -27,6 +27,11 @@ ALLOWED_DTYPE_KINDS = frozenset("biuf")
 MAX_HEADER_BYTES = 10_000
 
 
+def read_result_file(path: Path, max_bytes: int) -> bytes:
+    """The bytes of a regular file sandboxed code wrote (no symlink, FIFO or device; capped)."""
+    return _read_regular_file(path, max_bytes)
+
+
 def _read_regular_file(path: Path, max_bytes: int) -> bytes:
     path = Path(path)
     try:
@@ -113,8 +118,13 @@ def load_npz_safely(path: Path, *, max_file_bytes: int = 64 << 20, max_members: 
     """Load an .npz written by sandboxed code into {name: array}. Raises ResultFileError (one clear
     sentence) for anything suspicious: symlink, FIFO, too big, too many members, bad header, pickled
     or structured data, a payload that does not match its header (deflate bombs are cut off)."""
-    data = _read_regular_file(path, max_file_bytes)
-    name = Path(path).name
+    return load_npz_bytes(_read_regular_file(path, max_file_bytes), Path(path).name, max_members=max_members,
+                          max_array_bytes=max_array_bytes, max_total_bytes=max_total_bytes)
+
+
+def load_npz_bytes(data: bytes, name: str, *, max_members: int = 256, max_array_bytes: int = 64 << 20,
+                   max_total_bytes: int = 256 << 20) -> dict[str, numpy.ndarray]:
+    """`load_npz_safely` for an .npz already read (e.g. by `read_result_file`); NAME is for messages."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             infos = zf.infolist()

@@ -14,14 +14,15 @@ from pathlib import Path
 from . import bwrap_backend
 from .backend import ExitInfo, Job, Started
 from .cgroups import SlotCgroup
-from .cleanup import kill_uid
-from .errors import BackendUnavailable
-from .layout import find_runtime, job_mounts
+from .cleanup import kill_uid, remove_tree
+from .errors import BackendUnavailable, ResultFileError
+from .layout import OUT_DIR, TMP_DIR, batch_mounts, find_runtime, job_mounts
 from .limits import Limits
 from .result import RunFacts, RunResult, classify
+from .result_files import read_result_file
 from .seccomp_filter import build_seccomp_bpf
 from .supervise import watch
-from .zygote import Zygote, ZygoteError
+from .zygote import Batch, Zygote, ZygoteError
 
 logger = logging.getLogger(__name__)
 
@@ -173,6 +174,117 @@ class Sandbox:
                          oom_killed=oom, cpu_seconds=cpu, stderr_tail=stderr[-4096:], setup_error=setup_error)
         return self._result(facts, limits, watched.stdout.text(), stderr, watched.wall_seconds)
 
+    def run_batch(self, script: Path, tasks: list[list[str]], *, ro_binds: list[tuple[Path, str]],
+                  read_back: tuple[str, ...], limits: Limits | None = None) -> list[RunResult]:
+        """Run TASKS (argument lists) one after another in ONE sandbox: the namespaces, the root and
+        the script's top level are set up once; each task is a fresh process of the slot uid that
+        calls the script's `main(args)`, with its own limits (CPU, wall, memory, processes, output),
+        fresh /tmp, /dev/shm and /out, and nothing left of the task before it. Each task's /out is
+        a tmpfs of `limits.out_bytes`; the files named in READ_BACK come back in `RunResult.files`
+        (or a reason in `file_errors`). The script's top level is trusted: it runs once, before any
+        task, in the sandbox's (root) init, so it must only define things. Without the zygote each
+        task is a separate `run_python`."""
+        limits = limits or self.limits
+        with self._lock:
+            if self._zygote is None:
+                return [self._run_with_host_out(Path(script), args, ro_binds, read_back, limits) for args in tasks]
+            results: list[RunResult] = []
+            while len(results) < len(tasks):
+                try:
+                    batch = self._open_batch(Path(script), ro_binds, limits)
+                except (ZygoteError, OSError) as exc:  # before any task code ran: ours
+                    logger.error("slot %d: could not start a batch: %s", self.slot, exc)
+                    failed = self._result(RunFacts(setup_error=str(exc)), limits, "", "", 0.0)
+                    return results + [failed] * (len(tasks) - len(results))
+                try:
+                    while len(results) < len(tasks):
+                        results.append(self._run_task(batch, len(results), tasks[len(results)], read_back, limits))
+                        if batch.lost:
+                            break  # the task took its sandbox down: a fresh one for the rest
+                finally:
+                    batch.close()
+                    self._clean_up()
+            return results
+
+    def _open_batch(self, script: Path, ro_binds: list[tuple[Path, str]], limits: Limits) -> Batch:
+        if not script.is_file():
+            raise ValueError(f"script is not a file: {script}")
+        self._clean_up()
+        if self._cgroup is not None:
+            self._cgroup.prepare(limits.memory_bytes, limits.max_processes)
+        job = Job(
+            runtime=self._runtime,
+            job_mounts=batch_mounts(script=script.resolve(), ro_binds=[(Path(p).resolve(), i) for p, i in ro_binds],
+                                    tmp_bytes=limits.tmp_bytes, shm_bytes=limits.shm_bytes,
+                                    out_bytes=limits.out_bytes),
+            args=[], rlimits=limits.rlimits(), uid=self.uid, gid=self.gid, stage=self._stage,
+            cgroup_procs=self._cgroup.procs_files() if self._cgroup else [],
+        )
+        scratch = [(TMP_DIR, limits.tmp_bytes, 0o1777, None), ("/dev/shm", limits.shm_bytes, 0o1777, None),
+                   (OUT_DIR, limits.out_bytes, 0o700, limits.out_files)]
+        assert self._zygote is not None
+        if not self._zygote.alive:
+            self._restart_zygote("zygote is not running")
+        try:
+            return self._zygote.start_batch(job, scratch)
+        except ZygoteError as exc:
+            self._restart_zygote(str(exc))
+            return self._zygote.start_batch(job, scratch)
+
+    def _run_task(self, batch: Batch, index: int, args: list[str], read_back: tuple[str, ...],
+                  limits: Limits) -> RunResult:
+        oom_before = 0
+        if self._cgroup is not None:
+            self._cgroup.prepare(limits.memory_bytes, limits.max_processes)
+            oom_before = self._cgroup.oom_kills()
+        try:
+            started = batch.start(index, args)
+        except ZygoteError as exc:  # the task never started: ours
+            logger.error("slot %d: task %d did not start: %s", self.slot, index, exc)
+            batch.lost = True
+            return self._result(RunFacts(setup_error=str(exc)), limits, "", "", 0.0)
+
+        def kill_task() -> None:  # every process of the slot uid; the sandbox's init is root and stays
+            kill_uid(self.uid)
+
+        watched = watch(stdout_fd=started.stdout_fd, stderr_fd=started.stderr_fd, exit_fd=started.exit_fd,
+                        limits=limits, cgroup=self._cgroup, kill=kill_task)
+        info = started.finish()
+        kill_task()
+        oom = self._cgroup is not None and self._cgroup.oom_kills() > oom_before
+        cpu = (self._cgroup.cpu_seconds() if self._cgroup else None) or info.cpu_seconds or 0.0
+        stderr = watched.stderr.text()
+        facts = RunFacts(returncode=info.returncode, signal=info.signal, killed_for=watched.killed_for,
+                         oom_killed=oom, cpu_seconds=cpu, stderr_tail=stderr[-4096:])
+        result = self._result(facts, limits, watched.stdout.text(), stderr, watched.wall_seconds)
+        if not batch.lost:
+            self._read_back(Path(batch.out_path()), read_back, limits, result)
+        return result
+
+    def _read_back(self, out: Path, names: tuple[str, ...], limits: Limits, result: RunResult) -> None:
+        for name in names:
+            try:
+                result.files[name] = read_result_file(out / name, limits.out_bytes)
+            except ResultFileError as exc:
+                result.file_errors[name] = str(exc)
+
+    def _run_with_host_out(self, script: Path, args: list[str], ro_binds: list[tuple[Path, str]],
+                           read_back: tuple[str, ...], limits: Limits) -> RunResult:
+        """A batch task on the plain bwrap path: its own sandbox, /out a private host folder."""
+        out = Path(tempfile.mkdtemp(prefix=f"sandbox-slot{self.slot}-out-"))
+        try:
+            result = self._run(script, list(args), ro_binds, out, limits)
+            self._read_back(out, read_back, limits, result)
+            return result
+        finally:
+            remove_tree(out)
+
+    def _restart_zygote(self, reason: str) -> None:
+        logger.warning("slot %d: restarting the zygote (%s)", self.slot, reason)
+        if self._zygote is not None:
+            self._zygote.close()
+        self._zygote = Zygote(self._runtime, self._stage, self._bpf, self._preload)
+
     def _start(self, job: Job) -> Started:
         if self._zygote is None:
             return bwrap_backend.start(self._bwrap, job, self._bpf)
@@ -181,9 +293,7 @@ class Sandbox:
                 raise ZygoteError("zygote is not running")
             return self._zygote.start(job)
         except ZygoteError as exc:
-            logger.warning("slot %d: restarting the zygote (%s)", self.slot, exc)
-            self._zygote.close()
-            self._zygote = Zygote(self._runtime, self._stage, self._bpf, self._preload)
+            self._restart_zygote(str(exc))
             return self._zygote.start(job)
 
     def _clean_up(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -12,7 +13,7 @@ import sys
 from pathlib import Path
 
 from .backend import ExitInfo, Job, Started
-from .layout import Runtime, runtime_mounts, sandbox_environment
+from .layout import Runtime, root_bytes, runtime_mounts, sandbox_environment
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ class Zygote:
         mounts = runtime_mounts(job.runtime, from_zygote_view=True) + job.job_mounts
         request = {
             "mounts": [[m.kind, m.dest, m.source, m.writable, m.size] for m in mounts],
+            "root_bytes": root_bytes(mounts),
             "args": job.args, "rlimits": job.rlimits, "uid": job.uid, "gid": job.gid,
             "stage": job.stage, "cgroup_procs": job.cgroup_procs,
         }
@@ -111,11 +113,16 @@ class Zygote:
             except BlockingIOError:
                 pass
             os.close(status_r)
-            if not data:
+            reports = [json.loads(line) for line in data.splitlines() if line.strip()]
+            started = any(r.get("started") for r in reports)
+            final = next((r for r in reports if "status" in r or "error" in r), None)
+            if final is None and started:  # its supervisor went down after the script began: the script's doing
+                return ExitInfo(signal=signal.SIGKILL)
+            if final is None:
                 return ExitInfo(setup_error=NOT_REPORTED)
-            report = json.loads(data)
-            if "error" in report:
-                return ExitInfo(setup_error=report["error"])
+            if "error" in final:
+                return ExitInfo(setup_error=final["error"])
+            report = final
             status = report["status"]
             info = ExitInfo(cpu_seconds=report["cpu"])
             if os.WIFSIGNALED(status):
@@ -125,6 +132,38 @@ class Zygote:
             return info
 
         return Started(out_r, err_r, exit_fd, kill, finish)
+
+    def start_batch(self, job: Job, scratch: list[tuple[str, int, int, int | None]]) -> Batch:
+        """Build one sandbox for many tasks (see `_zygote_main.run_batch_job`); returns once its
+        init has preloaded the script, or raises ZygoteError."""
+        self._await_ready()
+        mounts = runtime_mounts(job.runtime, from_zygote_view=True) + job.job_mounts
+        request = {
+            "batch": True,
+            "mounts": [[m.kind, m.dest, m.source, m.writable, m.size] for m in mounts],
+            "root_bytes": root_bytes(mounts), "scratch": scratch,
+            "rlimits": job.rlimits, "uid": job.uid, "gid": job.gid,
+            "stage": job.stage, "cgroup_procs": job.cgroup_procs,
+        }
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            socket.send_fds(self._sock, [json.dumps(request).encode()], [theirs.fileno()])
+            reply = self._sock.recv(4096)
+        except OSError as exc:
+            ours.close()
+            raise ZygoteError(f"zygote unreachable: {exc}") from exc
+        finally:
+            theirs.close()
+        if not reply:
+            ours.close()
+            raise ZygoteError("zygote died")
+        batch = Batch(ours, json.loads(reply)["pid"])
+        try:
+            batch.await_ready()
+        except ZygoteError:
+            batch.close()
+            raise
+        return batch
 
     def close(self) -> None:
         try:
@@ -139,3 +178,88 @@ class Zygote:
 
 
 NOT_REPORTED = "the sandboxed program ended without a status report"
+BATCH_START_TIMEOUT = 30.0
+
+
+class Batch:
+    """The service's end of one batch sandbox: run tasks one at a time, in lockstep with its init."""
+
+    def __init__(self, ctl: socket.socket, pid: int) -> None:
+        self._ctl = ctl
+        self._exit_fd = os.pidfd_open(pid)  # C1: gone means the whole sandbox is gone
+        self.init_pid: int | None = None
+        self.lost = False  # the sandbox went down (after a task started, that task's doing)
+
+    def _receive(self, timeout: float | None = None) -> dict:
+        self._ctl.settimeout(timeout)
+        try:
+            data = self._ctl.recv(1 << 16)
+        except OSError as exc:
+            raise ZygoteError(f"batch sandbox unreachable: {exc}") from exc
+        finally:
+            self._ctl.settimeout(None)
+        if not data:
+            raise ZygoteError("the batch sandbox is gone")
+        message = json.loads(data)
+        if "error" in message:
+            raise ZygoteError(message["error"])
+        return message
+
+    def await_ready(self) -> None:
+        ready = False
+        while not (ready and self.init_pid):
+            message = self._receive(BATCH_START_TIMEOUT)
+            ready = ready or bool(message.get("ready"))
+            self.init_pid = self.init_pid or message.get("init_pid")
+
+    def start(self, index: int, args: list[str]) -> Started:
+        """Start one task; raises ZygoteError if the sandbox could not (then nothing of it ran)."""
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        try:
+            socket.send_fds(self._ctl, [json.dumps({"run": index, "args": args}).encode()], [out_w, err_w])
+            message = self._receive(BATCH_START_TIMEOUT)
+        except (OSError, ZygoteError) as exc:
+            os.close(out_r)
+            os.close(err_r)
+            raise ZygoteError(f"task {index} did not start: {exc}") from exc
+        finally:
+            os.close(out_w)
+            os.close(err_w)
+        if message.get("started") != index:
+            os.close(out_r)
+            os.close(err_r)
+            raise ZygoteError(f"task {index} did not start: {message}")
+        exit_fd = os.dup(self._ctl.fileno())  # readable when the init reports the exit (or is gone)
+
+        def finish() -> ExitInfo:
+            try:
+                report = self._receive(5.0)
+            except ZygoteError:  # the sandbox went down after the task started: the task's doing
+                self.lost = True
+                return ExitInfo(signal=signal.SIGKILL)
+            status = report["status"]
+            info = ExitInfo(cpu_seconds=report["cpu"])
+            if os.WIFSIGNALED(status):
+                info.signal = os.WTERMSIG(status)
+            else:
+                info.returncode = os.waitstatus_to_exitcode(status)
+            return info
+
+        return Started(out_r, err_r, exit_fd, lambda: None, finish)
+
+    def out_path(self) -> str:
+        """Where the current task's /out is seen from the host (valid while the init waits)."""
+        return f"/proc/{self.init_pid}/root/out"
+
+    def close(self) -> None:
+        """Tell the init to stop (it takes every process of the namespace with it) and wait for it."""
+        try:
+            self._ctl.send(b'{"done": true}')
+        except OSError:
+            pass
+        self._ctl.close()
+        try:
+            select.select([self._exit_fd], [], [], 5.0)
+        finally:
+            os.close(self._exit_fd)

@@ -426,3 +426,43 @@ def test_script_sees_its_args_cwd_and_writes_out(runner):
     from sandbox import load_npz_safely
 
     assert load_npz_safely(runner.out / "result.npz")["y"].tolist() == [0.0, 1.0, 2.0]
+
+
+def test_handin_cannot_fake_grader_error_by_killing_init(runner):
+    # The namespace's init (ours) took SIGINT as a KeyboardInterrupt and reported a sandbox failure.
+    result = runner.run("""
+        import os, signal
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGKILL):
+            for target in (1, os.getppid()):
+                try:
+                    os.kill(target, sig)
+                except OSError:
+                    pass
+        print("still alive")
+    """)
+    assert result.outcome == "ok", result
+    assert result.stdout.strip() == "still alive"
+
+
+def test_proc_hides_host_mountinfo(runner, tmp_path):
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    (inputs / "x.txt").write_text("x")
+    result = runner.run("""
+        import json
+        # /out of a single run is the caller's folder (bound); the batch path makes it a tmpfs
+        roots = [line.split()[3] for line in open("/proc/self/mountinfo") if line.split()[4] != "/out"]
+        sizes = {}
+        for name in ("meminfo", "stat", "loadavg", "uptime", "diskstats", "vmstat", "interrupts"):
+            try:
+                sizes[name] = len(open("/proc/" + name).read())
+            except OSError:
+                sizes[name] = -1
+        print(json.dumps({"roots": roots, "sizes": sizes, "input": open("/inputs/x.txt").read()}))
+    """, ro_binds=[(inputs, "/inputs")])
+    assert result.outcome == "ok", result
+    report = last_json(result)
+    assert report["input"] == "x"
+    for root in report["roots"]:  # the job's files are copies: no host path of the job, script or repo
+        assert str(tmp_path) not in root and not root.startswith("/tmp/") and str(REPO) not in root, root
+    assert all(size in (0, -1) for size in report["sizes"].values()), report["sizes"]

@@ -5,8 +5,10 @@ paths and counters from /proc."""
 
 from __future__ import annotations
 
+import ast
 import io
 import os
+import stat
 import subprocess
 import tarfile
 from pathlib import Path
@@ -17,6 +19,7 @@ from grader.errors import GraderBug
 from grader.grade import grade
 from grader.suites.hw1p1 import SUITE as HW1P1
 
+ROOT = Path(__file__).resolve().parents[2]
 SECTIONS = ["Linear Layer", "Activation", "MLP0", "MLP1", "MLP4", "Loss", "SGD", "Batch Norm"]
 
 
@@ -108,3 +111,147 @@ def test_full_disk_is_grader_error_not_zero(sandbox_executor, handin, tiny_disk)
     with pytest.raises(GraderBug, match="disk"):
         grade(archive.getvalue(), sandbox_executor, suite=HW1P1, workdir=tiny_disk)
     assert list(tiny_disk.iterdir()) == []
+
+
+def test_handin_cannot_fake_grader_error_by_killing_init(sandbox_executor, handin):
+    # os.kill(1, SIGINT) raised KeyboardInterrupt in the sandbox's init, which reported a sandbox
+    # failure: a grader error, retried and never counted. The init now takes no signal from inside.
+    prepend(handin, "mytorch/nn/loss.py",
+            "import os, signal\n"
+            "for _sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGSTOP,\n"
+            "             signal.SIGKILL):\n"
+            "    for _target in (1, os.getppid()):\n"
+            "        try:\n"
+            "            os.kill(_target, _sig)\n"
+            "        except OSError:\n"
+            "            pass\n")
+    result = grade(handin, sandbox_executor)  # raised GraderBug before
+    assert result.score == 100, [(s.name, s.message) for s in result.sections if not s.passed]
+
+
+def test_output_dir_is_size_bounded(sandbox_executor, handin):
+    # One section wrote 3 GB to the host's disk through /out and still scored: /out is now a small
+    # tmpfs inside the sandbox, renewed per section; the trusted side reads back two named files.
+    from sandbox import Limits
+
+    cap = Limits().out_bytes
+    prepend(handin, "mytorch/nn/loss.py",
+            "import errno as _errno, os\n"
+            "_written, _files, _err = 0, 0, None\n"
+            "try:\n"
+            "    while _written < 3 * 1024 ** 3:\n"
+            "        with open(f'/out/junk{_files}', 'wb') as _f:\n"
+            "            _files += 1\n"
+            "            for _ in range(8):\n"
+            "                _f.write(b'\\0' * (1 << 20))\n"
+            "                _written += 1 << 20\n"
+            "except OSError as _exc:\n"
+            "    _err = _errno.errorcode[_exc.errno]\n"
+            "for _name in os.listdir('/out'):\n"
+            "    os.unlink(os.path.join('/out', _name))\n"
+            "raise RuntimeError(f'WROTE {_written} STOPPED {_err}')\n")
+    result = grade(handin, sandbox_executor)
+    text = "\n".join(t.message for t in section(result, "Loss").tests)
+    written = int(text.split("WROTE ")[1].split()[0])
+    assert "STOPPED ENOSPC" in text, text
+    assert written <= cap, text
+    assert result.score == 90
+
+
+def test_proc_hides_host_mountinfo(sandbox_executor, handin, tmp_path):
+    # The section's /proc showed the job directory and the repository in mountinfo, and host-wide
+    # counters. Job files are now copies in the sandbox's own root, and the counters are masked.
+    prepend(handin, "mytorch/nn/linear.py",
+            "def _proc():\n"
+            "    roots = [line.split()[3] for line in open('/proc/self/mountinfo')]\n"
+            "    sizes = {}\n"
+            "    for name in ('meminfo', 'stat', 'loadavg', 'uptime', 'diskstats', 'vmstat'):\n"
+            "        try:\n"
+            "            sizes[name] = len(open('/proc/' + name).read())\n"
+            "        except OSError:\n"
+            "            sizes[name] = -1\n"
+            "    return f'ROOTS={roots} SIZES={sizes}'\n"
+            "raise RuntimeError(_proc())\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    result = grade(handin, sandbox_executor, workdir=work)
+    text = "\n".join(t.message for t in section(result, "Linear Layer").tests)
+    assert "ROOTS=" in text and "SIZES=" in text, text
+    roots = text.split("ROOTS=")[1].split(" SIZES=")[0]
+    for secret in (str(work), str(ROOT / "grader"), "grade-", "sandbox-slot", "/tmp/"):
+        assert secret not in roots, (secret, roots)
+    sizes = text.split("SIZES=")[1]
+    assert all(size in (0, -1) for size in ast.literal_eval(sizes[:sizes.index("}") + 1]).values()), sizes
+
+
+def test_a_section_cannot_leave_state_for_the_next(sandbox_executor, handin):
+    # loss.py (the Loss section) leaves files in /tmp, /dev/shm and /out and a daemon; batchnorm.py
+    # (a later section, same sandbox) fails if it finds any of them.
+    prepend(handin, "mytorch/nn/loss.py",
+            "import os, time\n"
+            "for _path in ('/tmp/left', '/dev/shm/left', '/out/left'):\n"
+            "    open(_path, 'w').write('x')\n"
+            "if os.fork() == 0:\n"
+            "    os.setsid()\n"
+            "    if os.fork() == 0:\n"
+            "        time.sleep(60)\n"
+            "        os._exit(0)\n"
+            "    os._exit(0)\n")
+    prepend(handin, "mytorch/nn/batchnorm.py",
+            "import os\n"
+            "_left = [p for p in ('/tmp/left', '/dev/shm/left', '/out/left') if os.path.exists(p)]\n"
+            "_others = [p for p in os.listdir('/proc') if p.isdigit() and int(p) not in (1, os.getpid())]\n"
+            "if _left or _others:\n"
+            "    raise RuntimeError(f'LEFT {_left} {_others}')\n")
+    result = grade(handin, sandbox_executor)
+    assert result.score == 100, [(s.name, s.message, [t.message for t in s.tests]) for s in result.sections
+                                 if not s.passed]
+
+
+def test_a_section_crash_hang_or_memory_blowup_costs_only_that_section(sandbox_executor, handin):
+    prepend(handin, "mytorch/nn/loss.py",  # memory: four processes of 400 MB against a 1 GiB cgroup
+            "import os, time\n"
+            "_kids = []\n"
+            "for _ in range(4):\n"
+            "    _pid = os.fork()\n"
+            "    if _pid == 0:\n"
+            "        _block = bytearray(b'\\x01') * (400 << 20)\n"
+            "        time.sleep(5)\n"
+            "        os._exit(0)\n"
+            "    _kids.append(_pid)\n"
+            "for _pid in _kids:\n"
+            "    os.waitpid(_pid, 0)\n")
+    prepend(handin, "mytorch/optim/sgd.py", "import ctypes\nctypes.string_at(0)\n")  # crash
+    prepend(handin, "mytorch/nn/batchnorm.py", "import os, signal\nos.kill(os.getpid(), signal.SIGSTOP)\n")
+    result = grade(handin, sandbox_executor)
+    scores = {s.name: s.score for s in result.sections}
+    assert scores == {"Linear Layer": 15, "Activation": 10, "MLP0": 10, "MLP1": 10, "MLP4": 15, "Loss": 0,
+                      "SGD": 0, "Batch Norm": 0}, [(s.name, s.message) for s in result.sections]
+    messages = {s.name: s.message or "" for s in result.sections}
+    assert "Memory limit" in messages["Loss"] or "MemoryError" in messages["Loss"], messages["Loss"]
+    assert "signal 11" in messages["SGD"], messages["SGD"]
+    assert "Time limit" in messages["Batch Norm"], messages["Batch Norm"]
+
+
+def test_job_directories_are_private(sandbox_executor, handin, tmp_path):
+    # The job directory holds the student's code: nobody but the service may traverse it on the
+    # host (the sandbox binds in what the slot reads).
+    seen = []
+    prepend(handin, "mytorch/nn/loss.py", "")
+    work = tmp_path / "work"
+    work.mkdir()
+
+    class Spy:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def run_handin(self, job, *args, **kwargs):
+            seen.append(stat.S_IMODE(os.stat(job).st_mode))
+            return self.inner.run_handin(job, *args, **kwargs)
+
+    result = grade(handin, Spy(sandbox_executor), workdir=work)
+    assert result.score == 100
+    assert seen and all(mode & 0o077 == 0 for mode in seen), [oct(m) for m in seen]
