@@ -193,7 +193,7 @@ class SandboxExecutor:
             box.close()
 
 
-def open_executor(*, unsafe: bool = False, slots: int = 2, first_slot: int = 0,
+def open_executor(*, unsafe: bool = False, slots: int = 1, first_slot: int = 0,
                   timeout: float | None = None, limits=None) -> SandboxExecutor | UnsafeExecutor:
     """The one way callers outside `grader` obtain an executor; close it with `.close()` when done.
 
