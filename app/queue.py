@@ -18,6 +18,12 @@ from sqlalchemy.orm import Session
 from app.db import Database
 from app.models import PRIORITY_LIVE, Job, Result, Submission, utcnow
 
+# A second line behind "only what student code cannot cause is a grader error": whatever a handin
+# might still find to make the grader fail, one student's failed jobs are retried at most this many
+# times in a day; beyond it a grader error ends the job at once (still never a zero, never counted).
+GRADER_ERROR_RETRIES_PER_STUDENT = 6
+RETRY_WINDOW = timedelta(days=1)
+
 
 @dataclass
 class Claim:
@@ -138,13 +144,25 @@ def record_failure(db: Database, claim_: Claim, owner: str, message: str) -> Non
             return
         job.last_error = f"attempt {job.attempts}: {message}"[:4000]
         job.lease_owner = job.lease_expires_at = None
-        if job.attempts >= job.max_attempts:
+        if job.attempts >= job.max_attempts or _student_out_of_retries(session, job):
             job.state, job.finished_at = "failed", utcnow()
             _finish_submission_failure(session, job, "The grader failed on this submission (not your "
                                                      "fault); it does not count against your limits.")
         else:
             job.state = "queued"
             session.get(Submission, job.submission_id).status = "queued"
+
+
+def _student_out_of_retries(session: Session, job: Job) -> bool:
+    """Whether the student behind JOB already had GRADER_ERROR_RETRIES_PER_STUDENT retries of failed
+    jobs in the last RETRY_WINDOW (this job's own retries included)."""
+    user_id = session.get(Submission, job.submission_id).user_id
+    used = session.scalar(
+        select(func.coalesce(func.sum(Job.attempts - 1), 0))
+        .join(Submission, Submission.id == Job.submission_id)
+        .where(Submission.user_id == user_id, Job.last_error.is_not(None), Job.attempts > 1,
+               Job.queued_at >= utcnow() - RETRY_WINDOW))
+    return used >= GRADER_ERROR_RETRIES_PER_STUDENT
 
 
 def health(session: Session) -> dict:

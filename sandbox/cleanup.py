@@ -9,15 +9,17 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
 
-def processes_of_uid(uid: int) -> list[int]:
-    """Live (non-zombie) pids whose real, effective or saved uid is `uid` (read from /proc, not guessed from kill())."""
+def processes_of_uid(uid: int, among: list[int] | None = None) -> list[int]:
+    """Live (non-zombie) pids whose real, effective or saved uid is `uid` (read from /proc, not guessed
+    from kill()); only those in AMONG when given (e.g. a cgroup's pids: a few files, not all of /proc)."""
     found = []
-    for name in os.listdir("/proc"):
+    for name in os.listdir("/proc") if among is None else [str(pid) for pid in among]:
         if not name.isdigit():
             continue
         try:
@@ -32,10 +34,11 @@ def processes_of_uid(uid: int) -> list[int]:
     return found
 
 
-def kill_uid(uid: int, timeout: float = 5.0) -> bool:
-    """SIGKILL every process running as `uid` until none is left. Returns True when none is left."""
+def kill_uid(uid: int, timeout: float = 5.0, among: Callable[[], list[int]] | None = None) -> bool:
+    """SIGKILL every process running as `uid` (among AMONG's pids, if given) until none is left.
+    Returns True when none is left."""
     deadline = time.monotonic() + timeout
-    while pids := processes_of_uid(uid):
+    while pids := processes_of_uid(uid, among() if among else None):
         for pid in pids:
             try:
                 os.kill(pid, signal.SIGKILL)

@@ -197,8 +197,12 @@ class Sandbox:
                     failed = self._result(RunFacts(setup_error=str(exc)), limits, "", "", 0.0)
                     return results + [failed] * (len(tasks) - len(results))
                 try:
+                    first = len(results)
                     while len(results) < len(tasks):
-                        results.append(self._run_task(batch, len(results), tasks[len(results)], read_back, limits))
+                        result = self._run_task(batch, len(results), tasks[len(results)], read_back, limits)
+                        if result.outcome == "sandbox_error" and len(results) > first:
+                            break  # an earlier task may have wedged this sandbox: retry in a fresh one
+                        results.append(result)
                         if batch.lost:
                             break  # the task took its sandbox down: a fresh one for the rest
                 finally:
@@ -245,7 +249,7 @@ class Sandbox:
             return self._result(RunFacts(setup_error=str(exc)), limits, "", "", 0.0)
 
         def kill_task() -> None:  # every process of the slot uid; the sandbox's init is root and stays
-            kill_uid(self.uid)
+            kill_uid(self.uid, among=self._cgroup.pids if self._cgroup else None)
 
         watched = watch(stdout_fd=started.stdout_fd, stderr_fd=started.stderr_fd, exit_fd=started.exit_fd,
                         limits=limits, cgroup=self._cgroup, kill=kill_task)

@@ -125,7 +125,7 @@ def test_handin_cannot_fake_grader_error_by_killing_init(sandbox_executor, handi
             "            os.kill(_target, _sig)\n"
             "        except OSError:\n"
             "            pass\n")
-    result = grade(handin, sandbox_executor)  # raised GraderBug before
+    result = grade(handin, sandbox_executor, suite=HW1P1)  # raised GraderBug before
     assert result.score == 100, [(s.name, s.message) for s in result.sections if not s.passed]
 
 
@@ -150,7 +150,7 @@ def test_output_dir_is_size_bounded(sandbox_executor, handin):
             "for _name in os.listdir('/out'):\n"
             "    os.unlink(os.path.join('/out', _name))\n"
             "raise RuntimeError(f'WROTE {_written} STOPPED {_err}')\n")
-    result = grade(handin, sandbox_executor)
+    result = grade(handin, sandbox_executor, suite=HW1P1)
     text = "\n".join(t.message for t in section(result, "Loss").tests)
     written = int(text.split("WROTE ")[1].split()[0])
     assert "STOPPED ENOSPC" in text, text
@@ -174,7 +174,7 @@ def test_proc_hides_host_mountinfo(sandbox_executor, handin, tmp_path):
             "raise RuntimeError(_proc())\n")
     work = tmp_path / "work"
     work.mkdir()
-    result = grade(handin, sandbox_executor, workdir=work)
+    result = grade(handin, sandbox_executor, workdir=work, suite=HW1P1)
     text = "\n".join(t.message for t in section(result, "Linear Layer").tests)
     assert "ROOTS=" in text and "SIZES=" in text, text
     roots = text.split("ROOTS=")[1].split(" SIZES=")[0]
@@ -203,7 +203,7 @@ def test_a_section_cannot_leave_state_for_the_next(sandbox_executor, handin):
             "_others = [p for p in os.listdir('/proc') if p.isdigit() and int(p) not in (1, os.getpid())]\n"
             "if _left or _others:\n"
             "    raise RuntimeError(f'LEFT {_left} {_others}')\n")
-    result = grade(handin, sandbox_executor)
+    result = grade(handin, sandbox_executor, suite=HW1P1)
     assert result.score == 100, [(s.name, s.message, [t.message for t in s.tests]) for s in result.sections
                                  if not s.passed]
 
@@ -223,7 +223,7 @@ def test_a_section_crash_hang_or_memory_blowup_costs_only_that_section(sandbox_e
             "    os.waitpid(_pid, 0)\n")
     prepend(handin, "mytorch/optim/sgd.py", "import ctypes\nctypes.string_at(0)\n")  # crash
     prepend(handin, "mytorch/nn/batchnorm.py", "import os, signal\nos.kill(os.getpid(), signal.SIGSTOP)\n")
-    result = grade(handin, sandbox_executor)
+    result = grade(handin, sandbox_executor, suite=HW1P1)
     scores = {s.name: s.score for s in result.sections}
     assert scores == {"Linear Layer": 15, "Activation": 10, "MLP0": 10, "MLP1": 10, "MLP4": 15, "Loss": 0,
                       "SGD": 0, "Batch Norm": 0}, [(s.name, s.message) for s in result.sections]
@@ -252,6 +252,6 @@ def test_job_directories_are_private(sandbox_executor, handin, tmp_path):
             seen.append(stat.S_IMODE(os.stat(job).st_mode))
             return self.inner.run_handin(job, *args, **kwargs)
 
-    result = grade(handin, Spy(sandbox_executor), workdir=work)
+    result = grade(handin, Spy(sandbox_executor), suite=HW1P1, workdir=work)
     assert result.score == 100
     assert seen and all(mode & 0o077 == 0 for mode in seen), [oct(m) for m in seen]

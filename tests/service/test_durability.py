@@ -152,3 +152,31 @@ def test_lease_expiry_requeues_and_late_result_is_ignored(db_url, durable_settin
     with db.read_session() as s:
         assert s.scalar(select(func.count()).select_from(Result).where(Result.submission_id == sub_id)) == 1
     db.dispose()
+
+
+def test_grader_error_retries_are_capped_per_student(db_url, durable_settings, tiny_tar):
+    # However a handin might make the grader fail, one student cannot keep the workers retrying it.
+    from app import queue
+
+    settings = durable_settings
+    db = Database(settings.db_url)
+    admin.add_user(db, "alice", "student", "alice-password")
+    admin.add_user(db, "bob", "student", "bob-password")
+
+    def fail_until_done(username: str) -> int:
+        sub_id = _submit(db, settings, username, tiny_tar)
+        while (claim := queue.claim(db, "worker-a", lease_seconds=30)) is not None:
+            queue.record_failure(db, claim, "worker-a", "GraderBug: forced")
+        return sub_id
+
+    alice = [fail_until_done("alice") for _ in range(4)]
+    bob = fail_until_done("bob")
+    with db.read_session() as s:
+        attempts = {sub: s.scalar(select(Job.attempts).where(Job.submission_id == sub)) for sub in [*alice, bob]}
+        statuses = {sub: s.get(Submission, sub).status for sub in [*alice, bob]}
+    cap = queue.GRADER_ERROR_RETRIES_PER_STUDENT
+    assert sum(attempts[sub] - 1 for sub in alice) == cap, attempts
+    assert attempts[alice[-1]] == 1  # out of retries: failed at its first grader error
+    assert attempts[bob] == 3        # another student still gets every attempt
+    assert set(statuses.values()) == {"error"}  # never a zero, never counted
+    db.dispose()
