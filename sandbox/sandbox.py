@@ -301,10 +301,15 @@ class Sandbox:
             return self._zygote.start(job)
 
     def _clean_up(self) -> None:
-        """Kill every process of this slot (cgroup and uid), whatever it did to hide."""
+        """Kill every process of this slot, whatever it did to hide. Every process a run starts is in
+        the slot's cgroup and nothing inside can leave it, so with a cgroup only its few pids are
+        looked at (scanning all of /proc cost ~90 ms on a busy host); without one, the whole uid.
+        The constructor scans the whole uid once, for what a crashed service left behind."""
         if self._cgroup is not None:
             self._cgroup.kill_all()
-        kill_uid(self.uid)
+            kill_uid(self.uid, among=self._cgroup.pids)
+        else:
+            kill_uid(self.uid)
 
     def _result(self, facts: RunFacts, limits: Limits, stdout: str, stderr: str, wall: float) -> RunResult:
         outcome, message = classify(facts, limits)
