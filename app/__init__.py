@@ -7,9 +7,14 @@ imports this package.
     assessments.py  assessments/*.toml -> Assessment (+ the --demo copy)
     accounts.py     users, argon2 passwords, hashed API tokens, activation links
     auth.py         Bearer token or signed session cookie; CSRF; FastAPI dependencies
-    services.py     what routes do with the database (uploads, views, scoreboard, CSV, regrades)
+    uploads.py      the one upload use case (web form and API): checks, limits, storage
+    submissions.py  storing a submission with its job; reading submissions back (visibility rule)
+    standings.py    counted scores, the scoreboard, the gradebook CSV
+    extensions.py   a student's deadlines with their extension; granting extensions
+    regrades.py     queueing regrades
     queue.py        jobs: claim with a lease, heartbeat, reap, idempotent recording, health
     worker.py       the worker loop and the in-process pool
     api.py          JSON routes under /api/v1; handout.py: create_tarball.sh
     admin.py        what the `grader user/roster/token` commands and the demo do
+    cli.py          the `grader` console script: grader's `grade` plus the service's commands
 """

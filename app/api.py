@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import tempfile
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -12,18 +10,15 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from app import accounts, queue, services
+from app import accounts, extensions, queue, regrades, standings, submissions, uploads
 from app.assessments import Assessment
 from app.auth import clear_session, csrf_token, principal_for, require_staff, require_user, set_session
-from app.errors import ApiError
-from app.models import User, utcnow
-from grader.errors import GraderBug
-from grader.handin import HandinError, UnpackLimits, unpack_handin
+from app.errors import ApiError, NotFound
+from app.models import User
 
 router = APIRouter(prefix="/api/v1")
 UserDep = Annotated[User, Depends(require_user)]
 StaffDep = Annotated[User, Depends(require_staff)]
-MULTIPART_OVERHEAD = 64 << 10
 
 
 def _assessment(request: Request, slug: str) -> Assessment:
@@ -134,7 +129,7 @@ def list_assessments(request: Request, user: UserDep) -> list[dict]:
     out = []
     with _db(request).read_session() as s:
         for a in request.app.state.assessments.values():
-            d = services.deadlines(s, a, user.id)
+            d = extensions.deadlines(s, a, user.id)
             out.append({"slug": a.slug, "title": a.title, "timezone": a.timezone, "max_score": a.max_score,
                         "early_bonus": a.early_bonus, "counts": a.counts,
                         "max_submissions": a.max_submissions, "min_interval_seconds": a.min_interval_seconds,
@@ -142,15 +137,8 @@ def list_assessments(request: Request, user: UserDep) -> list[dict]:
                         "upload_max_bytes": a.upload_max_bytes, "sections": a.sections,
                         "release": a.local(d.release), "early": a.local(d.early), "due": a.local(d.due),
                         "last_accepted": a.local(d.last_accepted),
-                        "extension_seconds": services.extension_seconds(s, user.id, a.slug)})
+                        "extension_seconds": extensions.extension_seconds(s, user.id, a.slug)})
     return out
-
-
-def _validate_archive(data: bytes, cap: int, a: Assessment) -> None:
-    """Refuse what the grader could never unpack (or a handin built for another assessment),
-    before it takes a submission slot."""
-    with tempfile.TemporaryDirectory(prefix="upload-check-") as tmp:
-        unpack_handin(data, Path(tmp), UnpackLimits(archive_bytes=cap), layout=a.grading_suite.layout)
 
 
 @router.post("/assessments/{slug}/submissions", status_code=202, tags=["submissions"],
@@ -159,43 +147,14 @@ def _validate_archive(data: bytes, cap: int, a: Assessment) -> None:
                             "properties": {"handin": {"type": "string", "format": "binary"}}}}}}})
 async def submit(slug: str, request: Request, user: UserDep, wait: float = 0) -> dict:
     """Upload `handin` (multipart). 202 once it is stored; `?wait=SECONDS` waits for the grade."""
-    # the server's receive time (stamped on arrival, before the body was read) decides deadlines
-    received_at = request.scope.get("received_at") or utcnow()
-    settings = _settings(request)
     a = _assessment(request, slug)
-    limiter = request.app.state.upload_limiter
-    if not limiter.allow(f"user:{user.id}"):
-        raise ApiError(429, "rate_limited", "Too many uploads in a minute; wait and try again.",
-                       headers={"Retry-After": str(limiter.retry_after(f'user:{user.id}'))})
-    db = _db(request)
-    decision = await run_in_threadpool(services.precheck, db, a, user, received_at)
-    if not decision.allowed:
-        raise ApiError(403, "refused", decision.reason)
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > a.upload_max_bytes + MULTIPART_OVERHEAD:
-        raise ApiError(413, "too_large", f"The upload is larger than {a.upload_max_bytes >> 20} MiB.")
-    form = await request.form(max_files=1, max_fields=5)
-    upload = form.get("handin")
-    if upload is None or isinstance(upload, str):
-        raise ApiError(422, "no_handin", "Send the archive as the multipart file field `handin`.")
-    data = await upload.read(a.upload_max_bytes + 1)
-    if len(data) > a.upload_max_bytes:
-        raise ApiError(413, "too_large", f"The upload is larger than {a.upload_max_bytes >> 20} MiB.")
-    try:
-        await run_in_threadpool(_validate_archive, data, a.upload_max_bytes, a)
-    except HandinError as exc:
-        raise ApiError(413 if exc.code == "too_large" else 422, exc.code, exc.message) from None
-    except GraderBug:  # our disk, not the upload: never refuse the student for it
-        raise ApiError(503, "unavailable", "The server could not check the upload; try again in a moment.",
-                       headers={"Retry-After": "5"}) from None
-    try:
-        sub = await run_in_threadpool(services.create_submission, db, a, user, data,
-                                      upload.filename or "handin.tar", received_at, settings.max_attempts)
-    except services.Refused as exc:
-        raise ApiError(403, "refused", exc.reason) from None
-    body = {"id": sub.id, "version": sub.version, "status": sub.status, "url": f"/api/v1/submissions/{sub.id}"}
+    # every check, limit and the storage are app/uploads.py's; UploadRefused is an ApiError
+    accepted = await uploads.accept_upload(request, uploads.Upload.of(request, a, user))
+    body = {"id": accepted.submission_id, "version": accepted.version, "status": accepted.status,
+            "url": f"/api/v1/submissions/{accepted.submission_id}"}
     if wait > 0:
-        view = await _wait_for_grade(request, user, sub.id, min(wait, settings.max_wait_seconds))
+        view = await _wait_for_grade(request, user, accepted.submission_id,
+                                     min(wait, _settings(request).max_wait_seconds))
         body |= view
     return body
 
@@ -213,15 +172,15 @@ async def _wait_for_grade(request: Request, user: User, sub_id: int, seconds: fl
 def _visible_submission(s, user: User, sub_id: int):
     """The submission if USER may see it; another student's id is a 404 like a missing one."""
     try:
-        return services.visible_submission(s, user, sub_id)
-    except services.NotFound:
+        return submissions.visible_submission(s, user, sub_id)
+    except NotFound:
         raise ApiError(404, "not_found", "No such submission.") from None
 
 
 def _view(request: Request, user: User, sub_id: int) -> dict:
     with _db(request).read_session() as s:
         sub = _visible_submission(s, user, sub_id)
-        return services.submission_view(s, sub, request.app.state.assessments.get(sub.assessment), user)
+        return submissions.submission_view(s, sub, request.app.state.assessments.get(sub.assessment), user)
 
 
 @router.get("/submissions/{submission_id}", tags=["submissions"])
@@ -234,7 +193,7 @@ def get_submission(submission_id: int, request: Request, user: UserDep) -> dict:
 def download_handin(submission_id: int, request: Request, user: UserDep) -> Response:
     with _db(request).read_session() as s:
         sub = _visible_submission(s, user, submission_id)
-        data = services.blob_bytes(s, sub)
+        data = submissions.blob_bytes(s, sub)
     return Response(data, media_type="application/octet-stream",
                     headers={"Content-Disposition": f'attachment; filename="handin-{submission_id}.tar"'})
 
@@ -244,8 +203,8 @@ def list_submissions(slug: str, request: Request, user: UserDep, user_name: str 
     """Your submissions (TAs: everyone's, or one student's with ?user_name=)."""
     a = _assessment(request, slug)
     with _db(request).read_session() as s:
-        return [services.submission_view(s, sub, a, user)
-                for sub in services.list_submissions(s, user, slug, user_name)]
+        return [submissions.submission_view(s, sub, a, user)
+                for sub in submissions.list_submissions(s, user, slug, user_name)]
 
 
 @router.get("/assessments/{slug}/scoreboard", tags=["scores"])
@@ -253,14 +212,14 @@ def scoreboard(slug: str, request: Request, user: UserDep) -> list[dict]:
     """TAs see names; students see the same rows by nickname."""
     a = _assessment(request, slug)
     with _db(request).read_session() as s:
-        return services.scoreboard(s, a, user)
+        return standings.scoreboard(s, a, user)
 
 
 @router.get("/assessments/{slug}/gradebook.csv", tags=["scores"], response_class=PlainTextResponse)
 def gradebook(slug: str, request: Request, user: StaffDep) -> Response:
     a = _assessment(request, slug)
     with _db(request).read_session() as s:
-        text = services.gradebook_csv(s, a)
+        text = standings.gradebook_csv(s, a)
     return Response(text, media_type="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{slug}-gradebook.csv"'})
 
@@ -271,8 +230,8 @@ def gradebook(slug: str, request: Request, user: StaffDep) -> Response:
 @router.post("/submissions/{submission_id}/regrade", status_code=202, tags=["staff"])
 def regrade_one(submission_id: int, request: Request, user: StaffDep) -> dict:
     try:
-        queued = services.regrade_one(_db(request), submission_id, _settings(request).max_attempts)
-    except services.NotFound:
+        queued = regrades.regrade_one(_db(request), submission_id, _settings(request).max_attempts)
+    except NotFound:
         raise ApiError(404, "not_found", "No such submission.") from None
     return {"queued": int(queued)}
 
@@ -280,7 +239,7 @@ def regrade_one(submission_id: int, request: Request, user: StaffDep) -> dict:
 @router.post("/assessments/{slug}/regrade", status_code=202, tags=["staff"])
 def regrade_all(slug: str, request: Request, user: StaffDep) -> dict:
     _assessment(request, slug)
-    return {"queued": services.regrade_all(_db(request), slug, _settings(request).max_attempts)}
+    return {"queued": regrades.regrade_all(_db(request), slug, _settings(request).max_attempts)}
 
 
 class ExtensionBody(BaseModel):
@@ -295,8 +254,8 @@ def set_extension(slug: str, username: str, body: ExtensionBody, request: Reques
     _assessment(request, slug)
     seconds = int(body.days * 86400 + body.hours * 3600 + body.seconds)
     try:
-        services.set_extension(_db(request), slug, username, seconds, user)
-    except services.NotFound:
+        extensions.set_extension(_db(request), slug, username, seconds, user)
+    except NotFound:
         raise ApiError(404, "not_found", f"No user {username!r}.") from None
     return {"username": username, "assessment": slug, "seconds": max(seconds, 0)}
 

@@ -24,6 +24,10 @@ UNAVAILABLE_MESSAGE = "The database is unavailable for a moment. Please try agai
 _SQLITE_UNAVAILABLE = ("database is locked", "database table is locked", "unable to open database", "disk i/o error")
 
 
+class NotFound(Exception):
+    """The thing asked for does not exist, or is not the viewer's to see (the two look alike)."""
+
+
 class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str, headers: dict | None = None, **extra):
         super().__init__(message)

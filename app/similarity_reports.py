@@ -75,7 +75,7 @@ def start_in_background(db: Database, a: Assessment, report_id: int) -> threadin
 
 def counted_handins(db: Database, a: Assessment) -> dict[str, bytes]:
     """Each student's counted submission (the one the scoreboard uses), by username."""
-    from app.services import standings
+    from app.standings import standings
 
     with db.read_session() as s:
         chosen = {row.user.username: row.standing.counted.ident

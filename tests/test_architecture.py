@@ -96,3 +96,18 @@ def test_the_worker_does_not_build_sandboxes():
 def test_the_runner_imports_nothing_of_the_house():
     """grader/runner.py runs inside the sandbox next to student code, with only numpy and the stdlib."""
     assert house_imports(ROOT / "grader" / "runner.py") == set()
+
+
+def test_pages_never_call_the_json_routes():
+    """The web form and the API share app/uploads.py; a page never calls an API route's function."""
+    for path in modules_of("app/web"):
+        where = path.relative_to(ROOT)
+        assert "app.api" not in imported_modules(path), f"{where} imports app.api"
+        assert not _imports_name(path, "app", "api"), f"{where} imports app.api"
+
+
+def _imports_name(path: Path, module: str, name: str) -> bool:
+    """Whether PATH does `from MODULE import NAME`."""
+    tree = ast.parse(path.read_text())
+    return any(isinstance(n, ast.ImportFrom) and n.module == module and any(a.name == name for a in n.names)
+               for n in ast.walk(tree))

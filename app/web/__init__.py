@@ -1,4 +1,5 @@
-"""Server-rendered pages (Jinja2, autoescaped) for students and TAs, built on app.services.
+"""Server-rendered pages (Jinja2, autoescaped) for students and TAs, built on the service's modules
+(app.submissions, app.standings, app.regrades, app.extensions, app.uploads).
 
 create_app includes `router` and mounts STATIC_DIR at /static.
 """

@@ -1,6 +1,6 @@
 """Data the pages need that the service's modules do not already offer.
 
-Mostly reads on top of `app.services`/`app.queue`; the few writes (nickname, role, activation
+Mostly reads on top of `app.submissions`/`app.standings`/`app.queue`; the few writes (nickname, role, activation
 link) are small and go through `Database.session()` like the service's own writes.
 """
 
@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app import accounts, services
+from app import accounts, extensions, standings, submissions
 from app.assessments import Assessment
 from app.db import Database
 from app.models import ROLES, ApiToken, Extension, Job, Result, Submission, User, utcnow
@@ -27,15 +27,15 @@ NICKNAME = re.compile(r"^[A-Za-z0-9_.-]{3,32}$")
 def assessment_summary(session: Session, a: Assessment, user: User, now: datetime | None = None) -> dict:
     """Deadlines (with the student's extension), the counted score and whether uploads are open."""
     now = now or utcnow()
-    d = services.deadlines(session, a, user.id)
-    subs = services.user_submissions(session, user.id, a.slug)
-    attempts = [services.as_attempt(x) for x in subs]
+    d = extensions.deadlines(session, a, user.id)
+    subs = submissions.user_submissions(session, user.id, a.slug)
+    attempts = [submissions.as_attempt(x) for x in subs]
     stand = policy.standing(attempts, d, a.rules())
     decision = policy.may_submit(now, d, a.rules(), attempts, a.tz)
     counting = [x for x in subs if x.status != "error"]
     return {"a": a, "d": d, "standing": stand, "decision": decision,
             "count": len(counting), "pending": any(x.status in ("queued", "running") for x in subs),
-            "extension": services.extension_seconds(session, user.id, a.slug),
+            "extension": extensions.extension_seconds(session, user.id, a.slug),
             "phase": phase(now, d)}
 
 
@@ -53,8 +53,8 @@ def phase(now: datetime, d: policy.Deadlines) -> str:
 
 def my_submissions(session: Session, a: Assessment, user: User) -> list[dict]:
     """The student's submissions for A, newest first, as the JSON API shows them."""
-    subs = services.user_submissions(session, user.id, a.slug)
-    return [services.submission_view(session, x, a, user) for x in reversed(subs)]
+    subs = submissions.user_submissions(session, user.id, a.slug)
+    return [submissions.submission_view(session, x, a, user) for x in reversed(subs)]
 
 
 def tokens(session: Session, user_id: int) -> list[ApiToken]:
@@ -79,7 +79,7 @@ def set_nickname(db: Database, user_id: int, nickname: str) -> str | None:
 
 def staff_scoreboard(session: Session, a: Assessment) -> list[dict]:
     rows = []
-    for r in services.standings(session, a, include_empty=True):
+    for r in standings.standings(session, a, include_empty=True):
         by_name = {x["name"]: x["score"] for x in r.sections}
         rows.append({"username": r.user.username, "display_name": r.user.display_name,
                      "nickname": r.user.nickname, "total": r.standing.total, "raw": r.standing.raw,

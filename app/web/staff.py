@@ -9,8 +9,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from app import admin, queue, services
+from app import admin, extensions, queue, regrades
 from app.auth import Principal
+from app.errors import NotFound
 from app.models import utcnow
 from app.web import queries
 from app.web.common import (
@@ -134,8 +135,8 @@ async def regrade_one(request: Request, submission_id: int) -> Response:
         return stop
     settings = request.app.state.settings
     try:
-        await run_in_threadpool(services.regrade_one, _db(request), submission_id, settings.max_attempts)
-    except services.NotFound:
+        await run_in_threadpool(regrades.regrade_one, _db(request), submission_id, settings.max_attempts)
+    except NotFound:
         return not_found(request, principal)
     back = str((await request.form()).get("back", "")) or f"/submissions/{submission_id}"
     return RedirectResponse(back if back.startswith("/") and not back.startswith("//") else "/", 303)
@@ -148,7 +149,7 @@ async def regrade_all(request: Request, slug: str) -> Response:
         return stop
     if assessment_or_none(request, slug) is None:
         return not_found(request, principal)
-    await run_in_threadpool(services.regrade_all, _db(request), slug, request.app.state.settings.max_attempts)
+    await run_in_threadpool(regrades.regrade_all, _db(request), slug, request.app.state.settings.max_attempts)
     return RedirectResponse(f"/ta/submissions?assessment={slug}", status_code=303)
 
 
@@ -256,8 +257,8 @@ async def set_extension(request: Request, username: str) -> Response:
         return await run_in_threadpool(_students, request, principal, 400, error="Days and hours are numbers.")
     seconds = int(days * 86400 + hours * 3600)
     try:
-        await run_in_threadpool(services.set_extension, _db(request), slug, username, seconds, principal.user)
-    except services.NotFound:
+        await run_in_threadpool(extensions.set_extension, _db(request), slug, username, seconds, principal.user)
+    except NotFound:
         return not_found(request, principal)
     what = f"an extension of {days:g} day(s) {hours:g} hour(s)" if seconds > 0 else "no extension"
     return await run_in_threadpool(_students, request, principal, slug=slug,

@@ -7,9 +7,9 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from app import accounts, api, services
+from app import accounts, standings, submissions, uploads
 from app.auth import clear_session, set_session
-from app.errors import ApiError
+from app.errors import NotFound
 from app.models import User
 from app.web import queries
 from app.web.common import (
@@ -143,19 +143,15 @@ async def submit(request: Request, slug: str) -> Response:
     a = assessment_or_none(request, slug)
     if a is None:
         return not_found(request, principal)
-    # Refuse an oversized body before parsing the form (the API checks the same way).
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > a.upload_max_bytes + api.MULTIPART_OVERHEAD:
-        error, status = f"The file is larger than the {a.upload_max_bytes >> 20} MiB limit.", 413
-    elif problem := await csrf_problem(request, principal):
-        return problem
-    else:
-        try:
-            # The JSON API's upload route does every check (limits, size, archive) and stores it.
-            body = await api.submit(slug, request, principal.user)
-            return RedirectResponse(f"/assessments/{slug}?submitted={body['id']}", status_code=303)
-        except ApiError as exc:
-            error, status = exc.message, exc.status
+    upload = uploads.Upload.of(request, a, principal.user)
+    try:
+        uploads.check_declared_size(upload)   # before the CSRF check reads the form
+        if problem := await csrf_problem(request, principal):
+            return problem
+        accepted = await uploads.accept_upload(request, upload)
+        return RedirectResponse(f"/assessments/{slug}?submitted={accepted.submission_id}", status_code=303)
+    except uploads.UploadRefused as exc:
+        error, status = exc.message, exc.status
     ctx = await run_in_threadpool(_assessment_context, request, a, principal.user)
     return render(request, "assessment.html", principal, status_code=status, a=a, upload_error=error, **ctx)
 
@@ -169,11 +165,11 @@ async def submission_page(request: Request, submission_id: int) -> Response:
     def load():
         with _db(request).read_session() as s:
             try:
-                sub = services.visible_submission(s, principal.user, submission_id)
-            except services.NotFound:
+                sub = submissions.visible_submission(s, principal.user, submission_id)
+            except NotFound:
                 return None
             a = request.app.state.assessments.get(sub.assessment)
-            return {"view": services.submission_view(s, sub, a, principal.user), "a": a}
+            return {"view": submissions.submission_view(s, sub, a, principal.user), "a": a}
     ctx = await run_in_threadpool(load)
     if ctx is None:
         return not_found(request, principal)
@@ -265,6 +261,6 @@ async def scoreboard(request: Request, slug: str) -> Response:
     def load():
         with _db(request).read_session() as s:
             # Built on the service's student view of the board: nicknames only.
-            return services.scoreboard(s, a, principal.user)
+            return standings.scoreboard(s, a, principal.user)
     rows = await run_in_threadpool(load)
     return render(request, "scoreboard.html", principal, a=a, rows=rows, me=principal.user.nickname)

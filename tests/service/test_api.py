@@ -104,13 +104,13 @@ def test_grader_error_is_retried_never_a_zero_and_not_counted(service, tiny_tar)
 def test_handin_the_grader_cannot_unpack_is_graded_zero_with_the_reason(service):
     from datetime import datetime
 
-    from app import services
+    from app import submissions
     from app.models import User
 
     with service.db.read_session() as s:
         alice = s.scalar(select(User).where(User.username == "alice"))
     a = service.app.state.assessments["open"]
-    sub = services.create_submission(service.db, a, alice, b"not an archive", "x.tar", datetime.now(UTC))
+    sub = submissions.create_submission(service.db, a, alice, b"not an archive", "x.tar", datetime.now(UTC))
     service.drain()
     view = service.get("alice", f"/api/v1/submissions/{sub.id}").json()
     assert view["status"] == "graded" and view["score"] == 0 and "not a tar" in view["handin_error"]

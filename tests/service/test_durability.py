@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from app import admin, services
+from app import admin, submissions
 from app.db import Database
 from app.main import load_assessments
 from app.models import Job, Result, Submission, User
@@ -48,7 +48,7 @@ def _submit(db: Database, settings: Settings, username: str, data: bytes) -> int
     a = load_assessments(settings)["open"]
     with db.read_session() as s:
         user = s.scalar(select(User).where(User.username == username))
-    return services.create_submission(db, a, user, data, "handin.tar", datetime.now(UTC)).id
+    return submissions.create_submission(db, a, user, data, "handin.tar", datetime.now(UTC)).id
 
 
 @pytest.fixture

@@ -1,0 +1,152 @@
+"""Submissions: accepting one into the database (durably, with its job) and reading them back.
+
+Visibility rule, in one place (`visible_submission`): a student sees only their own submissions;
+TAs and admins see everything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from app import queue
+from app.assessments import Assessment
+from app.db import Database
+from app.errors import NotFound
+from app.extensions import deadlines
+from app.models import Blob, Job, Result, Submission, User, utcnow
+from grader import policy
+
+
+class Refused(Exception):
+    """The upload is not accepted; `reason` is one sentence for the student."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def as_attempt(sub: Submission) -> policy.Attempt:
+    return policy.Attempt(received_at=sub.received_at, score=sub.score, graded=sub.result_id is not None,
+                          grader_error=sub.status == "error", ident=sub.id)
+
+
+def user_submissions(session: Session, user_id: int, slug: str) -> list[Submission]:
+    return list(session.scalars(select(Submission).where(Submission.user_id == user_id,
+                                                         Submission.assessment == slug)
+                                .order_by(Submission.version)))
+
+
+def precheck(db: Database, a: Assessment, user: User, now: datetime) -> policy.Decision:
+    """The cheap check before reading an upload's body (the binding one runs again at commit)."""
+    with db.read_session() as s:
+        earlier = [as_attempt(x) for x in user_submissions(s, user.id, a.slug)]
+        return policy.may_submit(now, deadlines(s, a, user.id), a.rules(), earlier, a.tz)
+
+
+# ---------------------------------------------------------------------------------------------
+# storing
+
+def _store_blob(session: Session, data: bytes) -> str:
+    sha = hashlib.sha256(data).hexdigest()
+    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    session.execute(insert(Blob).values(sha256=sha, size=len(data), data=data, created_at=utcnow())
+                    .on_conflict_do_nothing(index_elements=["sha256"]))
+    return sha
+
+
+def create_submission(db: Database, a: Assessment, user: User, data: bytes, filename: str,
+                      received_at: datetime, max_attempts: int = 3) -> Submission:
+    """Check the rules and store blob + submission + job in ONE transaction (durable at commit)."""
+    with db.session() as s, s.begin():
+        # Serialize one student's uploads (SQLite: the IMMEDIATE transaction already does).
+        s.scalars(select(User).where(User.id == user.id).with_for_update()).one()
+        earlier = user_submissions(s, user.id, a.slug)
+        decision = policy.may_submit(received_at, deadlines(s, a, user.id), a.rules(),
+                                     [as_attempt(x) for x in earlier], a.tz)
+        if not decision.allowed:
+            raise Refused(decision.reason)
+        sub = Submission(user_id=user.id, assessment=a.slug,
+                         version=max((x.version for x in earlier), default=0) + 1,
+                         blob_sha256=_store_blob(s, data), filename=filename[:255] or "handin.tar",
+                         received_at=received_at, status="queued")
+        s.add(sub)
+        s.flush()
+        queue.enqueue(s, sub, suite=a.suite, max_attempts=max_attempts)
+    db.doorbell.ring()
+    return sub
+
+
+# ---------------------------------------------------------------------------------------------
+# reading
+
+def visible_submission(session: Session, viewer: User, submission_id: int) -> Submission:
+    sub = session.get(Submission, submission_id)
+    if sub is None or (sub.user_id != viewer.id and not viewer.is_staff):
+        raise NotFound()   # another student's id looks exactly like a missing one
+    return sub
+
+
+def blob_bytes(session: Session, sub: Submission) -> bytes:
+    return session.get(Blob, sub.blob_sha256).data
+
+
+def iso(t: datetime | None) -> str | None:
+    return t.isoformat() if t else None
+
+
+def submission_view(session: Session, sub: Submission, a: Assessment | None, viewer: User) -> dict:
+    latest_job = session.scalars(select(Job).where(Job.submission_id == sub.id)
+                                 .order_by(Job.id.desc()).limit(1)).first()
+    body = {}
+    if sub.result_id is not None:
+        body = json.loads(session.get(Result, sub.result_id).body)
+    view = {
+        "id": sub.id, "version": sub.version, "assessment": sub.assessment, "status": sub.status,
+        "url": f"/api/v1/submissions/{sub.id}", "filename": sub.filename, "sha256": sub.blob_sha256,
+        "score": sub.score, "max_score": sub.max_score,
+        "sections": body.get("sections", []), "notes": body.get("notes", []),
+        "handin_error": (body.get("error") or {}).get("message"),
+        "grader_error": sub.grader_error, "unsafe": body.get("unsafe", False),
+        "timestamps": {
+            "received": iso(sub.received_at),
+            "queued": iso(latest_job.queued_at) if latest_job else None,
+            "started": iso(latest_job.started_at) if latest_job else None,
+            "finished": iso(latest_job.finished_at) if latest_job else None,
+        },
+        "attempts": latest_job.attempts if latest_job else 0,
+        "regrading": bool(latest_job and latest_job.kind == "regrade" and latest_job.state in ("queued", "running")),
+    }
+    if viewer.is_staff:
+        view["user"] = {"username": sub.user.username, "display_name": sub.user.display_name}
+    if a is not None:
+        d = deadlines(session, a, sub.user_id)
+        rules = a.rules()
+        all_subs = user_submissions(session, sub.user_id, a.slug)
+        stand = policy.standing([as_attempt(x) for x in all_subs], d, rules)
+        raw = sub.score or 0
+        penalty = policy.late_penalty(sub.received_at, d, rules, raw) if sub.score is not None else 0
+        view["received_local"] = a.local(sub.received_at)
+        view["policy"] = {
+            "late_days": policy.late_days(sub.received_at, d), "late_penalty": penalty,
+            "score_after_penalty": raw - penalty if sub.score is not None else None,
+            "counts": stand.counted is not None and stand.counted.ident == sub.id,
+            "early_bonus": stand.early_bonus, "assessment_total": stand.total,
+            "counted_rule": rules.counts,
+        }
+    return view
+
+
+def list_submissions(session: Session, viewer: User, slug: str, username: str | None = None) -> list[Submission]:
+    q = select(Submission).where(Submission.assessment == slug).order_by(Submission.id)
+    if not viewer.is_staff:
+        q = q.where(Submission.user_id == viewer.id)
+    elif username:
+        q = q.join(User, User.id == Submission.user_id).where(User.username == username)
+    return list(session.scalars(q))

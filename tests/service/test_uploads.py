@@ -1,0 +1,67 @@
+"""One upload use case (app/uploads.py) behind both doors: the web form and the JSON API refuse
+the same uploads with the same status and sentence, and store accepted ones the same way."""
+
+from __future__ import annotations
+
+import html
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from app.models import Job, Submission
+
+
+@pytest.fixture
+def browser_session(service):
+    """A cookie session for bob, as the login form gives one, and its CSRF token."""
+    client = TestClient(service.app)
+    r = client.post("/login", data={"username": "bob", "password": "bob-password", "next": "/"},
+                    follow_redirects=False)
+    assert r.status_code == 303, r.text
+    csrf = client.get("/api/v1/me").json()["csrf_token"]
+    assert csrf
+    yield client, csrf
+    client.close()
+
+
+def form_upload(client, csrf: str, slug: str, data: bytes):
+    return client.post(f"/assessments/{slug}/submit", data={"csrf_token": csrf},
+                       files={"handin": ("handin.tar", data)}, follow_redirects=False)
+
+
+def page_error(response) -> str:
+    text = response.text
+    start = text.index('id="server-error">') + len('id="server-error">')
+    return html.unescape(text[start:text.index("</p>", start)])
+
+
+@pytest.mark.parametrize("slug, data", [
+    ("open", b"just some text, not an archive"),    # the archive check
+    ("capped", None),                                # the size limit (good_tar is over the cap)
+    ("closed", b"tiny"),                             # the rules, before the body is read
+    ("future", b"tiny"),
+])
+def test_form_and_api_refuse_alike(service, browser_session, good_tar, slug, data):
+    client, csrf = browser_session
+    data = good_tar if data is None else data
+    api = service.submit("alice", slug, data)
+    page = form_upload(client, csrf, slug, data)
+    assert api.status_code == page.status_code and api.status_code in (403, 413, 422)
+    assert page_error(page) == api.json()["message"]
+    with service.db.read_session() as s:   # neither door stored anything
+        assert s.scalars(select(Submission)).all() == []
+
+
+def test_form_and_api_store_alike(service, browser_session, tiny_tar):
+    client, csrf = browser_session
+    api = service.submit("alice", "open", tiny_tar)
+    page = form_upload(client, csrf, "open", tiny_tar)
+    assert api.status_code == 202 and page.status_code == 303
+    page_id = int(page.headers["location"].rsplit("submitted=", 1)[1])
+    with service.db.read_session() as s:
+        by_api, by_form = s.get(Submission, api.json()["id"]), s.get(Submission, page_id)
+        assert (by_api.version, by_api.status, by_api.blob_sha256) == (by_form.version, by_form.status,
+                                                                       by_form.blob_sha256)
+        jobs = s.scalars(select(Job).where(Job.submission_id.in_([by_api.id, by_form.id]))).all()
+        assert sorted(j.kind for j in jobs) == ["submit", "submit"]
