@@ -21,7 +21,10 @@ if [ ${#need[@]} -gt 0 ]; then
     exit 1
   fi
   export DEBIAN_FRONTEND=noninteractive
+  echo "    installing system packages with apt-get: ${need[*]}"
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+else
+  echo "    system packages: already installed"
 fi
 

@@ -112,6 +112,17 @@ def user_for_token(session: Session, token: str) -> User | None:
     return row.user
 
 
+def why_token_refused(session: Session, token: str) -> str:
+    """One sentence for a Bearer token that `user_for_token` refused: revoked, or not a token."""
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+    fix = "Create a new token on your profile page and use that one."
+    if row is not None and row.revoked_at is not None:
+        return f"This API token ({row.name!r}) was revoked on {row.revoked_at:%Y-%m-%d %H:%M} UTC. {fix}"
+    if row is not None:
+        return "This API token's account is not active. Ask your course staff."
+    return f"This API token is not valid (mistyped, truncated, or from another server). {fix}"
+
+
 def revoke_token(session: Session, user: User, token_id: int) -> bool:
     row = session.get(ApiToken, token_id)
     if row is None or (row.user_id != user.id and user.role != "admin") or row.revoked_at:

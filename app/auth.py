@@ -55,7 +55,10 @@ def _load(request: Request) -> Principal | None:
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         with db.read_session() as s:
-            user = accounts.user_for_token(s, header[7:].strip())
+            token = header[7:].strip()
+            user = accounts.user_for_token(s, token)
+            if user is None:   # a token was sent but refused: say why, unlike "no token at all"
+                request.scope["token_refused"] = accounts.why_token_refused(s, token)
         return Principal(user, "token") if user else None
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
@@ -95,6 +98,9 @@ async def check_csrf(request: Request, principal: Principal) -> None:
 
 async def require_user(request: Request) -> User:
     principal = await principal_for(request)
+    if principal is None and "token_refused" in request.scope:
+        raise ApiError(401, "invalid_token", request.scope["token_refused"],
+                       headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
     if principal is None:
         raise ApiError(401, "unauthorized", "Log in, or send `Authorization: Bearer TOKEN`.",
                        headers={"WWW-Authenticate": "Bearer"})

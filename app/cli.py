@@ -79,6 +79,9 @@ or directly:
   curl -H "Authorization: Bearer {creds['token']}" -F handin=@handin.tar \\
        "{url}/api/v1/assessments/{slug}/submissions?wait=120"
 """, flush=True)
+    # The service's own lines (start-up, one per grade, shutdown) show whatever uvicorn's level.
+    logging.getLogger("app").setLevel(logging.INFO)
+    app.state.address = f"http://{args.host}:{args.port}"
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0
 
@@ -193,14 +196,23 @@ def cmd_similarity(args) -> int:
 
 
 def _add_service_commands(sub) -> None:
-    s = sub.add_parser("serve", help="run the web service with in-process grading workers")
-    s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8000)
-    s.add_argument("--workers", type=int, default=None, help="grading threads (default: one per core)")
-    s.add_argument("--demo", action="store_true", help="create a demo course and print its logins")
+    s = sub.add_parser("serve", help="run the web service with in-process grading workers",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                       description="Serve the pages and the JSON API (docs at /docs) with in-process "
+                                   "grading workers. Other settings are GRADER_* environment variables "
+                                   "(app/settings.py), e.g. DATABASE_URL; SQLite in ./data by default.")
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    s.add_argument("--port", type=int, default=8000, help="port to listen on")
+    s.add_argument("--workers", type=int, default=None,
+                   help="grading threads in this process; 0 for a web-only tier; None means "
+                        "GRADER_WORKERS, else one per core")
+    s.add_argument("--demo", action="store_true",
+                   help="create the schema and a demo course dated around now, and print its logins and a token")
     s.add_argument("--unsafe-no-sandbox", action="store_true",
                    help="grade WITHOUT isolation (development only; recorded on every result)")
-    s.add_argument("--log-level", default="warning")
+    s.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"],
+                   help="uvicorn's log level (info adds one line per request); the service's start-up, "
+                        "per-grade and shutdown lines are always shown")
     s.set_defaults(func=cmd_serve)
 
     w = sub.add_parser("worker", help="run grading workers alone (Postgres: any number, any machine)")

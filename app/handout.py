@@ -65,6 +65,16 @@ if p.get("late_penalty"):
 if p.get("early_bonus"):
     print(f"Early bonus: +{p['early_bonus']}")
 print(f"Total for this assessment (counted: {p.get('counted_rule')}): {p.get('assessment_total')}")
+for s in secs:   # what failed: each failing section's first failing test and its first message
+    if s["passed"]:
+        continue
+    t = next((t for t in s.get("tests", []) if not t["passed"]), None)
+    c = next((c for c in (t or {}).get("checks", []) if not c["passed"]), None)
+    first = c["message"] if c else ((t or {}).get("message") or s.get("message") or "").strip()
+    print(f"\n{s['name']}: {t['name'] if t else 'did not run'}")
+    print("    " + (first.splitlines()[0] if first else "failed"))
+if b.get("page_url"):
+    print(f"\nFeedback page: {sys.argv[2]}{b['page_url']}")
 PY
 '''
 

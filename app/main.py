@@ -39,6 +39,13 @@ class StampReceiveTime:
         await self.app(scope, receive, send)
 
 
+def _sandbox_name(pool, settings: Settings) -> str:
+    if pool is None or not pool.executors:
+        return "none (web only)"
+    name = getattr(pool.executors[0], "name", "?")
+    return f"{name} (UNSAFE: no isolation)" if settings.unsafe_no_sandbox else name
+
+
 def create_app(settings: Settings | None = None, *, workers: int | None = None,
                db: Database | None = None) -> FastAPI:
     """WORKERS in-process grading threads, started with the app (default: none)."""
@@ -54,12 +61,17 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None,
             pool = WorkerPool(db, settings, app.state.worker_count)
         if pool is not None:
             pool.start()
+        log.info("grader service up at %s: database %s, sandbox %s, %d grading worker(s)",
+                 app.state.address or "(address chosen by the server)", db.engine.url.render_as_string(hide_password=True),
+                 _sandbox_name(pool, settings), len(pool.executors) if pool else 0)
         try:
             yield
         finally:
+            log.info("grader service shutting down: finishing the grades in progress")
             if pool:
                 pool.close()
             db.dispose()
+            log.info("grader service stopped")
 
     app = FastAPI(title="HW1P1 grading service", version="1", lifespan=lifespan,
                   description="Upload handins, see feedback and scores. Authenticate with "
@@ -69,12 +81,14 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None,
     app.state.assessments = load_assessments(settings)
     app.state.worker_count = workers or 0
     app.state.worker_pool = None   # `grader serve` sets a prepared WorkerPool here
+    app.state.address = None       # and the address it listens on (for the start-up line)
     app.state.login_limiter = RateLimiter(settings.login_attempts_per_minute)
     app.state.upload_limiter = RateLimiter(settings.uploads_per_minute)
-    errors.install(app)
+    from app import api, handout, web
+    from app.web.common import error_response
+    errors.install(app, html_page=error_response)   # pages for browsers, JSON for the API
     app.add_middleware(StampReceiveTime)
 
-    from app import api, handout, web
     app.include_router(web.router)   # the pages
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
     app.include_router(api.router)

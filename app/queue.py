@@ -179,3 +179,35 @@ def health(session: Session) -> dict:
                           "lease_expires_at": j.lease_expires_at.isoformat() if j.lease_expires_at else None}
                          for j in running],
     }
+
+
+@dataclass
+class Place:
+    """Where a queued job stands, for the student watching it: a position and a rough wait."""
+    position: int                     # 1 = next to be graded
+    running: int                      # jobs being graded right now
+    workers: int                      # workers seen grading lately (at least 1)
+    estimate_seconds: int | None      # until its grade is in; None before any job has finished
+
+
+def place(session: Session, job: Job, now: datetime | None = None) -> Place:
+    """JOB's position among queued jobs (claim order: priority, then id) and an estimate from the
+    last finished jobs' grading times spread over the workers seen lately."""
+    now = now or utcnow()
+    ahead = session.scalar(select(func.count()).select_from(Job).where(
+        Job.state == "queued",
+        (Job.priority < job.priority) | ((Job.priority == job.priority) & (Job.id < job.id)))) or 0
+    running = session.scalar(select(func.count()).select_from(Job).where(Job.state == "running")) or 0
+    recent = session.execute(select(Job.started_at, Job.finished_at).where(
+        Job.state == "done", Job.started_at.is_not(None)).order_by(Job.finished_at.desc()).limit(20)).all()
+    since = now - timedelta(minutes=10)
+    workers = set(session.scalars(select(Job.lease_owner).where(Job.state == "running",
+                                                                Job.lease_owner.is_not(None))))
+    workers |= set(session.scalars(select(Result.worker).where(Result.created_at >= since).distinct()))
+    n_workers = max(1, len(workers - {None}))
+    estimate = None
+    if recent:
+        avg = sum((f - s).total_seconds() for s, f in recent) / len(recent)
+        # the jobs ahead and those running share the workers; then this one is graded
+        estimate = round((ahead + running) / n_workers * avg + avg)
+    return Place(position=ahead + 1, running=running, workers=n_workers, estimate_seconds=estimate)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import asdict
 from datetime import datetime
 
 from sqlalchemy import select
@@ -109,7 +110,7 @@ def submission_view(session: Session, sub: Submission, a: Assessment | None, vie
         body = json.loads(session.get(Result, sub.result_id).body)
     view = {
         "id": sub.id, "version": sub.version, "assessment": sub.assessment, "status": sub.status,
-        "url": f"/api/v1/submissions/{sub.id}", "filename": sub.filename, "sha256": sub.blob_sha256,
+        "url": f"/api/v1/submissions/{sub.id}", "page_url": f"/submissions/{sub.id}", "filename": sub.filename, "sha256": sub.blob_sha256,
         "score": sub.score, "max_score": sub.max_score,
         "sections": body.get("sections", []), "notes": body.get("notes", []),
         "handin_error": (body.get("error") or {}).get("message"),
@@ -122,6 +123,8 @@ def submission_view(session: Session, sub: Submission, a: Assessment | None, vie
         },
         "attempts": latest_job.attempts if latest_job else 0,
         "regrading": bool(latest_job and latest_job.kind == "regrade" and latest_job.state in ("queued", "running")),
+        # while queued: {"position": 1 = next, "running", "workers", "estimate_seconds"}
+        "queue": asdict(queue.place(session, latest_job)) if latest_job and latest_job.state == "queued" else None,
     }
     if viewer.is_staff:
         view["user"] = {"username": sub.user.username, "display_name": sub.user.display_name}

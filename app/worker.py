@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 
@@ -99,6 +100,7 @@ class Worker:
         done = threading.Event()
         beat = threading.Thread(target=self._keep_alive, args=(claim, done), daemon=True)
         beat.start()
+        started = time.monotonic()
         try:
             blob, suite = self._blob(claim.blob_sha256), suites.get(claim.suite)
             result = (self.lane.run(grade, blob, self.executor, suite=suite) if self.lane
@@ -110,6 +112,8 @@ class Worker:
                                  f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}")
             return True
         done.set()
+        log.info("graded submission %d: %d/%d in %.1f s (job %d, attempt %d, %s)", claim.submission_id,
+                 result.score, result.max_score, time.monotonic() - started, claim.job_id, claim.attempt, self.name)
         queue.record_result(self.db, claim, self.name, score=result.score, max_score=result.max_score,
                             body=result.model_dump_json(),
                             handin_error=result.error.message if result.error else None)

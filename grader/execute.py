@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -45,6 +46,16 @@ class SectionRun:
     failure: str | None = None             # one sentence when the section did not complete
 
 
+def _clean_location(where) -> dict | None:
+    """A report's {"path", "line"} when well formed: a relative .py path inside the handin."""
+    if not isinstance(where, dict):
+        return None
+    path, line = where.get("path"), where.get("line")
+    if not isinstance(path, str) or not re.fullmatch(r"(models|mytorch)(/[\w.-]+)*\.py", path) or ".." in path:
+        return None
+    return {"path": path, "line": line if isinstance(line, int) and 0 < line < 10**6 else None}
+
+
 def _parse_reports(text: str, expected_tests: int) -> list[dict] | None:
     """The runner's report is untrusted: keep only well-formed string fields."""
     try:
@@ -60,7 +71,8 @@ def _parse_reports(text: str, expected_tests: int) -> list[dict] | None:
         error = entry.get("error")
         bad = entry.get("bad_values") if isinstance(entry.get("bad_values"), dict) else {}
         clean.append({"error": str(error)[:4000] if error else None,
-                      "bad_values": {str(k): str(v)[:500] for k, v in list(bad.items())[:200]}})
+                      "bad_values": {str(k): str(v)[:500] for k, v in list(bad.items())[:200]},
+                      "location": _clean_location(entry.get("location"))})
     return clean
 
 

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from grader import runner
+from grader import reproduce, runner
 from grader.compare import compare, format_check
 from grader.errors import GraderBug
 from grader.execute import SectionRun
 from grader.handin import HandinError, UnpackLimits, unpack_handin
-from grader.plan import Section, serialize
-from grader.result import GradeError, GradeResult, SectionResult, TestResult
+from grader.plan import Section, Test, serialize
+from grader.result import GradeError, GradeResult, SectionResult, SourceLocation, TestResult
 from grader.suite import Suite
 from sandbox.cleanup import remove_tree
 
@@ -82,6 +82,12 @@ def reference_for(suite: Suite) -> ReferenceSolution:
         return _references[suite.name]
 
 
+def _class_file(test: Test) -> dict | None:
+    """The file of the first class the test builds (where a wrong value most likely comes from)."""
+    new = next((step for step in test.steps if step["op"] == "new"), None)
+    return {"path": new["module"].replace(".", "/") + ".py", "line": None} if new else None
+
+
 def score_section(section: Section, expected: dict[str, np.ndarray], run: SectionRun) -> SectionResult:
     """Compare every check of every test; the section scores only if all pass."""
     if run.arrays is None:
@@ -103,8 +109,13 @@ def score_section(section: Section, expected: dict[str, np.ndarray], run: Sectio
         messages = [format_check(c) for c in checks if not c.passed]
         if report["error"]:
             messages.append(report["error"])
+        failing = {}
+        if messages:   # where to look, and a script that rebuilds the case
+            where = report.get("location") or _class_file(test)
+            failing = {"error": report["error"], "location": SourceLocation(**where) if where else None,
+                       "reproduce": reproduce.snippet(test, section.name)}
         tests.append(TestResult(name=test.name, passed=not messages, message="\n".join(messages),
-                                checks=checks, notes=notes))
+                                checks=checks, notes=notes, **failing))
     passed = all(t.passed for t in tests)
     return SectionResult(name=section.name, score=section.points if passed else 0,
                          max_score=section.points, passed=passed, tests=tests)

@@ -34,6 +34,11 @@ _EXTENDED_TYPES = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE, ta
                    tarfile.GNUTYPE_LONGLINK)
 
 
+# File names of the archives unpack_handin reads (it decides by content; a browser's file picker
+# and the upload form's early check use these names, so the form and the API take the same files).
+ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".zip")
+
+
 @dataclass(frozen=True)
 class UnpackLimits:
     archive_bytes: int = 10 << 20      # the upload itself

@@ -30,6 +30,11 @@ Per test:
   `off_indices` lists the indices of the entries that are off (at most compare.MAX_OFF_INDICES),
   for highlighting the `expected`/`got` excerpts. A passing check carries only label, passed and
   the shapes.
+- `error` is the exception the test raised (a traceback of the student's frames), else null;
+  `location` ({"path", "line"}) is where a failing test stopped in the student's code: the
+  traceback's last student frame, else the file of the class under test (line null);
+  `reproduce` is, for a failing test, a short Python script that rebuilds the case (its class,
+  input arrays and calls; grader/reproduce.py), null when the inputs are too large.
 - `notes` is non-scoring advice (e.g. a parameter gradient of shape (C,) accepted for (1, C)):
   a test with notes can pass, and notes never change a score.
 """
@@ -63,12 +68,22 @@ class CheckResult(_Model):
     off_indices: list[list[int]] = Field(default_factory=list)
 
 
+class SourceLocation(_Model):
+    """Where a failing test stopped in the student's code (a path as in the handin)."""
+
+    path: str            # e.g. "mytorch/nn/batchnorm.py"
+    line: int | None = None
+
+
 class TestResult(_Model):
     name: str
     passed: bool
     message: str = ""
     checks: list[CheckResult] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
+    error: str | None = None                 # the exception the test raised (student frames only)
+    location: SourceLocation | None = None   # failing: the traceback's last student frame, else the class's file
+    reproduce: str | None = None             # failing: a script that rebuilds the case (grader/reproduce.py)
 
 
 class SectionResult(_Model):

@@ -343,6 +343,15 @@ class TestRun:
             self.saved[step["save"]] = _snapshot(result)
 
 
+def _last_student_frame(exc: BaseException, roots: tuple[str, ...]) -> dict | None:
+    """{"path", "line"} of the deepest frame in the package under test (where it went wrong)."""
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        for root in roots:
+            if frame.filename.startswith(root + os.sep):
+                return {"path": os.path.relpath(frame.filename, root), "line": frame.lineno}
+    return None
+
+
 def _student_traceback(exc: BaseException, roots: tuple[str, ...]) -> str:
     """The exception with only the frames from the package under test, paths made relative."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__)
@@ -390,6 +399,7 @@ def run_test(test: dict, inputs, roots: tuple[str, ...]) -> tuple[dict, dict]:
         report["error"] = "RecursionError: maximum recursion depth exceeded."
     except Exception as exc:
         report["error"] = _student_traceback(exc, roots)
+        report["location"] = _last_student_frame(exc, roots)
     arrays = {}
     for name, value in run.saved.items():
         array, problem = as_array(value)

@@ -10,8 +10,10 @@ bash .ci/install-system-deps.sh "$mode"
 
 python=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
+  echo "    creating the virtual environment .venv with $python"
   "$python" -m venv .venv
 fi
+echo "    installing the Python packages into .venv (numpy, scipy, FastAPI, SQLAlchemy...; the first time takes a minute or two)"
 .venv/bin/python -m pip install -q --upgrade pip
 if [ "$mode" = test ]; then
   # torch==2.13.0 (CPU) is a test-only extra: it checks the reference solution, never grades.
@@ -19,3 +21,4 @@ if [ "$mode" = test ]; then
 else
   .venv/bin/python -m pip install -q -e .
 fi
+echo "    .venv is ready"

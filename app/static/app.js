@@ -14,6 +14,22 @@
     });
   }
 
+  // The session ended (logged out elsewhere, expired): stop polling and say so, with a way back.
+  function sessionEnded(el) {
+    el.dataset.polling = "stopped";
+    if (document.getElementById("session-ended")) return;
+    var box = document.createElement("p"), link = document.createElement("a");
+    box.id = "session-ended";
+    box.className = "warn-box";
+    box.setAttribute("role", "alert");
+    link.href = "/login?expired=1&next=" + encodeURIComponent(location.pathname + location.search);
+    link.textContent = "Log in again";
+    box.appendChild(document.createTextNode("Your session has ended, so this status stopped updating. "));
+    box.appendChild(link);
+    box.appendChild(document.createTextNode(" to see the latest."));
+    el.parentNode.insertBefore(box, el);
+  }
+
   // Poll an HTML fragment while it says something is pending (data-pending="1").
   function pollFragment(container, url) {
     function pending() {
@@ -24,13 +40,29 @@
       if (!pending()) return;
       setTimeout(function () {
         fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } })
-          .then(function (r) { return r.ok ? r.text() : null; })
-          .then(function (html) { if (html !== null) container.innerHTML = html; })
-          .catch(function () {})
-          .then(again);
+          .then(function (r) {
+            if (r.status === 401) { sessionEnded(container); return null; }
+            return r.ok ? r.text() : "";
+          })
+          .then(function (html) {
+            if (html === null) return;          // stopped: the session ended
+            if (html) container.innerHTML = html;
+            again();
+          })
+          .catch(function () { setTimeout(again, 1500); });
       }, 1500);
     }
     again();
+  }
+
+  // The words of the queue_place macro (_macros.html), from the API's "queue" field.
+  function approx(seconds) {
+    return seconds < 90 ? Math.max(5, Math.round(seconds / 5) * 5) + " s" : Math.round(seconds / 60) + " min";
+  }
+  function queuePlace(q) {
+    if (!q) return "";
+    return "Position " + q.position + " in the queue" +
+      (q.estimate_seconds === null ? "" : "; grade in about " + approx(q.estimate_seconds));
   }
 
   // Submission page: reload once the grade is in.
@@ -38,8 +70,14 @@
     var url = el.dataset.pollStatus, current = el.dataset.current;
     if (current !== "queued" && current !== "running") return;
     setTimeout(function check() {
-      fetch(url, { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (b) {
+      fetch(url, { credentials: "same-origin" }).then(function (r) {
+        if (r.status === 401) { sessionEnded(el); return null; }
+        return r.json();
+      }).then(function (b) {
+        if (b === null) return;
         if (b.status === "graded" || b.status === "error") { location.reload(); return; }
+        var place = document.getElementById("queue-place");
+        if (place) place.textContent = queuePlace(b.queue);
         if (b.status !== current) {
           current = b.status;
           var badge = el.querySelector("[data-status]");
@@ -53,11 +91,13 @@
   // Upload form: drag and drop onto the box, and a clear message for a wrong file before sending.
   function setupUpload(form) {
     var input = form.querySelector("input[type=file]"), zone = form.querySelector("[data-drop]"),
-        error = form.querySelector("#upload-error"), max = parseInt(form.dataset.maxBytes, 10);
+        error = form.querySelector("#upload-error"), max = parseInt(form.dataset.maxBytes, 10),
+        suffixes = (form.dataset.suffixes || ".tar").split(" ");
     function problem(file) {
       if (!file) return "Choose your handin.tar first.";
-      if (!/\.(tar|tar\.gz|tgz)$/i.test(file.name))
-        return "\u201c" + file.name + "\u201d is not a tar archive: upload handin.tar (built by create_tarball.sh), with models/ and mytorch/ inside.";
+      var name = file.name.toLowerCase();
+      if (!suffixes.some(function (s) { return name.slice(-s.length) === s; }))
+        return "\u201c" + file.name + "\u201d is not a tar archive (or a " + suffixes.join(", ") + " file): upload handin.tar (built by create_tarball.sh), with models/ and mytorch/ inside.";
       if (file.size > max)
         return "\u201c" + file.name + "\u201d is " + (file.size / 1048576).toFixed(1) + " MiB; the limit is " + (max / 1048576) + " MiB.";
       if (file.size === 0) return "\u201c" + file.name + "\u201d is empty.";
@@ -95,8 +135,11 @@
       // The regrade progress fragment replaces itself until nothing is pending.
       (function poll(el) {
         setTimeout(function () {
-          fetch(el.dataset.pollSelf, { credentials: "same-origin" }).then(function (r) { return r.text(); })
-            .then(function (html) {
+          fetch(el.dataset.pollSelf, { credentials: "same-origin" }).then(function (r) {
+            if (r.status === 401) { sessionEnded(el); return null; }
+            return r.text();
+          }).then(function (html) {
+              if (html === null) return;
               el.outerHTML = html;
               var next = document.getElementById("regrade-progress");
               if (next && next.dataset.pollSelf) poll(next);

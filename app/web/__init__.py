@@ -8,11 +8,12 @@ from pathlib import Path
 
 from fastapi import APIRouter
 
-from app.web import similarity, staff, student
+from app.web import similarity, source, staff, student
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 
 router = APIRouter(include_in_schema=False)
 router.include_router(student.router)
 router.include_router(staff.router)
+router.include_router(source.router)
 router.include_router(similarity.router)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
@@ -13,8 +12,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from app.assessments import Assessment
-from app.auth import Principal, check_csrf, csrf_token, principal_for
+from app.auth import SESSION_COOKIE, Principal, check_csrf, csrf_token, principal_for
 from app.errors import ApiError
+from app.web.feedback import array_html
+from grader.handin import ARCHIVE_SUFFIXES
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 COURSE_TZ = ZoneInfo("America/New_York")   # for times not tied to an assessment (queue page)
@@ -70,15 +71,38 @@ def render(request: Request, name: str, principal: Principal | None, status_code
     return HTMLResponse(html, status_code=status_code)
 
 
-def login_redirect(request: Request) -> RedirectResponse:
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+def login_redirect(request: Request, target: str | None = None, expired: bool = False) -> RedirectResponse:
+    """To the login page, then back to TARGET (default: this page). A session cookie that no
+    longer works (or EXPIRED) means the session ended: the login page says so."""
+    if target is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    flag = "expired=1&" if expired or SESSION_COOKIE in request.cookies else ""
+    return RedirectResponse(f"/login?{flag}next={quote(target)}", status_code=303)
+
+
+ERROR_TITLES = {400: "Bad request", 401: "Log in first", 403: "Not allowed", 404: "Not found",
+                405: "Not available here", 413: "Too large"}
+
+
+def session_ended() -> HTMLResponse:
+    """What a polled fragment answers without a session: app.js then stops polling and says why."""
+    return HTMLResponse("", status_code=401)
 
 
 def error_page(request: Request, principal: Principal | None, status_code: int, message: str) -> HTMLResponse:
-    titles = {403: "Not allowed", 404: "Not found"}
     return render(request, "error.html", principal, status_code=status_code,
-                  title=titles.get(status_code, "Something went wrong"), message=message)
+                  title=ERROR_TITLES.get(status_code, "Something went wrong"), message=message)
+
+
+async def error_response(request: Request, status_code: int, message: str) -> HTMLResponse:
+    """The page a browser gets for an HTTP error raised outside a page handler (app.errors)."""
+    principal = None
+    if status_code < 500:   # on a 500 the database may be the problem: show the page without a user
+        try:
+            principal = await viewer(request)
+        except Exception:   # noqa: BLE001 - the error page itself must not fail
+            principal = None
+    return error_page(request, principal, status_code, message)
 
 
 def not_found(request: Request, principal: Principal | None) -> HTMLResponse:
@@ -110,44 +134,13 @@ def safe_next(target: str | None) -> str:
     return "/"
 
 
-# ---------------------------------------------------------------------------------------------
-# feedback messages: split "expected:/got:" array excerpts out so they can sit side by side
-
-_ARRAY_LINE = re.compile(r"^\s*[\[\]\-\d.]")
-
-
-def feedback_parts(message: str) -> list[dict]:
-    """A test message as a list of {"text": ...} and {"expected": ..., "got": ...} parts.
-
-    compare.py writes `...sentence...\\nexpected:\\n<array>\\ngot:\\n<array>` for each failing
-    check (several checks may follow each other in one message)."""
-    parts: list[dict] = []
-    lines = (message or "").split("\n")
-    i = 0
-    text: list[str] = []
-    while i < len(lines):
-        if lines[i].strip() == "expected:":
-            j = i + 1
-            expected = []
-            while j < len(lines) and lines[j].strip() != "got:":
-                expected.append(lines[j])
-                j += 1
-            got = []
-            j += 1
-            while j < len(lines) and _ARRAY_LINE.match(lines[j]):
-                got.append(lines[j])
-                j += 1
-            if text:
-                parts.append({"text": "\n".join(text)})
-                text = []
-            parts.append({"expected": "\n".join(expected), "got": "\n".join(got)})
-            i = j
-            continue
-        text.append(lines[i])
-        i += 1
-    if any(t.strip() for t in text):
-        parts.append({"text": "\n".join(text)})
-    return parts
+def approx(seconds: float) -> str:
+    """A wait as people say it: '35 s', '4 min' (app.js rounds the same way)."""
+    if seconds < 90:
+        return f"{max(5, int(seconds / 5 + 0.5) * 5)} s"
+    return f"{int(seconds / 60 + 0.5)} min"
 
 
-env.globals["feedback_parts"] = feedback_parts
+env.filters["approx"] = approx
+env.globals["array_html"] = array_html
+env.globals["archive_suffixes"] = ARCHIVE_SUFFIXES   # the upload form takes what the API takes

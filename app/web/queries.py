@@ -6,6 +6,7 @@ link) are small and go through `Database.session()` like the service's own write
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime, timedelta
 
@@ -36,7 +37,24 @@ def assessment_summary(session: Session, a: Assessment, user: User, now: datetim
     return {"a": a, "d": d, "standing": stand, "decision": decision,
             "count": len(counting), "pending": any(x.status in ("queued", "running") for x in subs),
             "extension": extensions.extension_seconds(session, user.id, a.slug),
-            "phase": phase(now, d)}
+            "phase": phase(now, d), "better_earlier": better_earlier(subs, stand, d, a)}
+
+
+def better_earlier(subs: list[Submission], stand: policy.Standing, d: policy.Deadlines,
+                   a: Assessment) -> dict | None:
+    """The student's best graded submission when it beats the one that counts (the latest counts,
+    so a worse re-upload lowers the score): {"id", "version", "score"}, scores after any penalty."""
+    if stand.counted is None:
+        return None
+    counted_score = stand.raw - stand.late_penalty
+    best = None
+    for x in subs:
+        if x.result_id is None or x.score is None or x.status == "error":
+            continue
+        after = x.score - policy.late_penalty(x.received_at, d, a.rules(), x.score)
+        if after > counted_score and (best is None or after > best["score"]):
+            best = {"id": x.id, "version": x.version, "score": after}
+    return best
 
 
 def phase(now: datetime, d: policy.Deadlines) -> str:
@@ -85,7 +103,8 @@ def staff_scoreboard(session: Session, a: Assessment) -> list[dict]:
                      "nickname": r.user.nickname, "total": r.standing.total, "raw": r.standing.raw,
                      "bonus": r.standing.early_bonus, "penalty": r.standing.late_penalty,
                      "late_days": r.standing.late_days, "submissions": r.count,
-                     "last": r.last_received, "sections": by_name, "graded": r.standing.counted is not None})
+                     "last": r.last_received, "sections": by_name, "graded": r.standing.counted is not None,
+                     "counted_id": r.standing.counted.ident if r.standing.counted else None})
     return rows
 
 
@@ -107,8 +126,41 @@ def histogram(totals: list[int], top: int, width: int = 10) -> list[dict]:
 # ---------------------------------------------------------------------------------------------
 # staff: submissions, regrades, queue
 
+PAGE_SIZE = 50
+
+
+def open_assessment(assessments: list[Assessment], now: datetime | None = None) -> str:
+    """The slug TA pages default to: an assessment taking uploads now (the soonest due first),
+    otherwise the one whose due date is nearest to now."""
+    now = now or utcnow()
+    if not assessments:
+        return ""
+    taking = [a for a in assessments if a.release <= now <= a.last_accepted]
+    if taking:
+        return min(taking, key=lambda a: a.due).slug
+    return min(assessments, key=lambda a: abs((a.due - now).total_seconds())).slug
+
+
+def counted_ids(session: Session, a: Assessment) -> dict[int, int]:
+    """user id -> the id of their submission that counts for A."""
+    return {r.user.id: r.standing.counted.ident for r in standings.standings(session, a)
+            if r.standing.counted is not None}
+
+
+def section_marks(session: Session, result_ids: list[int]) -> dict[int, list[dict]]:
+    """result id -> its sections as {"name", "passed", "score", "max_score"} (for pass marks)."""
+    out = {}
+    if result_ids:
+        for rid, body in session.execute(select(Result.id, Result.body).where(Result.id.in_(result_ids))):
+            out[rid] = [{k: x[k] for k in ("name", "passed", "score", "max_score")}
+                        for x in json.loads(body).get("sections", [])]
+    return out
+
+
 def staff_submissions(session: Session, a: Assessment, student: str = "", status: str = "",
-                      late: str = "", errors: bool = False, limit: int = 500) -> list[dict]:
+                      late: str = "", errors: bool = False, page: int = 1,
+                      per_page: int = PAGE_SIZE) -> tuple[list[dict], int]:
+    """One page of A's submissions matching the filters, newest first, and how many match."""
     q = (select(Submission, User, Result.handin_error)
          .join(User, User.id == Submission.user_id)
          .outerjoin(Result, Result.id == Submission.result_id)
@@ -120,18 +172,31 @@ def staff_submissions(session: Session, a: Assessment, student: str = "", status
         q = q.where(Submission.status == status)
     exts = dict(session.execute(select(Extension.user_id, Extension.seconds)
                                 .where(Extension.assessment == a.slug)).all())
-    out = []
+    matching = []
     for sub, user, handin_error in session.execute(q):
         d = policy.deadlines_for(a.rules(), exts.get(user.id, 0))
         days = policy.late_days(sub.received_at, d)
         problem = sub.grader_error or handin_error
         if (late == "yes" and not days) or (late == "no" and days) or (errors and not problem):
             continue
-        out.append({"sub": sub, "user": user, "late_days": days, "problem": problem,
-                    "grader_error": sub.grader_error, "handin_error": handin_error})
-        if len(out) >= limit:
-            break
-    return out
+        matching.append({"sub": sub, "user": user, "late_days": days, "problem": problem,
+                         "grader_error": sub.grader_error, "handin_error": handin_error})
+    start = (max(page, 1) - 1) * per_page
+    rows = matching[start:start + per_page]
+    counted = set(counted_ids(session, a).values())
+    marks = section_marks(session, [r["sub"].result_id for r in rows if r["sub"].result_id])
+    for r in rows:
+        r["counted"] = r["sub"].id in counted
+        r["sections"] = marks.get(r["sub"].result_id, [])
+    return rows, len(matching)
+
+
+def pages(total: int, page: int, per_page: int = PAGE_SIZE) -> dict:
+    """What a pager shows: this page, the last page, and the rows' range ("51-100 of 230")."""
+    last = max(1, -(-total // per_page))
+    page = min(max(page, 1), last)
+    return {"page": page, "last": last, "first_row": (page - 1) * per_page + 1 if total else 0,
+            "last_row": min(page * per_page, total), "total": total}
 
 
 def regrade_progress(session: Session, slug: str) -> dict:
@@ -179,13 +244,25 @@ def queue_details(session: Session, lease_seconds: float, now: datetime | None =
 # ---------------------------------------------------------------------------------------------
 # staff: students
 
-def roster(session: Session, slug: str | None) -> list[dict]:
+def roster(session: Session, slug: str | None, a: Assessment | None = None, search: str = "") -> list[dict]:
+    """Everyone (or those whose name or username contains SEARCH), with their extension on SLUG
+    and, for A, the counted submission: {"id", "total", "sections"}."""
     exts = {}
     if slug:
         exts = dict(session.execute(select(Extension.user_id, Extension.seconds)
                                     .where(Extension.assessment == slug)).all())
-    users = session.scalars(select(User).order_by(User.role.desc(), User.username)).all()
-    return [{"user": u, "extension": exts.get(u.id, 0),
+    q = select(User).order_by(User.role.desc(), User.username)
+    if search:
+        like = f"%{search.lower()}%"
+        q = q.where(func.lower(User.username).like(like) | func.lower(User.display_name).like(like))
+    users = session.scalars(q).all()
+    counted = {}
+    if a is not None:
+        for r in standings.standings(session, a):
+            if r.standing.counted is not None:
+                counted[r.user.id] = {"id": r.standing.counted.ident, "total": r.standing.total,
+                                      "sections": r.sections}
+    return [{"user": u, "extension": exts.get(u.id, 0), "counted": counted.get(u.id),
              "state": "active" if u.password_hash else ("activation pending" if u.activation_hash
                                                         else "no password")}
             for u in users]

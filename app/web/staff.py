@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from app import admin, extensions, queue, regrades
+from app import admin, extensions, failures, queue, regrades
 from app.auth import Principal
 from app.errors import NotFound
 from app.models import utcnow
@@ -21,6 +22,7 @@ from app.web.common import (
     login_redirect,
     not_found,
     render,
+    session_ended,
     viewer,
 )
 
@@ -54,8 +56,8 @@ def _db(request: Request):
 
 
 def _default_slug(request: Request) -> str:
-    slugs = list(request.app.state.assessments)
-    return next((s for s in slugs if not s.endswith("-demo")), slugs[0] if slugs else "")
+    """The assessment open for uploads now (what a TA most likely wants to see)."""
+    return queries.open_assessment(list(request.app.state.assessments.values()))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -96,7 +98,7 @@ async def scoreboard(request: Request, slug: str, sort: str = "total", dir: str 
 
 @router.get("/submissions", response_class=HTMLResponse)
 async def submissions(request: Request, assessment: str = "", student: str = "", status: str = "",
-                      late: str = "", errors: str = "") -> Response:
+                      late: str = "", errors: str = "", page: int = 1) -> Response:
     principal, stop = await _staff(request)
     if stop:
         return stop
@@ -106,17 +108,25 @@ async def submissions(request: Request, assessment: str = "", student: str = "",
 
     def load():
         with _db(request).read_session() as s:
-            return (queries.staff_submissions(s, a, student.strip(), status, late, bool(errors)),
+            return (queries.staff_submissions(s, a, student.strip(), status, late, bool(errors), page),
                     queries.regrade_progress(s, a.slug))
-    rows, progress = await run_in_threadpool(load)
+    (rows, total), progress = await run_in_threadpool(load)
+    filters = {"assessment": a.slug, "student": student, "status": status, "late": late, "errors": errors}
     return render(request, "ta_submissions.html", principal, a=a, rows=rows, progress=progress,
-                  filters={"student": student, "status": status, "late": late, "errors": errors},
+                  filters=filters, pager=queries.pages(total, page), query=_query(filters),
                   assessments=request.app.state.assessments.values())
+
+
+def _query(filters: dict) -> str:
+    """The filters as a query string for the pager's links (page= is appended)."""
+    return urlencode({k: v for k, v in filters.items() if v})
 
 
 @router.get("/assessments/{slug}/regrades", response_class=HTMLResponse)
 async def regrade_progress_fragment(request: Request, slug: str) -> Response:
     """Polled by the submissions page while regrades are waiting."""
+    if await viewer(request) is None:
+        return session_ended()
     principal, stop = await _staff(request)
     if stop:
         return stop
@@ -178,9 +188,18 @@ async def queue_page(request: Request) -> Response:
 def _students(request: Request, principal: Principal, status_code: int = 200, slug: str = "",
               **extra) -> Response:
     slug = slug or str(request.query_params.get("assessment") or _default_slug(request))
+    search = str(request.query_params.get("q", "")).strip()
+    try:
+        page = int(request.query_params.get("page", 1))
+    except ValueError:
+        page = 1
     with _db(request).read_session() as s:
-        people = queries.roster(s, slug)
-    return render(request, "ta_students.html", principal, status_code=status_code, people=people, slug=slug,
+        people = queries.roster(s, slug, assessment_or_none(request, slug), search)
+    pager = queries.pages(len(people), page)
+    start = pager["first_row"] - 1 if people else 0
+    return render(request, "ta_students.html", principal, status_code=status_code,
+                  people=people[start:start + queries.PAGE_SIZE], pager=pager, slug=slug, q=search,
+                  a=assessment_or_none(request, slug), query=_query({"assessment": slug, "q": search}),
                   assessments=request.app.state.assessments.values(), **extra)
 
 
@@ -263,3 +282,23 @@ async def set_extension(request: Request, username: str) -> Response:
     what = f"an extension of {days:g} day(s) {hours:g} hour(s)" if seconds > 0 else "no extension"
     return await run_in_threadpool(_students, request, principal, slug=slug,
                                    notice=f"{username} now has {what} on {slug}.")
+
+
+# ---------------------------------------------------------------------------------------------
+# failures across the class
+
+@router.get("/assessments/{slug}/failures", response_class=HTMLResponse)
+async def failures_page(request: Request, slug: str) -> Response:
+    principal, stop = await _staff(request)
+    if stop:
+        return stop
+    a = assessment_or_none(request, slug)
+    if a is None:
+        return not_found(request, principal)
+
+    def load():
+        with _db(request).read_session() as s:
+            return failures.class_failures(s, a)
+    groups, graded = await run_in_threadpool(load)
+    return render(request, "ta_failures.html", principal, a=a, groups=groups, graded=graded,
+                  failing=sum(g.students for g in groups))

@@ -3,6 +3,8 @@ the nickname scoreboard."""
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -20,6 +22,7 @@ from app.web.common import (
     not_found,
     render,
     safe_next,
+    session_ended,
     viewer,
 )
 
@@ -34,8 +37,9 @@ def _db(request: Request):
 # login, logout, activation (no session yet: these two forms carry no CSRF token)
 
 @router.get("/login", response_class=HTMLResponse)
-async def login_page(request: Request, next: str = "/") -> Response:
-    return render(request, "login.html", await viewer(request), next=safe_next(next))
+async def login_page(request: Request, next: str = "/", expired: int = 0) -> Response:
+    notice = "Your session has ended; log in again to continue." if expired else None
+    return render(request, "login.html", await viewer(request), next=safe_next(next), notice=notice)
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -113,7 +117,8 @@ def _assessment_context(request: Request, a, user: User) -> dict:
 
 
 @router.get("/assessments/{slug}", response_class=HTMLResponse)
-async def assessment_page(request: Request, slug: str, submitted: int | None = None) -> Response:
+async def assessment_page(request: Request, slug: str, submitted: int | None = None,
+                          upload_lost: int = 0) -> Response:
     principal = await viewer(request)
     if principal is None:
         return login_redirect(request)
@@ -121,15 +126,18 @@ async def assessment_page(request: Request, slug: str, submitted: int | None = N
     if a is None:
         return not_found(request, principal)
     ctx = await run_in_threadpool(_assessment_context, request, a, principal.user)
-    return render(request, "assessment.html", principal, a=a, submitted=submitted, **ctx)
+    return render(request, "assessment.html", principal, a=a, submitted=submitted, upload_lost=upload_lost,
+                  **ctx)
 
 
 @router.get("/assessments/{slug}/mine", response_class=HTMLResponse)
 async def my_submissions_fragment(request: Request, slug: str) -> Response:
     """The submission list alone: the assessment page polls it while anything is queued or running."""
     principal = await viewer(request)
+    if principal is None:
+        return session_ended()
     a = assessment_or_none(request, slug)
-    if principal is None or a is None:
+    if a is None:
         return HTMLResponse("", status_code=404)
     ctx = await run_in_threadpool(_assessment_context, request, a, principal.user)
     return render(request, "_my_submissions.html", principal, a=a, **ctx)
@@ -139,7 +147,9 @@ async def my_submissions_fragment(request: Request, slug: str) -> Response:
 async def submit(request: Request, slug: str) -> Response:
     principal = await viewer(request)
     if principal is None:
-        return login_redirect(request)
+        # The session ended while the file was chosen: after logging in, back to the assessment
+        # page (not this POST-only address), which asks for the file again.
+        return login_redirect(request, target=f"/assessments/{quote(slug)}?upload_lost=1", expired=True)
     a = assessment_or_none(request, slug)
     if a is None:
         return not_found(request, principal)

@@ -1,0 +1,81 @@
+"""The handin's source in the page: its file tree, and a file with line numbers, opened at the
+line where a failing test's traceback left the student's code."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from markupsafe import Markup
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import PythonLexer, TextLexer
+from starlette.concurrency import run_in_threadpool
+
+from app import submissions
+from app.errors import NotFound
+from app.handin_source import read_handin, tree
+from app.web.common import login_redirect, not_found, render, viewer
+
+router = APIRouter(include_in_schema=False)
+
+
+def failing_locations(view: dict) -> list[dict]:
+    """The places failing tests stopped in the student's code, once each:
+    {"path", "line", "section", "test" (the first such test), "tests" (how many)}."""
+    places: dict[tuple, dict] = {}
+    for section in view.get("sections", []):
+        for test in section.get("tests", []):
+            where = test.get("location")
+            if test.get("passed") or not where:
+                continue
+            key = (where["path"], where.get("line"))
+            if key not in places:
+                places[key] = {"section": section["name"], "test": test["name"], "tests": 0, **where}
+            places[key]["tests"] += 1
+    # a line first (an exception's own place), then the files a wrong value came from
+    return sorted(places.values(), key=lambda p: p["line"] is None)
+
+
+def highlighted(text: str, path: str, line: int | None) -> Markup:
+    """TEXT as HTML (Pygments, CSS classes only): one span per line with id L-N, LINE marked."""
+    lexer = PythonLexer() if path.endswith(".py") else TextLexer()
+    formatter = HtmlFormatter(linenos="inline", linespans="L", hl_lines=[line] if line else [],
+                              cssclass="source", wrapcode=True)
+    return Markup(highlight(text, lexer, formatter))   # Pygments escapes the code
+
+
+@router.get("/submissions/{submission_id}/source", response_class=HTMLResponse)
+async def source_page(request: Request, submission_id: int, path: str = "", line: int | None = None) -> Response:
+    principal = await viewer(request)
+    if principal is None:
+        return login_redirect(request)
+
+    def load():
+        with request.app.state.db.read_session() as s:
+            try:
+                sub = submissions.visible_submission(s, principal.user, submission_id)
+            except NotFound:
+                return None
+            a = request.app.state.assessments.get(sub.assessment)
+            if a is None:   # its assessment is no longer configured: no layout to read it with
+                return None
+            view = submissions.submission_view(s, sub, a, principal.user)
+            return view, a, read_handin(submissions.blob_bytes(s, sub), a.grading_suite.layout)
+    loaded = await run_in_threadpool(load)
+    if loaded is None:
+        return not_found(request, principal)
+    view, a, source = loaded
+    failing = failing_locations(view)
+    if not path:   # open the first failing place, else the first Python file
+        first = next((f for f in failing if source.get(f["path"])), None)
+        path = first["path"] if first else next((f.path for f in source.files if f.path.endswith(".py")), "")
+        if first and line is None:
+            line = first["line"]
+    chosen = source.get(path)
+    if path and chosen is None and not source.problem:
+        return not_found(request, principal)
+    code = None
+    if chosen is not None and chosen.text is not None:
+        code = highlighted(chosen.text, chosen.path, line)
+    return render(request, "source.html", principal, view=view, a=a, source=source, tree=tree(source.files),
+                  chosen=chosen, line=line, code=code, failing=failing)

@@ -1,0 +1,118 @@
+"""A failing test as a short Python script the student runs in their handout folder: the same
+class, the same input arrays and the same calls, printing what the grader compared."""
+
+from __future__ import annotations
+
+import ast
+import base64
+import io
+import re
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from grader.compare import SMALL_ARRAY
+from grader.plan import Test
+
+REFERENCE_ROOT = Path(__file__).resolve().parents[1] / "mytorch_reference"
+MAX_SNIPPET_CHARS = 64 << 10   # beyond this the page would drown in numbers: no snippet
+
+
+def _name(key: str) -> str:
+    """A Python identifier for an array or saved value's key ("lin.dLdW" -> "lin_dLdW")."""
+    name = re.sub(r"\W", "_", key)
+    return name if name and not name[0].isdigit() else "v_" + name
+
+
+@cache
+def _init_params(module: str, cls: str) -> tuple[str, ...]:
+    """The reference class's __init__ parameter names (read with ast: nothing is imported)."""
+    path = REFERENCE_ROOT / (module.replace(".", "/") + ".py")
+    try:
+        tree = ast.parse(path.read_text())
+    except (OSError, SyntaxError):
+        return ()
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == cls:
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef) and item.name == "__init__":
+                    return tuple(a.arg for a in item.args.args[1:])
+    return ()
+
+
+def _array_source(name: str, array: np.ndarray) -> str:
+    dtype = f"np.{array.dtype.name}"
+    if array.size <= SMALL_ARRAY:
+        text = np.array2string(array, separator=", ", floatmode="unique", threshold=array.size + 1,
+                               max_line_width=96, prefix=f"{name} = np.array(")
+        return f"{name} = np.array({text}, dtype={dtype})"
+    buf = io.BytesIO()
+    np.save(buf, array, allow_pickle=False)
+    packed = base64.b64encode(buf.getvalue()).decode()
+    return (f"{name} = np.load(io.BytesIO(base64.b64decode(  # shape {tuple(array.shape)}: too many values to list\n"
+            f"    \"{packed}\")))")
+
+
+def _value(spec, arrays: dict[str, str]) -> str:
+    if isinstance(spec, dict) and "array" in spec:
+        return arrays[spec["array"]]
+    if isinstance(spec, dict) and "var" in spec:
+        return spec["var"]
+    if isinstance(spec, list):
+        return "[" + ", ".join(_value(v, arrays) for v in spec) + "]"
+    return repr(spec)
+
+
+def _target(var: str, attr: str) -> str:
+    """'mlp' + 'layers.0.W' -> 'mlp.layers[0].W'."""
+    out = var
+    for part in attr.split("."):
+        out += f"[{part}]" if part.isdigit() else f".{part}"
+    return out
+
+
+def snippet(test: Test, section: str) -> str | None:
+    """TEST's steps as a runnable script, or None when its inputs are too large to be useful."""
+    arrays = {key: _name(key) for key in test.inputs}
+    imports, body, shown = ["import numpy as np"], [], []
+    if any(a.size > SMALL_ARRAY for a in test.inputs.values()):
+        imports[:0] = ["import base64", "import io"]
+    for step in test.steps:
+        op, var = step["op"], step["var"]
+        if op == "new":
+            line = f"from {step['module']} import {step['class']}"
+            if line not in imports:
+                imports.append(line)
+            names = _init_params(step["module"], step["class"])
+            args = []
+            for i, a in enumerate(step.get("args", [])):
+                # flags read better by name: Linear(5, 4, debug=True)
+                keyword = isinstance(a, bool) or a is None
+                args.append(f"{names[i]}={_value(a, arrays)}" if keyword and i < len(names) else _value(a, arrays))
+            args += [f"{k}={_value(v, arrays)}" for k, v in step.get("kwargs", {}).items()]
+            body.append(f"{var} = {step['class']}({', '.join(args)})")
+        elif op == "object":
+            if "import types" not in imports:
+                imports.insert(0, "import types")
+            body.append(f"{var} = types.SimpleNamespace()   # stands in for a model")
+        elif op == "set":
+            body.append(f"{_target(var, step['attr'])} = {_value(step['value'], arrays)}")
+        elif op == "get":
+            body.append(f"{_name(step['save'])} = {_target(var, step['attr'])}")
+            shown.append(step["save"])
+        elif op == "call":
+            args = [_value(a, arrays) for a in step.get("args", [])]
+            args += [f"{k}={_value(v, arrays)}" for k, v in step.get("kwargs", {}).items()]
+            call = f"{var}.{step['method']}({', '.join(args)})"
+            if "save" in step:
+                body.append(f"{_name(step['save'])} = {call}")
+                shown.append(step["save"])
+            else:
+                body.append(call)
+    lines = [f"# Rebuilds the test \"{test.name}\" ({section}). Run it from your handout folder.",
+             *sorted(imports, key=lambda x: (not x.startswith("import"), x)), "",
+             *(_array_source(arrays[k], v) for k, v in test.inputs.items()), "", *body, ""]
+    lines += [f"print({s!r}, {_name(s)}, sep='\\n')" for s in dict.fromkeys(shown)]
+    text = "\n".join(lines) + "\n"
+    return text if len(text) <= MAX_SNIPPET_CHARS else None
