@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from sandbox import Sandbox, SlotBusy  # noqa: E402
+from sandbox import Sandbox, SlotBusy
 
 SCRIPT = ("import numpy, scipy.special\n"
           "def main(argv):\n"

@@ -18,7 +18,7 @@ EXIT_GRADER_ERROR = 3
 
 def _table(result) -> str:
     """A table like the official local autograder's, then the failing tests' messages."""
-    lines = ["", "Total score: {}/{}".format(result.score, result.max_score), "", "Summary:"]
+    lines = ["", f"Total score: {result.score}/{result.max_score}", "", "Summary:"]
     width = max(len(s.name) for s in result.sections)
     border = "+" + "-" * 8 + "+" + "-" * 10 + "+" + "-" * 8 + "+" + "-" * (width + 2) + "+"
     lines.append(border)

@@ -101,7 +101,7 @@ class UnsafeExecutor:
         argv = [sys.executable, "-I", "-B", str(RUNNER), str(job / "plans.json"),
                 str(job / "inputs.npz"), str(job / "handin"), str(out_dir), str(section_index)]
         try:
-            proc = subprocess.run(argv, env=env, cwd=out_dir, capture_output=True, timeout=self.timeout)
+            proc = subprocess.run(argv, env=env, cwd=out_dir, capture_output=True, timeout=self.timeout, check=False)
         except subprocess.TimeoutExpired:
             return SectionRun(None, None, f"Time limit exceeded: the section ran longer than {self.timeout:g} s.")
         if proc.returncode != 0:
@@ -120,7 +120,7 @@ def load_outputs(out_dir: Path, n_tests: int) -> SectionRun:
     try:
         arrays = load_npz_safely(out_dir / "outputs.npz")
         text = read_text_safely(out_dir / "report.json", REPORT_MAX_BYTES)
-    except Exception as exc:  # missing, hostile or damaged result files (ResultFileError above all)
+    except Exception as exc:  # noqa: BLE001 - missing, hostile or damaged result files (ResultFileError above all)
         return SectionRun(None, None, f"The section produced no usable results ({exc}).")
     return _with_report(arrays, text, n_tests)
 
@@ -137,7 +137,7 @@ def load_read_back(files: dict[str, bytes], errors: dict[str, str], n_tests: int
         if len(files["report.json"]) > REPORT_MAX_BYTES:
             raise ValueError(f"The result file report.json is larger than {REPORT_MAX_BYTES} bytes.")
         text = files["report.json"].decode("utf-8")
-    except Exception as exc:  # missing, hostile or damaged result files (ResultFileError above all)
+    except Exception as exc:  # noqa: BLE001 - missing, hostile or damaged result files (ResultFileError above all)
         return SectionRun(None, None, f"The section produced no usable results ({exc}).")
     return _with_report(arrays, text, n_tests)
 

@@ -378,7 +378,7 @@ def as_array(value):
         return None, f"is {_short_repr(value)} ({type(value).__name__}), not a numeric array"
     try:
         array = np.asarray(value)
-    except Exception:
+    except Exception:  # noqa: BLE001 - student objects may raise anything from __array__
         return None, f"is a {type(value).__name__}, not a numeric array"
     if array.dtype.kind not in "biuf":
         return None, f"is a {type(value).__name__} that is not a numeric array ({_short_repr(value)})"
@@ -397,7 +397,7 @@ def run_test(test: dict, inputs, roots: tuple[str, ...]) -> tuple[dict, dict]:
         report["error"] = str(exc)
     except RecursionError:
         report["error"] = "RecursionError: maximum recursion depth exceeded."
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever the student's code raises is reported, not fatal
         report["error"] = _student_traceback(exc, roots)
         report["location"] = _last_student_frame(exc, roots)
     arrays = {}

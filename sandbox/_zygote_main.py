@@ -27,7 +27,7 @@ import traceback
 
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, PACKAGE_PARENT)
-from sandbox import _linux, layout, mountns  # noqa: E402
+from sandbox import _linux, layout, mountns
 
 sys.path.remove(PACKAGE_PARENT)
 

@@ -11,7 +11,15 @@ import sys
 from pathlib import Path
 
 from .backend import ExitInfo, Job, Started
-from .layout import MASKED_PROC_FILES, SCRIPT_PATH, TMP_DIR, Mount, root_bytes, runtime_mounts, sandbox_environment
+from .layout import (
+    MASKED_PROC_FILES,
+    SCRIPT_PATH,
+    TMP_DIR,
+    Mount,
+    root_bytes,
+    runtime_mounts,
+    sandbox_environment,
+)
 
 LAUNCHER = Path(__file__).with_name("_launcher.py")
 NOT_STARTED = "bwrap did not start the program"

@@ -70,7 +70,7 @@ def find_runtime(packages: tuple[str, ...] = ("numpy", "scipy")) -> Runtime:
         spec = importlib.util.find_spec(name)
         if spec is None or not spec.submodule_search_locations:
             raise RuntimeError(f"package {name} is not installed")
-        pkg_dir = os.path.realpath(list(spec.submodule_search_locations)[0])
+        pkg_dir = os.path.realpath(next(iter(spec.submodule_search_locations)))
         dirs.append(pkg_dir)
         libs = pkg_dir + ".libs"
         if os.path.isdir(libs):

@@ -10,6 +10,7 @@ import stat
 import tempfile
 import threading
 from pathlib import Path
+from typing import Self
 
 from . import bwrap_backend
 from .backend import ExitInfo, Job, Started
@@ -90,7 +91,7 @@ class Sandbox:
         kind = "zygote" if self._zygote else "bwrap"
         return f"{kind}+{self._cgroup.name if self._cgroup else 'rlimits'}"
 
-    def __enter__(self) -> Sandbox:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Self
 
 from .layout import OUT_DIR, sandbox_environment
 from .limits import Limits
@@ -38,7 +39,7 @@ class UnsafeSandbox:
         self.limits = limits
         self.backend_name = "unsafe"
 
-    def __enter__(self) -> UnsafeSandbox:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -64,7 +65,7 @@ class UnsafeSandbox:
             proc = subprocess.Popen(
                 [sys.executable, "-I", "-B", str(script), *[rewrite(a) for a in args]],
                 env=env, cwd=tmp, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                start_new_session=True, preexec_fn=lambda: _set_rlimits(limits),
+                start_new_session=True, preexec_fn=lambda: _set_rlimits(limits),  # noqa: PLW1509 - only setrlimit, test-only backend
             )
             exit_fd = os.pidfd_open(proc.pid)
             assert proc.stdout is not None and proc.stderr is not None

@@ -135,7 +135,7 @@ MLP_LINEAR_SHAPES = {  # (out, in) of each Linear, at layers[0], [2], [4], ...
 MLP_FORWARD_DEBUG = {"MLP0": ["Z0", "A1"], "MLP1": ["Z0", "A1", "Z1", "A2"],
                      "MLP4": [f"A.{i}" for i in range(1, 10)]}
 MLP_BACKWARD_DEBUG = {"MLP0": ["dLdZ0", "dLdA0"], "MLP1": ["dLdZ1", "dLdA1", "dLdZ0", "dLdA0"],
-                      "MLP4": [f"dLdA.{i}" for i in range(0, 10)]}
+                      "MLP4": [f"dLdA.{i}" for i in range(10)]}
 
 
 def _indexed(attr: str) -> str:

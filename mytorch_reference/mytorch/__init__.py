@@ -1,2 +1,2 @@
-from mytorch.nn import *  # noqa: F401,F403
-from mytorch.optim import *  # noqa: F401,F403
+from mytorch.nn import *
+from mytorch.optim import *

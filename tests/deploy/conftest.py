@@ -14,13 +14,14 @@ import socket
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from support import REPO as ROOT
+from support import SUITE_TOML, free_port, make_tar, reference_files
 
-from bench.pg import Postgres, find_pg_bin  # noqa: E402
-from support import REPO as ROOT, SUITE_TOML, free_port, make_tar, reference_files  # noqa: E402,F401
+from bench.pg import Postgres, find_pg_bin
 
 GRADER = Path(sys.executable).with_name("grader")
 HANG_GUARD = 240.0  # seconds: only to turn a hang into a failure, never a performance assertion
@@ -89,7 +90,7 @@ def postgres():
 def sandbox_usable() -> str | None:
     """None when the real sandbox works here, else why not."""
     probe = subprocess.run([sys.executable, "-c", "import sandbox; print(sandbox.check_backend())"],
-                           capture_output=True, text=True, cwd=ROOT)
+                           capture_output=True, text=True, cwd=ROOT, check=False)
     return None if probe.returncode == 0 else (probe.stderr.strip().splitlines() or ["?"])[-1]
 
 
@@ -118,8 +119,8 @@ class Deployment:
         self.logs.mkdir()
         assessments = workdir / "assessments"
         assessments.mkdir()
-        now = datetime.now(timezone.utc).replace(microsecond=0)
-        iso = lambda days: (now + timedelta(days=days)).isoformat()  # noqa: E731
+        now = datetime.now(UTC).replace(microsecond=0)
+        iso = lambda days: (now + timedelta(days=days)).isoformat()
         (assessments / f"{slug}.toml").write_text(
             f'slug = "{slug}"\ntitle = "deploy test"\ntimezone = "America/New_York"\n'
             f"release = {iso(-1)}\ndue = {iso(5)}\nlast_accepted = {iso(7)}\n"
@@ -151,12 +152,12 @@ class Deployment:
 
     def run(self, *args: str) -> subprocess.CompletedProcess:
         result = subprocess.run([str(GRADER), *args], env=self.env, capture_output=True, text=True,
-                                cwd=self.workdir, timeout=HANG_GUARD)
+                                cwd=self.workdir, timeout=HANG_GUARD, check=False)
         assert result.returncode == 0, f"grader {' '.join(args)}: {result.stderr}"
         return result
 
     def _spawn(self, name: str, *args: str, prefix: tuple[str, ...] = ()) -> subprocess.Popen:
-        log = open(self.logs / f"{name}.log", "ab")
+        log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - the child process keeps writing to it
         return subprocess.Popen([*prefix, str(GRADER), *args], env=self.env, cwd=self.workdir, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
 

@@ -73,7 +73,8 @@ def drop_bounding_set(keep: set[str]) -> None:
 
 
 def load_profile(path: str) -> None:
-    profile = json.loads(open(path).read())
+    with open(path) as f:
+        profile = json.load(f)
     lib = ctypes.CDLL(ctypes.util.find_library("seccomp") or "libseccomp.so.2", use_errno=True)
     lib.seccomp_init.restype = ctypes.c_void_p
     lib.seccomp_init.argtypes = [ctypes.c_uint32]

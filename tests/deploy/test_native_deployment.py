@@ -13,7 +13,7 @@ import threading
 import httpx
 import pytest
 
-from .conftest import (broken_handin, correct_handin, grader_crashing_handin, slow_handin, wait_until)
+from .conftest import broken_handin, correct_handin, grader_crashing_handin, slow_handin, wait_until
 
 
 def results_of(dep, sub_id: int) -> list[tuple]:
@@ -59,7 +59,7 @@ def test_sigkill_a_worker_mid_grade_another_grades_it_once_after_the_lease(deplo
     try:
         view = dep.wait_finished(sub_id)
         assert view["status"] == "graded" and view["score"] == 100, explain(dep, view)
-        score, worker = assert_graded_once(dep, sub_id)
+        _score, worker = assert_graded_once(dep, sub_id)
         assert not worker.startswith(owner.rsplit(":", 1)[0]), "graded by the killed worker"
         assert view["attempts"] == 2  # the killed attempt, then the one that finished
     finally:

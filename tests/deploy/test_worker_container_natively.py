@@ -37,7 +37,7 @@ def worker_caps() -> str:
 def in_worker_container(*command: str, profile: Path = PROFILE, timeout: float = 300,
                         env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(DOCKER_LIKE), "--seccomp", str(profile), "--caps", worker_caps(),
-                           "--", *command], capture_output=True, text=True, timeout=timeout, env=env)
+                           "--", *command], capture_output=True, text=True, timeout=timeout, env=env, check=False)
 
 
 PYTHON_SERVICE_WORKLOAD = r"""

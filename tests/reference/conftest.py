@@ -27,9 +27,8 @@ def load_reference():
         if name.split(".")[0] in ("mytorch", "models") and not _is_reference(sys.modules[name]):
             del sys.modules[name]
 
-    import mytorch.nn as nn
-    import mytorch.optim as optim
     import models
+    from mytorch import nn, optim
 
     for module in (nn, optim, models):
         assert _is_reference(module), f"{module.__name__} imported from {module.__file__}"

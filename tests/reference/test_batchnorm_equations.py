@@ -103,7 +103,7 @@ def test_backward_matches_finite_differences(ref, shape, seed):
     def loss(Z=Z, BW=BW, Bb=Bb):
         return float(np.sum(plain_batchnorm(Z, BW, Bb)[0] * G))
 
-    tol = dict(rtol=1e-5, atol=1e-7)
+    tol = {"rtol": 1e-5, "atol": 1e-7}
     np.testing.assert_allclose(dLdZ, central_difference(lambda z: loss(Z=z), Z), **tol)
     np.testing.assert_allclose(bn.dLdBW, [central_difference(lambda w: loss(BW=w), BW)], **tol)
     np.testing.assert_allclose(bn.dLdBb, [central_difference(lambda b: loss(Bb=b), Bb)], **tol)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/ is not a package: make the helpers importable
-from sandbox_helpers import _SKIP, TEST_LIMITS_KW, free_sandbox  # noqa: E402
+from sandbox_helpers import _SKIP, TEST_LIMITS_KW, free_sandbox
 
 
 @dataclass

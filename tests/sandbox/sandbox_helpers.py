@@ -10,8 +10,8 @@ import subprocess
 FAKE_SECRET = "hunter2-fake-grader-secret"
 os.environ["GRADER_SECRET"] = FAKE_SECRET
 
-TEST_LIMITS_KW = dict(cpu_seconds=1, wall_seconds=4, memory_bytes=512 << 20, max_processes=16,
-                      max_file_bytes=1 << 20, max_open_files=64, tmp_bytes=8 << 20, output_bytes=64 << 10)
+TEST_LIMITS_KW = {"cpu_seconds": 1, "wall_seconds": 4, "memory_bytes": 512 << 20, "max_processes": 16,
+                  "max_file_bytes": 1 << 20, "max_open_files": 64, "tmp_bytes": 8 << 20, "output_bytes": 64 << 10}
 
 
 def _bwrap_works() -> str | None:
@@ -19,7 +19,7 @@ def _bwrap_works() -> str | None:
         return "the sandbox battery needs root (to drop to per-slot uids)"
     if shutil.which("bwrap") is None:
         return "bubblewrap is not installed"
-    probe = subprocess.run(["bwrap", "--unshare-all", "--ro-bind", "/", "/", "true"], capture_output=True)
+    probe = subprocess.run(["bwrap", "--unshare-all", "--ro-bind", "/", "/", "true"], capture_output=True, check=False)
     if probe.returncode != 0:
         return f"bwrap cannot create namespaces here: {probe.stderr.decode().strip()}"
     return None

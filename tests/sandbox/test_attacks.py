@@ -12,9 +12,9 @@ import socket
 from pathlib import Path
 
 import pytest
+from sandbox_helpers import FAKE_SECRET, TEST_LIMITS_KW
 
 from sandbox import Limits
-from sandbox_helpers import FAKE_SECRET, TEST_LIMITS_KW
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -239,8 +239,8 @@ def test_host_files_and_service_secrets_are_invisible(runner):
     torch_spec = importlib.util.find_spec("torch")
     pydantic_spec = importlib.util.find_spec("pydantic")
     paths = [str(REPO), str(REPO / "mytorch_reference"), str(REPO / "data"), "/work",
-             os.path.dirname(list(torch_spec.submodule_search_locations)[0]) if torch_spec else "/nonexistent",
-             list(pydantic_spec.submodule_search_locations)[0] if pydantic_spec else "/nonexistent",
+             os.path.dirname(next(iter(torch_spec.submodule_search_locations))) if torch_spec else "/nonexistent",
+             next(iter(pydantic_spec.submodule_search_locations)) if pydantic_spec else "/nonexistent",
              "/etc/shadow", "/etc/passwd", "/home", "/root/.bashrc", "/root/.ssh", "/sys/fs/cgroup", "/var"]
     result = runner.run("""
         import json, os, sys

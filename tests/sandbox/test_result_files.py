@@ -89,11 +89,11 @@ def test_payload_longer_than_header_is_refused(tmp_path):
 def test_deflate_bomb_is_cut_off(tmp_path):
     buf = io.BytesIO()
     np.lib.format.write_array_header_1_0(buf, {"descr": "|u1", "fortran_order": False, "shape": (1 << 20,)})
-    with zipfile.ZipFile(tmp_path / "r.npz", "w", zipfile.ZIP_DEFLATED) as zf:
-        with zf.open("x.npy", "w", force_zip64=True) as member:
-            member.write(buf.getvalue())
-            for _ in range(256):  # 256 MiB of zeros, about 256 KB compressed
-                member.write(bytes(1 << 20))
+    with zipfile.ZipFile(tmp_path / "r.npz", "w", zipfile.ZIP_DEFLATED) as zf, \
+            zf.open("x.npy", "w", force_zip64=True) as member:
+        member.write(buf.getvalue())
+        for _ in range(256):  # 256 MiB of zeros, about 256 KB compressed
+            member.write(bytes(1 << 20))
     assert (tmp_path / "r.npz").stat().st_size < 1 << 20
     with pytest.raises(ResultFileError, match="more bytes than its header"):
         load_npz_safely(tmp_path / "r.npz", max_array_bytes=8 << 20)

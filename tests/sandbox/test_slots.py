@@ -8,10 +8,10 @@ import threading
 from pathlib import Path
 
 import pytest
+from sandbox_helpers import _SKIP, TEST_LIMITS_KW, free_sandbox
 
 from sandbox import Limits, Sandbox, UnsafeSandbox, check_backend
 from sandbox.cleanup import processes_of_uid
-from sandbox_helpers import _SKIP, TEST_LIMITS_KW, free_sandbox
 
 HOLD_CHILDREN = textwrap.dedent("""
     import os, time

@@ -10,10 +10,9 @@ import py_compile
 import sys
 import sysconfig
 import tarfile
+from pathlib import Path
 
 import pytest
-
-from pathlib import Path
 
 from grader.grade import grade
 from grader.suites.hw1p1 import SUITE as HW1P1
@@ -123,7 +122,8 @@ def test_bytecode_shipped_in_the_handin_is_never_executed(sandbox_executor, hand
     with tarfile.open(archive, "w") as tar:
         for package in ("models", "mytorch"):
             tar.add(handin / package, arcname=package)
-    assert "__pycache__/linear.cpython-311.pyc" in "\n".join(tarfile.open(archive).getnames())
+    with tarfile.open(archive) as tar:
+        assert "__pycache__/linear.cpython-311.pyc" in "\n".join(tar.getnames())
     result = grade(archive, sandbox_executor, suite=HW1P1)
     assert scores(result)["Linear Layer"] == 0
 

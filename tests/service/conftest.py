@@ -18,12 +18,10 @@ from datetime import UTC
 from pathlib import Path
 
 import pytest
+from support import REFERENCE, REPO, free_port, make_tar, reference_files  # noqa: F401
 
 from app.db import Database, upgrade
 from app.settings import Settings
-
-from support import REFERENCE, REPO, free_port, make_tar, reference_files  # noqa: F401
-
 
 # ---------------------------------------------------------------------------------------------
 # handins

@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-
 from support import REPO, SUITE_TOML, make_tar, reference_files
 
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
