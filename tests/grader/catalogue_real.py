@@ -26,6 +26,10 @@ BUGGY_REAL: list[Buggy] = [
              "NZ = Z - self.running_M / np.sqrt(self.running_V + self.eps)"),
         why="eval normalises with Z - (running_M / sqrt(running_V + eps))",
         expect="BZ = BatchNorm1d.forward(Z, eval=True)"),
+    # adrita78-485ca91: eval skips normalisation, right only for fresh running statistics 0 and 1
+    bug("real_bn_eval_skips_normalisation", {"Batch Norm"},
+        (BN, "            return self.BW * NZ + self.Bb", "            return self.BW * Z + self.Bb"),
+        expect="BZ = BatchNorm1d.forward(Z, eval=True)"),
     # sharonwx54-df1936b
     bug("real_bn_running_stats_precedence", {"Batch Norm"},
         (BN, "self.running_M = self.alpha * self.running_M + (1 - self.alpha) * self.M",
