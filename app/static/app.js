@@ -30,6 +30,13 @@
     el.parentNode.insertBefore(box, el);
   }
 
+  // How long to wait before asking again: 1.5 s, or longer for a grade that is far off (a sixth of
+  // the estimate, at most 10 s), so a long queue is not also a flood of polls.
+  function pollDelay(estimateSeconds) {
+    if (!estimateSeconds) return 1500;
+    return Math.round(Math.min(10, Math.max(1.5, estimateSeconds / 6)) * 1000);
+  }
+
   // Poll an HTML fragment while it says something is pending (data-pending="1").
   function pollFragment(container, url) {
     function pending() {
@@ -38,6 +45,7 @@
     }
     function again() {
       if (!pending()) return;
+      var marker = container.querySelector("[data-pending]");
       setTimeout(function () {
         fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } })
           .then(function (r) {
@@ -50,7 +58,7 @@
             again();
           })
           .catch(function () { setTimeout(again, 1500); });
-      }, 1500);
+      }, pollDelay(parseFloat(marker.dataset.estimate || "0")));
     }
     again();
   }
@@ -83,7 +91,7 @@
           var badge = el.querySelector("[data-status]");
           if (badge) { badge.textContent = b.status; badge.dataset.status = b.status; badge.className = "badge status-" + b.status; }
         }
-        setTimeout(check, 1500);
+        setTimeout(check, pollDelay(b.queue && b.queue.estimate_seconds));
       }).catch(function () { setTimeout(check, 3000); });
     }, 1500);
   }
