@@ -24,3 +24,18 @@ def test_a_wrong_or_revoked_token_gets_its_own_message(service):
     # The upload path (what create_tarball.sh prints) says the same.
     up = c.post("/api/v1/assessments/open/submissions", headers=bearer, files={"handin": ("h.tar", b"x")})
     assert up.status_code == 401 and "was revoked on" in up.json()["message"]
+
+
+def test_ta_submission_lists_come_in_pages_that_keep_their_count(service, tiny_tar):
+    from app.web import queries
+
+    for _ in range(3):
+        assert service.submit("alice", "open", tiny_tar).status_code == 202
+    a = service.app.state.assessments["open"]
+    with service.db.read_session() as s:
+        first, total = queries.staff_submissions(s, a, per_page=2, page=1)
+        second, again = queries.staff_submissions(s, a, per_page=2, page=2)
+    assert total == again == 3 and len(first) == 2 and len(second) == 1
+    assert {r["sub"].id for r in first}.isdisjoint(r["sub"].id for r in second)
+    assert queries.pages(3, 2, per_page=2) == {"page": 2, "last": 2, "first_row": 3, "last_row": 3, "total": 3}
+    assert queries.pages(0, 5)["page"] == 1
