@@ -3,7 +3,6 @@ and the shape of that failure (numbers normalised away), for TAs before office h
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 
@@ -13,6 +12,8 @@ from sqlalchemy.orm import Session
 from app import standings
 from app.assessments import Assessment
 from app.models import Result, Submission
+from app.submissions import stored_result
+from grader.result import CheckResult, GradeResult
 
 _NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?", re.IGNORECASE)
 EXAMPLES = 5
@@ -32,23 +33,32 @@ class FailureGroup:
     examples: list[dict] = field(default_factory=list)   # {"id", "username", "display_name"}
 
 
-def first_failure(body: dict) -> tuple[str, str, str] | None:
+def how_wrong(check: CheckResult) -> str:
+    """A failing check's kind of failure, read from its typed fields (never from its sentence)."""
+    if check.got_shape is None:
+        return "no usable value"
+    if check.worst_index is not None:   # compared entry by entry (wrong or non-finite values)
+        return "values differ"
+    return "wrong shape"
+
+
+def first_failure(result: GradeResult) -> tuple[str, str, str] | None:
     """(section, test, what) for a result's first failing test, or None when everything passed."""
-    for section in body.get("sections", []):
-        if section.get("passed"):
+    for section in result.sections:
+        if section.passed:
             continue
-        for test in section.get("tests", []):
-            if test.get("passed"):
+        for test in section.tests:
+            if test.passed:
                 continue
-            check = next((c for c in test.get("checks", []) if not c.get("passed")), None)
-            if check is not None:   # its first sentence: "Z = Linear.forward(A): values differ."
-                what = (check.get("message") or check["label"]).split(". ")[0]
-            elif test.get("error"):
-                what = test["error"].strip().splitlines()[-1]
+            check = next((c for c in test.checks if not c.passed), None)
+            if check is not None:   # from the typed check: "Z = Linear.forward(A): values differ"
+                what = f"{check.label}: {how_wrong(check)}"
+            elif test.error:
+                what = test.error.strip().splitlines()[-1]
             else:
-                what = (test.get("message") or section.get("message") or "failed").strip().splitlines()[0]
-            return section["name"], shape_of(test["name"]), shape_of(what)
-        return section["name"], "", shape_of(section.get("message") or "failed")
+                what = (test.message or section.message or "failed").strip().splitlines()[0]
+            return section.name, shape_of(test.name), shape_of(what)
+        return section.name, "", shape_of(section.message or "failed")
     return None
 
 
@@ -61,7 +71,7 @@ def class_failures(session: Session, a: Assessment) -> tuple[list[FailureGroup],
                            .join(Result, Result.id == Submission.result_id)
                            .where(Submission.id.in_(list(counted)))).all() if counted else []
     for sub_id, body in sorted(rows):
-        found = first_failure(json.loads(body))
+        found = first_failure(stored_result(body))
         if found is None:
             continue
         group = groups.setdefault(found, FailureGroup(*found))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.assessments import Assessment
 from app.models import Extension, Result, Submission, User
-from app.submissions import as_attempt, iso
+from app.submissions import as_attempt, iso, stored_result
 from grader import policy
 
 
@@ -47,9 +46,8 @@ def standings(session: Session, a: Assessment, include_empty: bool = False) -> l
         sections = []
         if stand.counted is not None:
             chosen = next(x for x in mine if x.id == stand.counted.ident)
-            body = json.loads(session.get(Result, chosen.result_id).body)
-            sections = [{"name": x["name"], "score": x["score"], "max_score": x["max_score"]}
-                        for x in body.get("sections", [])]
+            result = stored_result(session.get(Result, chosen.result_id).body)
+            sections = [{"name": x.name, "score": x.score, "max_score": x.max_score} for x in result.sections]
         counting = [x for x in mine if x.status != "error"]
         rows.append(Row(user, stand, len(counting), max((x.received_at for x in mine), default=None), sections))
     rows.sort(key=lambda r: (-r.standing.total, r.user.username))

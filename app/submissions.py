@@ -23,6 +23,7 @@ from app.errors import NotFound
 from app.extensions import deadlines
 from app.models import Blob, Job, Result, Submission, User, utcnow
 from grader import policy
+from grader.result import GradeResult
 
 
 class Refused(Exception):
@@ -102,19 +103,25 @@ def iso(t: datetime | None) -> str | None:
     return t.isoformat() if t else None
 
 
+def stored_result(body: str) -> GradeResult:
+    """A results row read back through the result model: validated, typed, and older rows gain the
+    defaults of fields added since they were stored."""
+    return GradeResult.model_validate_json(body)
+
+
 def submission_view(session: Session, sub: Submission, a: Assessment | None, viewer: User) -> dict:
     latest_job = session.scalars(select(Job).where(Job.submission_id == sub.id)
                                  .order_by(Job.id.desc()).limit(1)).first()
-    body = {}
-    if sub.result_id is not None:
-        body = json.loads(session.get(Result, sub.result_id).body)
+    result = stored_result(session.get(Result, sub.result_id).body) if sub.result_id is not None else None
+    # the model's own JSON (NaN and infinities as strings, as the schema says) for the page and the API
+    shown = json.loads(result.model_dump_json(include={"sections", "notes"})) if result else {}
     view = {
         "id": sub.id, "version": sub.version, "assessment": sub.assessment, "status": sub.status,
         "url": f"/api/v1/submissions/{sub.id}", "page_url": f"/submissions/{sub.id}", "filename": sub.filename, "sha256": sub.blob_sha256,
         "score": sub.score, "max_score": sub.max_score,
-        "sections": body.get("sections", []), "notes": body.get("notes", []),
-        "handin_error": (body.get("error") or {}).get("message"),
-        "grader_error": sub.grader_error, "unsafe": body.get("unsafe", False),
+        "sections": shown.get("sections", []), "notes": shown.get("notes", []),
+        "handin_error": result.error.message if result and result.error else None,
+        "grader_error": sub.grader_error, "unsafe": result.unsafe if result else False,
         "timestamps": {
             "received": iso(sub.received_at),
             "queued": iso(latest_job.queued_at) if latest_job else None,

@@ -6,7 +6,6 @@ link) are small and go through `Database.session()` like the service's own write
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime, timedelta
 
@@ -152,8 +151,8 @@ def section_marks(session: Session, result_ids: list[int]) -> dict[int, list[dic
     out = {}
     if result_ids:
         for rid, body in session.execute(select(Result.id, Result.body).where(Result.id.in_(result_ids))):
-            out[rid] = [{k: x[k] for k in ("name", "passed", "score", "max_score")}
-                        for x in json.loads(body).get("sections", [])]
+            out[rid] = [{"name": x.name, "passed": x.passed, "score": x.score, "max_score": x.max_score}
+                        for x in submissions.stored_result(body).sections]
     return out
 
 
