@@ -42,7 +42,7 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != REPO / "bench"]
 
-from bench.rush import SECTIONS, free_port, percentile, stop, upload_all, wait_healthy
+from bench.rush import SUITE, free_port, percentile, stop, upload_all, wait_healthy
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 OFFICIAL_GROUPS = ["LINEAR", "IDENTITY", "SIGMOID", "TANH", "RELU", "GELU", "Swish", "SOFTMAX", "MLP0",
@@ -142,7 +142,7 @@ def run(args) -> int:
     (tmp / "assessments").mkdir()
     (tmp / "assessments" / "rush.toml").write_text(
         'slug = "rush"\ntitle = "Rush"\ntimezone = "America/New_York"\nrelease = 2020-01-01T00:00:00\n'
-        "due = 2099-01-01T00:00:00\nlast_accepted = 2099-01-01T00:00:00\n[sections]" + SECTIONS)
+        "due = 2099-01-01T00:00:00\nlast_accepted = 2099-01-01T00:00:00\n" + SUITE)
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRADER_") and k != "DATABASE_URL"}
     env.update(GRADER_DATA_DIR=str(tmp / "data"), GRADER_ASSESSMENTS_DIR=str(tmp / "assessments"),
                GRADER_UPLOADS_PER_MINUTE="1000000", GRADER_SECRET_KEY="bench")
@@ -170,7 +170,7 @@ def run(args) -> int:
 
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        argv = [sys.executable, "-m", "grader.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+        argv = [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
         if args.workers is not None:
             argv += ["--workers", str(args.workers)]
         with open(tmp / "serve.log", "wb") as log:
