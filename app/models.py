@@ -135,7 +135,7 @@ class Job(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), index=True)
     suite: Mapped[str] = mapped_column(String(40))   # the grading suite (grader/suites/) to run
-    kind: Mapped[str] = mapped_column(String(10), default="submit")   # submit | regrade
+    kind: Mapped[str] = mapped_column(String(10), default="submit")   # submit | regrade | reuse
     priority: Mapped[int] = mapped_column(Integer, default=PRIORITY_LIVE)
     state: Mapped[str] = mapped_column(String(10), default="queued")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -161,6 +161,10 @@ class Result(Base):
     body: Mapped[str] = mapped_column(Text)          # grader.result.GradeResult as JSON
     worker: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # grader.version.reuse_key when an identical resubmission may show this result again; None when
+    # it may not (a section stopped on a limit or crashed: that can depend on the machine's load)
+    reuse_key: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    reused_from: Mapped[int | None] = mapped_column(Integer, nullable=True)   # results.id shown again
 
 
 class SimilarityReport(Base):

@@ -116,7 +116,7 @@ def _lock_job(session: Session, job_id: int) -> Job:
 
 
 def record_result(db: Database, claim_: Claim, owner: str, *, score: int, max_score: int, body: str,
-                  handin_error: str | None) -> bool:
+                  handin_error: str | None, reuse_key: str | None = None) -> bool:
     """Store a result once. False (and nothing written) when the job already has one."""
     with db.session() as session, session.begin():
         job = _lock_job(session, claim_.job_id)
@@ -126,7 +126,8 @@ def record_result(db: Database, claim_: Claim, owner: str, *, score: int, max_sc
             return False
         now = utcnow()
         result = Result(job_id=job.id, submission_id=job.submission_id, score=score, max_score=max_score,
-                        body=body, handin_error=handin_error, worker=owner, created_at=now)
+                        body=body, handin_error=handin_error, worker=owner, created_at=now,
+                        reuse_key=reuse_key)
         session.add(result)
         session.flush()
         job.state, job.finished_at, job.lease_owner, job.lease_expires_at = "done", now, None, None
@@ -134,6 +135,36 @@ def record_result(db: Database, claim_: Claim, owner: str, *, score: int, max_sc
         sub.status, sub.score, sub.max_score = "graded", score, max_score
         sub.result_id, sub.grader_error = result.id, None
         return True
+
+
+def reusable_result(session: Session, submission: Submission, reuse_key: str) -> Result | None:
+    """The newest result of the same student's earlier submission of the same bytes to the same
+    assessment, graded under REUSE_KEY (same grading code, same isolation), if any."""
+    return session.scalars(
+        select(Result).join(Submission, Submission.id == Result.submission_id)
+        .where(Result.reuse_key == reuse_key, Submission.user_id == submission.user_id,
+               Submission.assessment == submission.assessment,
+               Submission.blob_sha256 == submission.blob_sha256, Submission.id != submission.id)
+        .order_by(Result.id.desc()).limit(1)).first()
+
+
+def record_reuse(session: Session, submission: Submission, earlier: Result, *, suite: str) -> Result:
+    """Grade SUBMISSION by showing EARLIER's raw result again: a finished job (so the timestamps and
+    the queue's history stay whole) and a result row that says where it came from. The score policy
+    (late penalty, bonus, which submission counts) is still worked out per submission."""
+    now = utcnow()
+    job = Job(submission_id=submission.id, suite=suite, kind="reuse", priority=PRIORITY_LIVE, state="done", attempts=0,
+              max_attempts=0, queued_at=now, started_at=now, finished_at=now)
+    session.add(job)
+    session.flush()
+    result = Result(job_id=job.id, submission_id=submission.id, score=earlier.score,
+                    max_score=earlier.max_score, body=earlier.body, handin_error=earlier.handin_error,
+                    worker="reused", created_at=now, reuse_key=earlier.reuse_key, reused_from=earlier.id)
+    session.add(result)
+    session.flush()
+    submission.status, submission.score, submission.max_score = "graded", earlier.score, earlier.max_score
+    submission.result_id, submission.grader_error = result.id, None
+    return result
 
 
 def record_failure(db: Database, claim_: Claim, owner: str, message: str) -> None:

@@ -28,6 +28,7 @@ from app.errors import ApiError
 from app.models import User, utcnow
 from grader.errors import GraderBug
 from grader.handin import HandinError, UnpackLimits, unpack_handin
+from grader.version import reuse_key
 
 MULTIPART_OVERHEAD = 64 << 10   # room for the multipart framing around the file itself
 FILE_FIELD = "handin"
@@ -123,7 +124,8 @@ def store(request: Request, upload: Upload, handin: Handin) -> Accepted:
     try:
         sub = submissions.create_submission(request.app.state.db, upload.assessment, upload.user, handin.data,
                                             handin.filename, upload.received_at,
-                                            request.app.state.settings.max_attempts)
+                                            request.app.state.settings.max_attempts,
+                                            reuse_key(unsafe=request.app.state.settings.unsafe_no_sandbox))
     except submissions.Refused as exc:
         raise UploadRefused(403, "refused", exc.reason) from None
     return Accepted(sub.id, sub.version, sub.status)

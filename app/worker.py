@@ -93,6 +93,7 @@ class Worker:
         """Grade one job if there is one; returns whether a job was claimed."""
         from grader import suites
         from grader.grade import grade
+        from grader.version import reuse_key
 
         claim = queue.claim(self.db, self.name, self.settings.lease_seconds)
         if claim is None:
@@ -114,9 +115,13 @@ class Worker:
         done.set()
         log.info("graded submission %d: %d/%d in %.1f s (job %d, attempt %d, %s)", claim.submission_id,
                  result.score, result.max_score, time.monotonic() - started, claim.job_id, claim.attempt, self.name)
+        # Reusable for an identical resubmission unless a section stopped on a limit or crashed,
+        # which can depend on the machine's load rather than on the handin.
+        complete = all(s.message is None for s in result.sections)
         queue.record_result(self.db, claim, self.name, score=result.score, max_score=result.max_score,
                             body=result.model_dump_json(),
-                            handin_error=result.error.message if result.error else None)
+                            handin_error=result.error.message if result.error else None,
+                            reuse_key=reuse_key(unsafe=self.executor.unsafe) if complete else None)
         return True
 
     def run_forever(self, stop: threading.Event) -> None:
