@@ -33,17 +33,18 @@ def _table(result) -> str:
         if not failing:
             continue
         lines += ["", f"== {s.name}: {len(failing)} of {len(s.tests)} tests failed =="]
-        if s.message:
+        if s.message:  # the section did not run, or a file it needs does not import: said once
             lines.append(s.message)
-        else:
-            for t in failing:
-                lines.append(f"-- {t.name}")
-                lines += ["   " + line for line in t.message.splitlines()]
-    advice = [(s.name, t.name, note) for s in result.sections for t in s.tests for note in t.notes]
+        for t in failing:
+            if s.message and t.message.startswith("Not run: "):
+                continue  # it points to the section's message above
+            lines.append(f"-- {t.name}")
+            lines += ["   " + line for line in t.message.splitlines()]
+    # Notes never change a score; the same advice from several tests is printed once.
+    advice = dict.fromkeys((s.name, note) for s in result.sections for t in s.tests for note in t.notes)
     if advice:
         lines += ["", "== Notes (advice only: they never change a score) =="]
-        for section, test, note in advice:
-            lines += [f"-- {section}: {test}", f"   {note}"]
+        lines += [f"-- {section}: {note}" for section, note in advice]
     for note in result.notes:
         lines.append(f"Note: {note}")
     if result.unsafe:

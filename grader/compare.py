@@ -59,10 +59,32 @@ def parameter_shape_note(label: str, got_shape: tuple, expected_shape: tuple) ->
             f"works too. This note does not affect your score.")
 
 
+SHAPE_WHY = {
+    "values": "Values with a batch dimension must keep their exact shape: the next layer's "
+              "matrix products (or the previous layer's, going backward) depend on it.",
+    "parameter": "A parameter-shaped value may only lack leading dimensions of size 1 ((C,) for "
+                 "(1, C)); any other shape would change the parameter's shape in an update.",
+    "shape": "The shape is read right after construction, before anything sets the value.",
+    "scalar": "",
+}
+NOT_CHECKED_LOCALLY = "The local autograder does not check this value; the writeup specifies it."
+
+
 def compare(check: Check, expected: np.ndarray, got: np.ndarray | None, problem: str | None
             ) -> tuple[CheckResult, list[str]]:
     """Compare GOT with EXPECTED under CHECK's kind. Returns the typed outcome and any
-    non-scoring notes (a parameter accepted with a shape that only drops leading 1s)."""
+    non-scoring notes (a parameter accepted with a shape that only drops leading 1s). A failing
+    outcome's message ends with why the value matters and, for a value the official local
+    autograder never reads, says so."""
+    outcome, notes = _compare(check, expected, got, problem)
+    if not outcome.passed:
+        outcome.message = " ".join(part for part in (
+            outcome.message, check.why, "" if check.local else NOT_CHECKED_LOCALLY) if part)
+    return outcome, notes
+
+
+def _compare(check: Check, expected: np.ndarray, got: np.ndarray | None, problem: str | None
+             ) -> tuple[CheckResult, list[str]]:
     label = check.label
     expected = np.asarray(expected)
     fail = {"label": label, "passed": False, "expected_shape": _shape(expected), "got_shape": _shape(got)}
@@ -71,7 +93,8 @@ def compare(check: Check, expected: np.ndarray, got: np.ndarray | None, problem:
     if got is None:
         return CheckResult(**fail, message=f"{label}: no value was produced."), []
     notes = []
-    wrong_shape = CheckResult(**fail, message=f"{label}: expected shape {expected.shape}, got {got.shape}.")
+    wrong_shape = CheckResult(**fail, message=f"{label}: expected shape {expected.shape}, got {got.shape}. "
+                                               f"{check.shape_why or SHAPE_WHY[check.kind]}".strip())
     if check.kind == "shape":
         if got.shape != expected.shape:
             return wrong_shape, []

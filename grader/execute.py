@@ -71,6 +71,7 @@ def _parse_reports(text: str, expected_tests: int) -> list[dict] | None:
         error = entry.get("error")
         bad = entry.get("bad_values") if isinstance(entry.get("bad_values"), dict) else {}
         clean.append({"error": str(error)[:4000] if error else None,
+                      "kind": "import" if entry.get("kind") == "import" else None,
                       "bad_values": {str(k): str(v)[:500] for k, v in list(bad.items())[:200]},
                       "location": _clean_location(entry.get("location"))})
     return clean

@@ -88,6 +88,9 @@ def _class_file(test: Test) -> dict | None:
     return {"path": new["module"].replace(".", "/") + ".py", "line": None} if new else None
 
 
+NOT_IMPORTED = "Not run: your code could not be imported (the section's message says where)."
+
+
 def score_section(section: Section, expected: dict[str, np.ndarray], run: SectionRun) -> SectionResult:
     """Compare every check of every test; the section scores only if all pass."""
     if run.arrays is None:
@@ -95,8 +98,14 @@ def score_section(section: Section, expected: dict[str, np.ndarray], run: Sectio
                  for t in section.tests]
         return SectionResult(name=section.name, score=0, max_score=section.points, passed=False,
                              message=run.failure, tests=tests)
+    # A file that cannot be imported stops every test that needs it the same way: say it once,
+    # for the section, with its line and a caret, and let each test point to it.
+    import_failures = list(dict.fromkeys(r["error"] for r in run.reports if r.get("kind") == "import"))
     tests = []
     for index, (test, report) in enumerate(zip(section.tests, run.reports)):
+        if report.get("kind") == "import":
+            tests.append(TestResult(name=test.name, passed=False, message=NOT_IMPORTED))
+            continue
         checks, notes = [], []
         for check in test.checks:
             key = f"{index}/{check.save}"
@@ -118,7 +127,8 @@ def score_section(section: Section, expected: dict[str, np.ndarray], run: Sectio
                                 checks=checks, notes=notes, **failing))
     passed = all(t.passed for t in tests)
     return SectionResult(name=section.name, score=section.points if passed else 0,
-                         max_score=section.points, passed=passed, tests=tests)
+                         max_score=section.points, passed=passed, tests=tests,
+                         message="\n\n".join(import_failures) or None)
 
 
 def grade(source: Path | bytes, executor, *, suite: Suite, limits: UnpackLimits = UnpackLimits(),

@@ -13,9 +13,16 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Check:
+    """What the trusted side compares. `kind` is the shape rule (grader/compare.py has the policy):
+    "values": exact shape and values, for quantities with a batch dimension; "parameter": values,
+    and a shape that may lack leading 1s, for quantities shaped like a parameter; "shape": the
+    exact shape only; "scalar": any size-1 value."""
     save: str            # the name a step saved the value under
     label: str           # what the student sees, e.g. "Z = Linear.forward(A)"
-    kind: str = "values"  # "values": shape and values; "shape": shape only; "scalar": any size-1 value
+    kind: str = "values"
+    why: str = ""        # why the value matters, told to the student when the check fails
+    shape_why: str = ""  # why the shape matters, told when the shape is wrong (compare.py has defaults)
+    local: bool = True   # False: the official local autograder never checks this value
 
 
 @dataclass
@@ -30,11 +37,16 @@ class Test:
         self.inputs[key] = np.asarray(value)
         return {"array": key}
 
-    def new(self, var: str, module: str, cls: str, *args) -> None:
-        self.steps.append({"op": "new", "var": var, "module": module, "class": cls, "args": list(args)})
+    def new(self, var: str, module: str, cls: str, *args, or_pass_to: str | None = None) -> None:
+        step = {"op": "new", "var": var, "module": module, "class": cls, "args": list(args)}
+        if or_pass_to:
+            step["or_pass_to"] = or_pass_to
+        self.steps.append(step)
 
-    def stand_in(self, var: str) -> None:
-        self.steps.append({"op": "object", "var": var})
+    def stand_in(self, var: str, name: str | None = None, holds: str = "") -> None:
+        """A plain object the test fills in; HOLDS tells the student what it holds when their code
+        asks it for anything else."""
+        self.steps.append({"op": "object", "var": var, "name": name or var, "holds": holds})
 
     def set(self, var: str, attr: str, value) -> None:
         self.steps.append({"op": "set", "var": var, "attr": attr, "value": value})
@@ -52,8 +64,9 @@ class Test:
         self.steps.append({"op": "get", "var": var, "attr": attr, "save": save})
         return save
 
-    def check(self, save: str, label: str, kind: str = "values") -> None:
-        self.checks.append(Check(save, label, kind))
+    def check(self, save: str, label: str, kind: str = "values", *, why: str = "", shape_why: str = "",
+              local: bool = True) -> None:
+        self.checks.append(Check(save, label, kind, why, shape_why, local))
 
 
 @dataclass

@@ -14,11 +14,14 @@ __init__.py (S25 had no Swish) cannot cost a section that does not need it.
 A section is a list of tests, each a list of steps.
     {"op": "new",   "var": "lin", "module": "mytorch.nn.linear", "class": "Linear", "args": [2, 3]}
                     # "module" may be a list of places the class may live: the first present wins
-    {"op": "object", "var": "m"}                                  # an empty stand-in object
+    {"op": "object", "var": "l0", "name": "model.layers[0]", "holds": "..."}  # a stand-in object
     {"op": "set",   "var": "lin", "attr": "W", "value": {"array": "W"}}
     {"op": "call",  "var": "lin", "method": "forward", "args": [{"array": "A"}], "save": "Z",
                     "forbid": ["tanh"]}                           # np.tanh raises while it runs
     {"op": "get",   "var": "lin", "attr": "layers.0.dLdW", "save": "dLdW0"}
+"new" and "call" steps may carry "expects" (the writeup's signature, named in the message when the
+call does not fit); a "new" step may carry "or_pass_to": "forward", meaning the arguments go to
+that method instead when the constructor takes none (Swish(beta) or Swish().forward(Z, beta)).
 Argument values: JSON literals, {"array": KEY} (a fresh copy of an input array) or {"var": NAME}.
 
 Command line (inside the sandbox): runner.py PLANS_JSON INPUTS_NPZ HANDIN_DIR OUT_DIR SECTION_INDEX
@@ -33,6 +36,7 @@ import importlib.machinery
 import importlib.util
 import inspect
 import json
+import linecache
 import os
 import sys
 import traceback
@@ -45,6 +49,11 @@ MAX_REPR_CHARS = 300
 
 class StudentError(Exception):
     """A problem with the code under test, already phrased for the student."""
+
+
+class ImportFailure(StudentError):
+    """The file a test needs (or one it imports) is missing or cannot be imported: every test of
+    the section that needs it fails the same way, so the trusted side says it once per section."""
 
 
 class ForbiddenCall(RuntimeError):
@@ -171,9 +180,54 @@ def _present(module: str) -> bool:
         return False
 
 
+def _handin_path(filename: str | None) -> str | None:
+    """FILENAME relative to the package under test, or None when it is not one of its files."""
+    for root in (f.root for f in sys.meta_path if isinstance(f, HandinFinder)):
+        if filename and filename.startswith(root + os.sep):
+            return os.path.relpath(filename, root)
+    return None
+
+
+def _pointed_line(text: str | None, start: int | None, end: int | None) -> str:
+    """The offending line of code, indented, and a caret under the offending part (START and
+    END are 1-based columns, END exclusive), e.g. "    import helpers\n    ^^^^^^^^^^^^^^"."""
+    if not text or not text.strip():
+        return ""
+    line = text.rstrip("\n").expandtabs(4)
+    indent = len(line) - len(line.lstrip())
+    line = line.strip()
+    first = max(0, (start or 1) - 1 - indent)
+    width = max(1, (end or 0) - (start or 1)) if end and start and end > start else 1
+    return f"\n    {line}\n    {' ' * min(first, len(line))}{'^' * min(width, max(1, len(line) - first))}"
+
+
+def _import_failure(path: str, exc: BaseException) -> ImportFailure:
+    """One message for a file that cannot be imported: the file, the line, the line itself and a
+    caret, and which graded file imported it when that is another one."""
+    if isinstance(exc, SyntaxError):
+        where = _handin_path(exc.filename) or path
+        via = "" if where == path else f" (imported while loading {path})"
+        head = f"{where} has a syntax error on line {exc.lineno}: {exc.msg}{via}."
+        return ImportFailure(head + _pointed_line(exc.text, exc.offset, exc.end_offset))
+    head = _sentence(f"Importing {path} failed: {type(exc).__name__}: {exc}{_import_site(exc)}")
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if _handin_path(f.filename)]
+    if not frames:
+        return ImportFailure(head)
+    frame = frames[-1]
+    start = None if frame.colno is None else frame.colno + 1
+    end = None if frame.end_colno is None else frame.end_colno + 1
+    return ImportFailure(head + _pointed_line(frame.line and _source_line(frame), start, end))
+
+
+def _source_line(frame: traceback.FrameSummary) -> str:
+    """The frame's line as written (FrameSummary.line is stripped, the columns are not)."""
+    return linecache.getline(frame.filename, frame.lineno) or frame.line
+
+
 def load_class(module: str | list[str], class_name: str):
-    """Import MODULE from its own file and return CLASS_NAME, or raise a one-sentence StudentError.
-    MODULE may list alternative places (a handout variant): the first one present is used."""
+    """Import MODULE from its own file and return CLASS_NAME, or raise a StudentError (an
+    ImportFailure when the file is missing or cannot be imported). MODULE may list alternative
+    places (a handout variant): the first one present is used."""
     if isinstance(module, list):
         module = next((m for m in module if _present(m)), module[0])
     path = _module_file(module)
@@ -181,15 +235,10 @@ def load_class(module: str | list[str], class_name: str):
         mod = importlib.import_module(module)
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.split(".")[0] in _top_levels() and module.startswith(exc.name):
-            raise StudentError(f"{path} is missing from your handin.") from None
-        raise StudentError(_sentence(f"Importing {path} failed: {type(exc).__name__}: {exc}"
-                                     f"{_import_site(exc)}")) from exc
-    except SyntaxError as exc:
-        where = os.path.basename(exc.filename or path)
-        raise StudentError(f"{where} has a syntax error on line {exc.lineno}: {exc.msg}.") from None
-    except Exception as exc:
-        raise StudentError(_sentence(f"Importing {path} failed: {type(exc).__name__}: {exc}"
-                                     f"{_import_site(exc)}")) from exc
+            raise ImportFailure(f"{path} is missing from your handin.") from None
+        raise _import_failure(path, exc) from None
+    except Exception as exc:  # SyntaxError included: anything the module does at import time
+        raise _import_failure(path, exc) from None
     cls = getattr(mod, class_name, None)
     if not isinstance(cls, type):
         raise StudentError(f"{path} defines no class {class_name}.")
@@ -212,16 +261,25 @@ def _signature(func):
     return _signatures[key]
 
 
-def _check_signature(func, args, kwargs, what: str) -> None:
+def _accepts(func, args, kwargs) -> bool:
     sig = _signature(func)
     if sig is None:
-        return
+        return True
     try:
         sig.bind(*args, **kwargs)
     except TypeError:
-        shown = ", ".join(["…"] * len(args) + [f"{k}=…" for k in kwargs])
-        raise StudentError(f"{what} cannot be called as {what}({shown}): its signature is "
-                           f"{what}{sig}.") from None
+        return False
+    return True
+
+
+def _check_signature(func, args, kwargs, what: str, expects: str | None = None) -> None:
+    """Raise a StudentError naming every parameter the writeup expects (EXPECTS, e.g.
+    "Linear(in_features, out_features, debug=False)") when FUNC cannot take ARGS."""
+    if _accepts(func, args, kwargs):
+        return
+    shown = ", ".join(["…"] * len(args) + [f"{k}=…" for k in kwargs])
+    writeup = f"the writeup's signature is {expects}, yours is " if expects else "its signature is "
+    raise StudentError(f"{what} cannot be called as {what}({shown}): {writeup}{what}{_signature(func)}.")
 
 
 @contextlib.contextmanager
@@ -256,6 +314,9 @@ def _lookup(obj, attr_path: str, owner: str):
     """Follow "layers.0.dLdW" through attributes and list indices."""
     for part in attr_path.split("."):
         if part.isdigit():
+            if obj is None:
+                raise StudentError(f"{owner} is None, so it has no item [{part}]: the list was never "
+                                   f"built{_where_to_build(owner)}.")
             try:
                 obj = obj[int(part)]
             except (TypeError, IndexError, KeyError):
@@ -266,6 +327,30 @@ def _lookup(obj, attr_path: str, owner: str):
             obj = getattr(obj, part)
         owner = f"{owner}.{part}" if not part.isdigit() else f"{owner}[{part}]"
     return obj
+
+
+def _where_to_build(owner: str) -> str:
+    """" (build self.layers in MLP1.__init__)" for "MLP1.layers"."""
+    cls, _, attr = owner.partition(".")
+    return f" (build self.{attr} in {cls}.__init__)" if attr == "layers" else ""
+
+
+class StandIn:
+    """A plain object the grader fills in, e.g. a layer holding only W, b, dLdW and dLdb for SGD.
+    Asking it for anything else says what it is and what it holds, instead of leaking an internal
+    type name ("'types.SimpleNamespace' object has no attribute 'backward'")."""
+
+    def __init__(self, name: str, holds: str):
+        object.__setattr__(self, "_stand_in", (name, holds))
+
+    def __getattr__(self, attr: str):
+        name, holds = object.__getattribute__(self, "_stand_in")
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        raise AttributeError(f"{name} has no attribute {attr!r}: {holds}")
+
+    def __repr__(self) -> str:
+        return f"<grader stand-in {object.__getattribute__(self, '_stand_in')[0]}>"
 
 
 def _set_attr(obj, attr_path: str, value, owner: str):
@@ -291,6 +376,7 @@ class TestRun:
         self.vars: dict[str, object] = {}
         self.labels: dict[str, str] = {}
         self.saved: dict[str, object] = {}
+        self.passed_on: dict[str, tuple[str, list]] = {}  # var -> (method, extra arguments)
 
     def value(self, spec):
         if isinstance(spec, dict) and "array" in spec:
@@ -308,12 +394,17 @@ class TestRun:
             cls = load_class(step["module"], step["class"])
             args = self.value(step.get("args", []))
             kwargs = {k: self.value(v) for k, v in step.get("kwargs", {}).items()}
-            _check_signature(cls, args, kwargs, cls.__name__)
+            if step.get("or_pass_to") and args and not _accepts(cls, args, kwargs):
+                # The writeup's other form: Swish(beta) or, with a constructor taking no
+                # argument, Swish().forward(Z, beta).
+                self.passed_on[var] = (step["or_pass_to"], args)
+                args = []
+            _check_signature(cls, args, kwargs, cls.__name__, step.get("expects"))
             self.vars[var] = cls(*args, **kwargs)
             self.labels[var] = cls.__name__
         elif op == "object":
-            self.vars[var] = types.SimpleNamespace()  # a stand-in, e.g. a model for SGD
-            self.labels[var] = var
+            self.vars[var] = StandIn(step.get("name", var), step.get("holds", ""))
+            self.labels[var] = step.get("name", var)
         elif op == "set":
             _set_attr(self.vars[var], step["attr"], self.value(step["value"]), self.labels[var])
         elif op == "get":
@@ -331,7 +422,10 @@ class TestRun:
             raise StudentError(f"{label} has no method {step['method']}().")
         args = self.value(step.get("args", []))
         kwargs = {k: self.value(v) for k, v in step.get("kwargs", {}).items()}
-        _check_signature(method, args, kwargs, name)
+        passed_on, extra = self.passed_on.get(step["var"], (None, []))
+        if passed_on == step["method"]:
+            args = args + extra
+        _check_signature(method, args, kwargs, name, step.get("expects"))
         forbidden = step.get("forbid", [])
         try:
             with _forbidden_numpy(forbidden):
@@ -370,6 +464,33 @@ def _student_traceback(exc: BaseException, roots: tuple[str, ...]) -> str:
         "".join(traceback.format_exception_only(type(exc), exc)).strip()
 
 
+def _skeleton_message(exc: BaseException) -> str | None:
+    """A sentence for a method that is still the handout's stub: the skeleton raises the
+    NotImplemented constant ("TypeError: exceptions must derive from BaseException") or
+    NotImplementedError."""
+    if isinstance(exc, TypeError) and str(exc) == "exceptions must derive from BaseException":
+        raised = "NotImplemented"
+    elif isinstance(exc, NotImplementedError):
+        raised = "NotImplementedError"
+    else:
+        return None
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None or _handin_path(tb.tb_frame.f_code.co_filename) is None:
+        return None
+    path = _handin_path(tb.tb_frame.f_code.co_filename)
+    code = tb.tb_frame.f_code
+    if raised == "NotImplemented" and "NotImplemented" not in (_line_at(code.co_filename, tb.tb_lineno)):
+        return None
+    return (f"{code.co_qualname} in {path} is still the unimplemented skeleton: line {tb.tb_lineno} "
+            f"raises {raised}. Implement it as the writeup describes.")
+
+
+def _line_at(filename: str, lineno: int) -> str:
+    return linecache.getline(filename, lineno)
+
+
 def as_array(value):
     """Turn a saved value into a plain numeric array, or return a sentence saying why not."""
     if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
@@ -395,10 +516,12 @@ def run_test(test: dict, inputs, roots: tuple[str, ...]) -> tuple[dict, dict]:
             run.step(step)
     except StudentError as exc:
         report["error"] = str(exc)
+        if isinstance(exc, ImportFailure):
+            report["kind"] = "import"
     except RecursionError:
         report["error"] = "RecursionError: maximum recursion depth exceeded."
     except Exception as exc:  # noqa: BLE001 - whatever the student's code raises is reported, not fatal
-        report["error"] = _student_traceback(exc, roots)
+        report["error"] = _skeleton_message(exc) or _student_traceback(exc, roots)
         report["location"] = _last_student_frame(exc, roots)
     arrays = {}
     for name, value in run.saved.items():

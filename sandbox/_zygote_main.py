@@ -365,4 +365,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (BrokenPipeError, ConnectionResetError):
+        # The service closed its end before or between jobs (e.g. `grader grade` refused the
+        # handin before using the sandbox): a normal shutdown, not worth a traceback on stderr.
+        sys.exit(0)

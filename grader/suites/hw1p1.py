@@ -43,21 +43,35 @@ def _normal(rng, *shape, scale=1.0) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 # Linear Layer
 
+W_INIT_WHY = ("W is read right after construction, before anything sets it: create it in __init__ "
+              "as zeros of shape (out_features, in_features).")
+B_INIT_WHY = ("A bias of any other shape than (out_features, 1) breaks the writeup's forward "
+              "Z = A·Wᵀ + ι_N·bᵀ for a fresh Linear.")
+DLDB_WHY = ("A bias gradient of shape (out,) would turn the (out, 1) bias into (out, out) in the "
+            "update b = b - lr·dLdb.")
+DLDW_WHY = "SGD updates W = W - lr·dLdW, so dLdW needs W's shape (out, in)."
+LINEAR_GRADIENT_KINDS = {"dLdA": ("values", ""), "dLdW": ("parameter", DLDW_WHY),
+                         "dLdb": ("parameter", DLDB_WHY)}
+
+
 def _linear_test(name, A, W, b, dLdZ, arch=False) -> Test:
     t = Test(name)
     out_f, in_f = W.shape
     t.new("lin", LINEAR, "Linear", in_f, out_f, True)
     if arch:
-        t.check(t.get("lin", "W", "W_init"), f"W right after Linear({in_f}, {out_f})", "shape")
-        t.check(t.get("lin", "b", "b_init"), f"b right after Linear({in_f}, {out_f})", "shape")
+        t.check(t.get("lin", "W", "W_init"), f"W right after Linear({in_f}, {out_f})", "shape",
+                shape_why=W_INIT_WHY, local=False)
+        t.check(t.get("lin", "b", "b_init"), f"b right after Linear({in_f}, {out_f})", "shape",
+                shape_why=B_INIT_WHY, local=False)
     t.set("lin", "W", t.array("W", W))
     t.set("lin", "b", t.array("b", b))
     t.call("lin", "forward", t.array("A", A), save="Z")
     t.call("lin", "backward", t.array("dLdZ", dLdZ), save="dLdA_returned")
     t.check("Z", "Z = Linear.forward(A)")
     t.check("dLdA_returned", "the value returned by Linear.backward(dLdZ)")
-    for attr in ("dLdA", "dLdW", "dLdb"):
-        t.check(t.get("lin", attr, attr), f"Linear.{attr} after backward (debug=True)")
+    for attr, (kind, shape_why) in LINEAR_GRADIENT_KINDS.items():
+        t.check(t.get("lin", attr, attr), f"Linear.{attr} after backward (debug=True)", kind,
+                shape_why=shape_why)
     return t
 
 
@@ -90,10 +104,27 @@ def _activation_test(name, cls, Z, dLdA, *, read_dLdbeta=False) -> Test:
 
 
 def _tanh_without_np_tanh() -> Test:
-    t = Test("Tanh.forward does not call np.tanh")
+    """Only whether forward runs with np.tanh disabled, like the official check: Tanh's values are
+    the other Tanh tests' business, so a wrong Tanh fails there with a message about its values."""
+    t = Test("Tanh.forward runs with np.tanh disabled (the writeup forbids np.tanh)")
     t.new("act", ACTIVATION, "Tanh")
-    t.call("act", "forward", t.array("Z", COMMON), save="A", forbid=["tanh"])
-    t.check("A", "A = Tanh.forward(Z) with np.tanh disabled")
+    t.call("act", "forward", t.array("Z", COMMON), forbid=["tanh"])
+    return t
+
+
+def _swish_beta_test(name, beta, Z, dLdA) -> Test:
+    """Swish with beta other than 1: given to the constructor, Swish(beta), or, where the
+    constructor takes no argument, to forward(Z, beta) as the writeup writes it. backward must
+    use the same beta."""
+    t = Test(name)
+    t.new("act", ACTIVATION, "Swish", beta, or_pass_to="forward")
+    t.call("act", "forward", t.array("Z", Z), save="A")
+    t.call("act", "backward", t.array("dLdA", dLdA), save="dLdZ")
+    t.check("A", f"A = Swish(beta={beta}).forward(Z)", local=False)
+    t.check("dLdZ", f"dLdZ = Swish(beta={beta}).backward(dLdA)", why="backward must use the stored beta.",
+            local=False)
+    t.check(t.get("act", "dLdbeta", "dLdbeta"), f"Swish(beta={beta}).dLdbeta after backward", "scalar",
+            local=False)
     return t
 
 
@@ -115,6 +146,10 @@ def activation_section(seed: str) -> Section:
                          np.array([[1000, 1001, 1002], [12345, 12346, 12347]], dtype="f"),
                          np.array([[1, -1, 2], [0.5, 0.5, -1]], dtype="f")),
     ]
+    tests.append(_swish_beta_test("handout input: Swish with beta = 0.5", 0.5, COMMON, DLDA_ACT))
+    name = "random case: Swish with beta = 1.7 on a 4x3 input"
+    rng = _rng(seed, name)
+    tests.append(_swish_beta_test(name, 1.7, _normal(rng, 4, 3, scale=3.0), _normal(rng, 4, 3)))
     for cls in ("Identity", "Sigmoid", "Tanh", "ReLU", "GELU", "Swish", "Softmax"):
         for n, c in [(1, 6), (5, 3)]:
             name = f"random case: {cls} on a {n}x{c} input"
@@ -151,7 +186,7 @@ def _mlp_test(model: str, name: str, rng, n: int) -> Test:
     for k, (out_f, in_f) in enumerate(shapes):
         layer = f"layers.{2 * k}"
         t.check(t.get("mlp", f"{layer}.W", f"W{k}_init"), f"{model}.layers[{2 * k}].W right after {model}()",
-                "shape")
+                "shape", shape_why=W_INIT_WHY)
     for k, (out_f, in_f) in enumerate(shapes):
         t.set("mlp", f"layers.{2 * k}.W", t.array(f"W{k}", _normal(rng, out_f, in_f)))
         t.set("mlp", f"layers.{2 * k}.b", t.array(f"b{k}", _normal(rng, out_f, 1)))
@@ -164,7 +199,9 @@ def _mlp_test(model: str, name: str, rng, n: int) -> Test:
         t.check(t.get("mlp", attr), f"{model}.{_indexed(attr)} after backward (debug=True)")
     for k in range(len(shapes)):
         for grad in ("dLdW", "dLdb"):
-            t.check(t.get("mlp", f"layers.{2 * k}.{grad}"), f"{model}.layers[{2 * k}].{grad} after backward")
+            # The local autograder fetches MLP1's second Linear's gradients but never compares them.
+            t.check(t.get("mlp", f"layers.{2 * k}.{grad}"), f"{model}.layers[{2 * k}].{grad} after backward",
+                    "parameter", shape_why=LINEAR_GRADIENT_KINDS[grad][1], local=not (model == "MLP1" and k == 1))
     return t
 
 
@@ -204,14 +241,18 @@ def loss_section(seed: str) -> Section:
 # ---------------------------------------------------------------------------------------------
 # SGD
 
+SGD_STAND_IN = ("SGD is graded on a stand-in model whose layers are plain objects holding only W, b, "
+                "dLdW and dLdb (so a bug in your Linear never costs SGD); step() should use only those.")
+
+
 def _sgd_test(name, lr, momentum, layer_shapes, grads_per_step) -> Test:
     """A stand-in model whose layers are plain objects with W, b, dLdW, dLdb, so SGD is graded on
     its own and never through the student's Linear."""
     t = Test(name)
-    t.stand_in("model")
+    t.stand_in("model", "model", SGD_STAND_IN)
     layers = []
     for k, (w_shape, b_shape) in enumerate(layer_shapes):
-        t.stand_in(f"l{k}")
+        t.stand_in(f"l{k}", f"model.layers[{k}]", SGD_STAND_IN)
         t.set(f"l{k}", "W", t.array(f"W{k}", np.ones(w_shape)))
         t.set(f"l{k}", "b", t.array(f"b{k}", np.ones(b_shape)))
         layers.append({"var": f"l{k}"})
@@ -224,8 +265,10 @@ def _sgd_test(name, lr, momentum, layer_shapes, grads_per_step) -> Test:
         t.call("opt", "step")
         for k in range(len(layer_shapes)):
             for p in ("W", "b"):
+                # The local autograder prints plain SGD's results but scores only momentum's.
                 t.check(t.get("model", f"layers.{k}.{p}", f"step{step}.{p}{k}"),
-                        f"layers[{k}].{p} after step {step} (lr={lr}, momentum={momentum})")
+                        f"layers[{k}].{p} after step {step} (lr={lr}, momentum={momentum})", "parameter",
+                        local=momentum != 0)
     return t
 
 
@@ -272,14 +315,20 @@ def _bn_training_test(name, Z, BW, Bb, dLdBZ, alpha=None) -> Test:
     t.check("BZ", "BZ = BatchNorm1d.forward(Z) in training mode")
     t.check("dLdZ", "dLdZ = BatchNorm1d.backward(dLdBZ)")
     for attr in ("dLdBW", "dLdBb"):
-        t.check(t.get("bn", attr, attr), f"BatchNorm1d.{attr} after backward")
+        t.check(t.get("bn", attr, attr), f"BatchNorm1d.{attr} after backward", "parameter",
+                why=f"{attr} is what an optimizer uses to learn {attr[3:]}.", local=False)
     for attr in ("running_M", "running_V"):
-        t.check(t.get("bn", attr, attr), f"BatchNorm1d.{attr} after one training batch")
+        t.check(t.get("bn", attr, attr), f"BatchNorm1d.{attr} after one training batch", "parameter",
+                why=RUNNING_WHY, local=False)
     return t
 
 
+RUNNING_WHY = "Eval mode normalises with the running statistics."
+
+
 def _bn_running_stats_test(name, rng, c, alpha=None) -> Test:
-    """Two training batches, then eval on a new batch (including a single row)."""
+    """Two training batches, then eval on a new batch (including a single row); the running
+    statistics are read again after the eval calls, since inference must not change them."""
     t = Test(name)
     t.new("bn", BATCHNORM, "BatchNorm1d", c, *([] if alpha is None else [alpha]))
     t.set("bn", "BW", t.array("BW", 1 + _normal(rng, 1, c, scale=0.5)))
@@ -287,11 +336,16 @@ def _bn_running_stats_test(name, rng, c, alpha=None) -> Test:
     for batch, n in enumerate((6, 3), start=1):
         t.call("bn", "forward", t.array(f"Z{batch}", 2 + _normal(rng, n, c, scale=3.0)))
         for attr in ("running_M", "running_V"):
-            t.check(t.get("bn", attr, f"{attr}{batch}"),
-                    f"BatchNorm1d.{attr} after training batch {batch}")
+            t.check(t.get("bn", attr, f"{attr}{batch}"), f"BatchNorm1d.{attr} after training batch {batch}",
+                    "parameter", why=RUNNING_WHY, local=False)
     for n in (5, 1):
         t.call("bn", "forward", t.array(f"E{n}", _normal(rng, n, c, scale=3.0)), True, save=f"BZ_eval{n}")
-        t.check(f"BZ_eval{n}", f"BZ = BatchNorm1d.forward(Z, eval=True) on {n} row(s) after training")
+        t.check(f"BZ_eval{n}", f"BZ = BatchNorm1d.forward(Z, eval=True) on {n} row(s) after training",
+                local=False)
+    for attr in ("running_M", "running_V"):
+        t.check(t.get("bn", attr, f"{attr}_after_eval"), f"BatchNorm1d.{attr} after the eval calls",
+                "parameter", why="Inference must not change the running statistics: eval mode only reads them.",
+                local=False)
     return t
 
 
@@ -303,7 +357,26 @@ def _bn_small_variance_test(name, rng) -> Test:
     t.new("bn", BATCHNORM, "BatchNorm1d", 3)
     t.call("bn", "forward", t.array("Z", _normal(rng, 8, 3, scale=0.03)), save="BZ")
     t.check("BZ", "BZ = BatchNorm1d.forward(Z) in training mode on a batch with a small variance "
-                  "(is eps 1e-8?)")
+                  "(is eps 1e-8?)", local=False)
+    return t
+
+
+def _bn_variance_near_eps_test(name, rng) -> Test:
+    """One feature whose batch variance is about eps = 1e-8 (values of order 1e-4, which float32
+    holds to 7 digits): there sqrt(V + eps) and sqrt(V) + eps differ by about 40%, so only the
+    writeup's NZ = (Z - M) / sqrt(V + eps) passes. The other features are ordinary."""
+    t = Test(name)
+    t.new("bn", BATCHNORM, "BatchNorm1d", 3)
+    t.set("bn", "BW", t.array("BW", 1 + _normal(rng, 1, 3, scale=0.5)))
+    t.set("bn", "Bb", t.array("Bb", _normal(rng, 1, 3)))
+    Z = _normal(rng, 6, 3, scale=2.0)
+    Z[:, 0] = _normal(rng, 6, scale=1e-4)
+    t.call("bn", "forward", t.array("Z", Z), save="BZ")
+    t.call("bn", "backward", t.array("dLdBZ", _normal(rng, 6, 3)), save="dLdZ")
+    t.check("BZ", "BZ = BatchNorm1d.forward(Z) in training mode where column 0's variance is about eps",
+            why="The writeup normalises with sqrt(V + eps), eps = 1e-8, which differs from sqrt(V) + eps "
+                "when V is comparable to eps.", local=False)
+    t.check("dLdZ", "dLdZ = BatchNorm1d.backward(dLdBZ) where column 0's variance is about eps", local=False)
     return t
 
 
@@ -322,14 +395,58 @@ def batchnorm_section(seed: str) -> Section:
         tests.append(_bn_running_stats_test(name, _rng(seed, name), c, alpha))
     name = "random case: 8x3 training batch with a small variance"
     tests.append(_bn_small_variance_test(name, _rng(seed, name)))
+    name = "random case: 6x3 training batch, one feature's variance comparable to eps"
+    tests.append(_bn_variance_near_eps_test(name, _rng(seed, name)))
     return Section("Batch Norm", SECTION_POINTS["Batch Norm"], tests)
+
+
+# ---------------------------------------------------------------------------------------------
+# The writeup's signatures, named in full whenever a call does not fit, the same way in every section.
+
+WRITEUP_SIGNATURES = {
+    "Linear": "Linear(in_features, out_features, debug=False)",
+    "Linear.forward": "Linear.forward(A)", "Linear.backward": "Linear.backward(dLdZ)",
+    "Swish": "Swish(beta=1.0)",
+    "MSELoss.forward": "MSELoss.forward(A, Y)", "MSELoss.backward": "MSELoss.backward()",
+    "CrossEntropyLoss.forward": "CrossEntropyLoss.forward(A, Y)",
+    "CrossEntropyLoss.backward": "CrossEntropyLoss.backward()",
+    "SGD": "SGD(model, lr=0.1, momentum=0)", "SGD.step": "SGD.step()",
+    "BatchNorm1d": "BatchNorm1d(num_features, alpha=0.9)",
+    "BatchNorm1d.forward": "BatchNorm1d.forward(Z, eval=False)",
+    "BatchNorm1d.backward": "BatchNorm1d.backward(dLdBZ)",
+}
+for _act in ("Identity", "Sigmoid", "Tanh", "ReLU", "GELU", "Swish", "Softmax"):
+    WRITEUP_SIGNATURES.setdefault(_act, f"{_act}()")
+    WRITEUP_SIGNATURES[f"{_act}.forward"] = f"{_act}.forward(Z)"
+    WRITEUP_SIGNATURES[f"{_act}.backward"] = f"{_act}.backward(dLdA)"
+for _loss in ("MSELoss", "CrossEntropyLoss"):
+    WRITEUP_SIGNATURES[_loss] = f"{_loss}()"
+for _model, (_first, _last) in {"MLP0": ("A0", "dLdA1"), "MLP1": ("A0", "dLdA2"), "MLP4": ("A", "dLdA")}.items():
+    WRITEUP_SIGNATURES[_model] = f"{_model}(debug=False)"
+    WRITEUP_SIGNATURES[f"{_model}.forward"] = f"{_model}.forward({_first})"
+    WRITEUP_SIGNATURES[f"{_model}.backward"] = f"{_model}.backward({_last})"
+
+
+def _name_signatures(sections: list[Section]) -> None:
+    """Give every "new" and "call" step the writeup's signature of what it calls."""
+    for section in sections:
+        for test in section.tests:
+            classes = {}
+            for step in test.steps:
+                if step["op"] == "new":
+                    classes[step["var"]] = step["class"]
+                    step["expects"] = WRITEUP_SIGNATURES[step["class"]]
+                elif step["op"] == "call" and step["var"] in classes:
+                    step["expects"] = WRITEUP_SIGNATURES[f"{classes[step['var']]}.{step['method']}"]
 
 
 def build_suite(seed: str) -> list[Section]:
     """Every section, in the official order, with random inputs derived from SEED."""
-    return [linear_section(seed), activation_section(seed), mlp_section("MLP0", seed),
-            mlp_section("MLP1", seed), mlp_section("MLP4", seed), loss_section(seed),
-            sgd_section(seed), batchnorm_section(seed)]
+    sections = [linear_section(seed), activation_section(seed), mlp_section("MLP0", seed),
+                mlp_section("MLP1", seed), mlp_section("MLP4", seed), loss_section(seed),
+                sgd_section(seed), batchnorm_section(seed)]
+    _name_signatures(sections)
+    return sections
 
 
 # What each package's __init__.py exports in the handout.

@@ -66,6 +66,7 @@ class Correct:
     edits: tuple[Edit, ...] = ()
     packaging: str = "tar"   # see PACKAGERS
     why: str = ""
+    note: str = ""   # a phrase some non-scoring note must contain (and then only such notes appear)
 
 
 def bug(name: str, lost, *edits: Edit, why: str = "", expect: str = "") -> Buggy:
@@ -83,7 +84,8 @@ BUGGY: list[Buggy] = [
     # -- Linear: costs the MLPs too (models/mlp.py uses the student's Linear), never SGD.
     bug("linear_dLdb_flat", LINEAR_AND_MLPS,
         (LINEAR, "self.dLdb = dLdZ.T @ self.Ones", "self.dLdb = np.sum(dLdZ, axis=0)"),
-        why="dLdb of shape (out,) instead of (out, 1)", expect="Linear.dLdb after backward (debug=True): expected shape (3, 1), got (3,)."),
+        why="dLdb of shape (out,) instead of (out, 1)", expect="Linear.dLdb after backward (debug=True): expected shape (3, 1), got (3,). A bias gradient "
+                                                      "of shape (out,) would turn the (out, 1) bias into (out, out)"),
     bug("linear_Z_transposed", LINEAR_AND_MLPS,
         (LINEAR, "return A @ self.W.T + self.Ones @ self.b.T", "return self.W @ A.T + self.b @ self.Ones.T"),
         why="Z of shape (out, N)"),
@@ -108,7 +110,7 @@ BUGGY: list[Buggy] = [
         (ACT, '    def backward(self, dLdA):\n        dAdZ = np.ones(self.A.shape, dtype="f")\n'
               '        return dLdA * dAdZ',
               '    def backward(self):\n        return np.ones(self.A.shape, dtype="f")'),
-        why="S23's Identity.backward() took no argument", expect="its signature is Identity.backward()."),
+        why="S23's Identity.backward() took no argument", expect="the writeup's signature is Identity.backward(dLdA), yours is Identity.backward()."),
     bug("sigmoid_wrong_derivative", {"Activation"},
         (ACT, "return dLdA * (self.A - self.A * self.A)", "return dLdA * (1.0 - self.A)")),
     bug("tanh_uses_np_tanh", {"Activation"},
@@ -138,11 +140,20 @@ BUGGY: list[Buggy] = [
     bug("swish_dLdbeta_not_summed", {"Activation"},
         (ACT, "self.dLdbeta = np.sum(dLdA * Z * Z * s * (1.0 - s))", "self.dLdbeta = dLdA * Z * Z * s * (1.0 - s)"),
         expect="Swish.dLdbeta after backward: expected a single number, got an array of shape (4, 2)."),
+    # Issue 9 section 2: Swish with beta other than 1.
+    bug("swish_backward_ignores_beta", {"Activation"},
+        (ACT, "dAdZ = s + beta * Z * s * (1.0 - s)", "dAdZ = s + Z * s * (1.0 - s)"),
+        why="right only at beta = 1, the official script's only case",
+        expect="dLdZ = Swish(beta=0.5).backward(dLdA): values differ"),
+    bug("swish_constructor_ignores_beta", {"Activation"},
+        (ACT, "    def __init__(self, beta=1.0):\n        self.beta = beta\n",
+              "    def __init__(self, beta=1.0):\n        self.beta = 1.0\n"),
+        expect="A = Swish(beta=0.5).forward(Z): values differ"),
     bug("swish_beta_required_in_forward", {"Activation"},
         (ACT, "    def __init__(self, beta=1.0):\n        self.beta = beta\n\n    def forward(self, Z):\n"
               "        self.Z = Z\n",
               "    def forward(self, Z, beta):\n        self.beta = beta\n        self.Z = Z\n"),
-        why="the writeup writes forward(Z, beta); the grader calls Swish().forward(Z)", expect="its signature is Swish.forward(Z, beta)."),
+        why="the writeup writes forward(Z, beta); the grader calls Swish().forward(Z)", expect="the writeup's signature is Swish.forward(Z), yours is Swish.forward(Z, beta)."),
     bug("softmax_unstable", {"Activation"},
         (ACT, "shifted = Z - np.max(Z, axis=1, keepdims=True)  # avoids overflow for large inputs", "shifted = Z"),
         expect="A = Softmax.forward(Z) contains nan"),
@@ -205,10 +216,27 @@ BUGGY: list[Buggy] = [
     bug("bn_missing_dLdBW", {"Batch Norm"},
         (BN, "        self.dLdBW = np.sum(dLdBZ * self.NZ, axis=0, keepdims=True)\n", ""),
         expect="BatchNorm1d.dLdBW after backward: values differ"),
-    bug("bn_dLdBb_flat", {"Batch Norm"},
-        (BN, "self.dLdBb = np.sum(dLdBZ, axis=0, keepdims=True)", "self.dLdBb = np.sum(dLdBZ, axis=0)")),
     bug("bn_dLdZ_missing_mean_term", {"Batch Norm"},
         (BN, "+ dLdV * (2 / N) * (Z - M) + dLdM / N", "+ dLdV * (2 / N) * (Z - M)")),
+    # Section 2 corners of issue 9: BW and Bb off their defaults, inference leaves the state alone,
+    # a variance comparable to eps.
+    bug("bn_backward_ignores_BW", {"Batch Norm"},
+        (BN, "dLdNZ = dLdBZ * self.BW", "dLdNZ = dLdBZ"),
+        why="right only while BW is all ones", expect="dLdZ = BatchNorm1d.backward(dLdBZ): values differ"),
+    bug("bn_eval_ignores_Bb", {"Batch Norm"},
+        (BN, "            return self.BW * NZ + self.Bb", "            return self.BW * NZ"),
+        why="right only while Bb is all zeros", expect="BZ = BatchNorm1d.forward(Z, eval=True): values differ"),
+    bug("bn_eval_updates_running_statistics", {"Batch Norm"},
+        (BN, "            NZ = (Z - self.running_M) / np.sqrt(self.running_V + self.eps)\n",
+             "            NZ = (Z - self.running_M) / np.sqrt(self.running_V + self.eps)\n"
+             "            self.running_M = self.alpha * self.running_M + (1 - self.alpha) * np.mean(Z, axis=0, keepdims=True)\n"),
+        why="the eval output itself is right; the state it leaves behind is not",
+        expect="BatchNorm1d.running_M after the eval calls: values differ"),
+    bug("bn_eps_outside_the_sqrt", {"Batch Norm"},
+        (BN, "self.NZ = (Z - self.M) / np.sqrt(self.V + self.eps)", "self.NZ = (Z - self.M) / (np.sqrt(self.V) + self.eps)"),
+        why="the writeup's NZ is (Z - M) / sqrt(V + eps); the two differ once V is comparable to eps "
+            "(the official autograder's data never gets there)",
+        expect="where column 0's variance is about eps: values differ"),
     bug("bn_wrong_eps", {"Batch Norm"},
         (BN, "self.eps = 1e-8", "self.eps = 1e-5"),
         why="PyTorch's default eps; only visible on a batch with a tiny variance", expect="on a batch with a small variance"),
@@ -359,9 +387,38 @@ CORRECT: list[Correct] = [
              "        self.M = np.mean(Z, axis=0, keepdims=True)\n"
              "        self.V = np.mean((Z - self.M) ** 2, axis=0, keepdims=True)", BN_EXPLICIT_FORWARD),
         (BN, "    def backward(self, dLdBZ):", BN_COMPACT_BACKWARD))),
-    Correct("batchnorm_eps_outside_the_sqrt", (
-        (BN, "self.NZ = (Z - self.M) / np.sqrt(self.V + self.eps)", "self.NZ = (Z - self.M) / (np.sqrt(self.V) + self.eps)"),),
-        why="not the writeup's formula, but numerically the same at eps = 1e-8; the official autograder accepts it"),
+    # Issue 9 section 1: parameter-shaped values that only lack a leading 1 pass, with a note.
+    Correct("bn_param_grads_without_keepdims", (
+        (BN, "self.dLdBW = np.sum(dLdBZ * self.NZ, axis=0, keepdims=True)", "self.dLdBW = np.sum(dLdBZ * self.NZ, axis=0)"),
+        (BN, "self.dLdBb = np.sum(dLdBZ, axis=0, keepdims=True)", "self.dLdBb = np.sum(dLdBZ, axis=0)")),
+        why="(C,) gradients update a (1, C) BW and Bb correctly; the official script never reads them",
+        note="BatchNorm1d.dLdBW after backward has shape (2,); the writeup's is (1, 2): accepted"),
+    Correct("bn_statistics_without_keepdims", (
+        (BN, "self.running_M = np.zeros((1, num_features))", "self.running_M = np.zeros(num_features)"),
+        (BN, "self.running_V = np.ones((1, num_features))", "self.running_V = np.ones(num_features)"),
+        (BN, "self.M = np.mean(Z, axis=0, keepdims=True)", "self.M = np.mean(Z, axis=0)"),
+        (BN, "self.V = np.mean((Z - self.M) ** 2, axis=0, keepdims=True)", "self.V = np.var(Z, axis=0)")),
+        why="M, V and the running statistics as (C,) vectors broadcast exactly like (1, C) rows",
+        note="BatchNorm1d.running_M after one training batch has shape (2,); the writeup's is (1, 2): accepted"),
+    # Issue 9 section 2: correct variants near the corners.
+    Correct("swish_recomputes_sigmoid_in_backward", (
+        (ACT, "Z, s, beta = self.Z, self.sig, self.beta", "Z, beta = self.Z, self.beta\n        s = 1.0 / (1.0 + np.exp(-beta * Z))"),),
+        why="reads the stored beta in backward instead of a cached sigmoid"),
+    Correct("bn_backward_in_terms_of_parameter_gradients", (
+        (BN, "        dLdNZ = dLdBZ * self.BW\n", "        inv_std = 1.0 / np.sqrt(V + eps)\n"
+             "        return self.BW * inv_std / N * (N * dLdBZ - self.dLdBb - self.NZ * self.dLdBW)\n"
+             "        dLdNZ = dLdBZ * self.BW\n"),),
+        why="the compact form with BW factored out; only right if BW is applied once"),
+    Correct("bn_eval_stores_its_intermediates", (
+        (BN, "            NZ = (Z - self.running_M) / np.sqrt(self.running_V + self.eps)\n            return self.BW * NZ + self.Bb",
+             "            self.NZ = (Z - self.running_M) / np.sqrt(self.running_V + self.eps)\n"
+             "            self.BZ = self.BW * self.NZ + self.Bb\n            return self.BZ"),),
+        why="eval may change other attributes, just not the running statistics"),
+    Correct("bn_inverse_std_in_float32", (
+        (BN, "self.NZ = (Z - self.M) / np.sqrt(self.V + self.eps)",
+             "self.inv_std = (1.0 / np.sqrt(self.V + self.eps)).astype(np.float32)\n"
+             "        self.NZ = ((Z - self.M) * self.inv_std).astype(np.float32)"),),
+        why="float32 still holds a variance near eps to ~7 digits"),
     Correct("losses_return_python_floats", (
         (LOSS, "return np.sum(se) / (self.N * self.C)", "return float(np.sum(se) / (self.N * self.C))"),
         (LOSS, "return np.sum(-Y * log_softmax) / self.N", "return float(np.sum(-Y * log_softmax) / self.N)"))),

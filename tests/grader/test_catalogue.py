@@ -49,6 +49,7 @@ def test_buggy_handin_loses_exactly_its_sections(handin, tmp_path, executor):
     assert_lost_exactly(result, handin.lost)
     if handin.expect:
         messages = [t.message for s in result.sections for t in s.tests if not t.passed]
+        messages += [s.message for s in result.sections if s.message]
         assert any(handin.expect in m for m in messages), messages[:3]
 
 
@@ -68,6 +69,12 @@ def test_correct_but_different_handin_scores_100(handin, tmp_path, executor):
     result = grade(source, executor, suite=HW1P1)
     assert_lost_exactly(result, set())
     assert result.score == 100 == result.max_score
+    notes = [n for s in result.sections for t in s.tests for n in t.notes]
+    if handin.note:
+        assert any(handin.note in n for n in notes), notes[:3]
+        assert all("accepted" in n and "does not affect your score" in n for n in notes), notes
+    else:
+        assert notes == []
     if handin.packaging == "wrapped_tar":
         assert any("hw1p1_handout/" in note for note in result.notes), result.notes
         assert any("autograder" in note and "README.md" in note for note in result.notes), result.notes

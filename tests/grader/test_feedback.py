@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from catalogue import ACT, BN, LINEAR, LOSS, MLP, SGD, build_handin, tar_bytes
 
-from grader.compare import MAX_OFF_INDICES, compare, format_check
-from grader.grade import grade
+from grader.compare import MAX_OFF_INDICES, SHAPE_WHY, compare, format_check
+from grader.grade import NOT_IMPORTED, grade
 from grader.plan import Check
 from grader.result import TestResult as GradedTest
 from grader.suites.hw1p1 import SUITE as HW1P1
@@ -80,9 +80,11 @@ def test_value_mismatch_names_the_quantity_and_locates_the_error(values_result):
     assert numbers(got_part)[:3] == [11.0, -3.0, -17.0]
 
 
-def test_shape_mismatch_is_reported_exactly(values_result):
+def test_shape_mismatch_is_reported_exactly_and_says_why_it_matters(values_result):
     text = message(values_result, "Linear Layer", "handout case: Linear(2, 3)")
-    assert "Linear.dLdb after backward (debug=True): expected shape (3, 1), got (3,)." in text.splitlines()
+    assert ("Linear.dLdb after backward (debug=True): expected shape (3, 1), got (3,). A bias gradient of "
+            "shape (out,) would turn the (out, 1) bias into (out, out) in the update b = b - lr·dLdb."
+            in text.splitlines())
 
 
 def test_large_arrays_get_no_excerpt(values_result):
@@ -104,6 +106,16 @@ def test_sgd_message_names_the_parameter_and_step(values_result):
     text = message(values_result, "SGD", "handout case: plain SGD, two steps")
     assert text.startswith("layers[0].b after step 1 (lr=0.9, momentum=0): values differ.")
     assert "layers[0].W" not in text
+
+
+def test_a_check_the_local_autograder_skips_says_so(values_result):
+    """Plain SGD is printed but never scored by the official script; momentum is scored."""
+    plain = message(values_result, "SGD", "handout case: plain SGD, two steps")
+    assert plain.splitlines()[0].endswith("The local autograder does not check this value; the writeup "
+                                          "specifies it."), plain
+    # A value the local autograder does check says nothing of the kind.
+    linear = message(values_result, "Linear Layer", "handout case: Linear(2, 3)")
+    assert linear.startswith("Z = Linear.forward(A): values differ.") and "local autograder" not in linear
 
 
 # ---------------------------------------------------------------------------------------------
@@ -148,8 +160,8 @@ def test_compare_rejects_nan_where_nan_is_expected():
 
 def test_compare_shape_rules():
     expected = np.zeros((3, 1))
-    assert check_text(Check("x", "X"), expected, np.zeros(3)) == "X: expected shape (3, 1), got (3,)."
-    assert check_text(Check("x", "X"), expected, np.zeros((1, 3))) == "X: expected shape (3, 1), got (1, 3)."
+    assert check_text(Check("x", "X"), expected, np.zeros(3)) == "X: expected shape (3, 1), got (3,). " + SHAPE_WHY["values"]
+    assert check_text(Check("x", "X"), expected, np.zeros((1, 3))).startswith("X: expected shape (3, 1), got (1, 3).")
     assert check_text(Check("x", "X", "scalar"), np.float64(2.0), np.array([[2.0]])) is None
     assert "single number" in check_text(Check("x", "X", "scalar"), np.float64(2.0), np.array([2.0, 2.0]))
 
@@ -273,40 +285,120 @@ def test_missing_method(exceptions_result):
     assert text == "SGD has no method step()."
 
 
-def test_wrong_signature(exceptions_result):
+def test_wrong_signature_names_the_writeups_and_yours(exceptions_result):
     text = message(exceptions_result, "Activation", "handout case: Swish() on an integer input")
     assert_sentence(text)
-    assert text.startswith("Swish.forward cannot be called as Swish.forward(")
-    assert "signature" in text and "beta" in text
+    assert text == ("Swish.forward cannot be called as Swish.forward(…): the writeup's signature is "
+                    "Swish.forward(Z), yours is Swish.forward(Z, beta).")
 
 
 def test_forbidden_np_tanh(exceptions_result):
-    text = message(exceptions_result, "Activation", "Tanh.forward does not call np.tanh")
+    text = message(exceptions_result, "Activation",
+                   "Tanh.forward runs with np.tanh disabled (the writeup forbids np.tanh)")
     assert_sentence(text)
     assert "np.tanh" in text and "exponentials" in text
 
 
-def test_syntax_error(exceptions_result):
-    section = next(s for s in exceptions_result.sections if s.name == "Batch Norm")
-    texts = {t.message for t in section.tests}
-    assert len(texts) == 1
-    text = texts.pop()
-    assert_sentence(text)
-    assert re.fullmatch(r"batchnorm\.py has a syntax error on line \d+: .+\.", text), text
+def _section(result, name):
+    return next(s for s in result.sections if s.name == name)
 
 
-def test_import_error_names_the_file_and_line(values_result):
+def test_syntax_error_is_one_section_message_with_the_line_and_a_caret(exceptions_result):
+    section = _section(exceptions_result, "Batch Norm")
+    assert section.message == ("mytorch/nn/batchnorm.py has a syntax error on line 18: expected ':'.\n"
+                               "    def forward(self, Z, eval=False)\n"
+                               "                                    ^")
+    # Each test only points to it: the error is not repeated per test.
+    assert {t.message for t in section.tests} == {NOT_IMPORTED}
+    assert all(not t.passed and not t.checks for t in section.tests)
+
+
+def test_import_error_is_one_section_message_with_the_line_and_a_caret(values_result):
     for section, graded in [("Activation", "mytorch/nn/activation.py"), ("MLP0", "models/mlp.py")]:
-        s = next(s for s in values_result.sections if s.name == section)
-        text = s.tests[0].message
-        assert_sentence(text)
-        assert text == (f"Importing {graded} failed: ModuleNotFoundError: No module named 'helpers' "
-                        f"(in mytorch/nn/activation.py, line 3).")
+        s = _section(values_result, section)
+        assert s.message == (f"Importing {graded} failed: ModuleNotFoundError: No module named 'helpers' "
+                             f"(in mytorch/nn/activation.py, line 3).\n"
+                             f"    import helpers\n"
+                             f"    ^^^^^^^^^^^^^^")
+        assert {t.message for t in s.tests} == {NOT_IMPORTED}
 
 
-def test_missing_file(values_result):
-    section = next(s for s in values_result.sections if s.name == "Batch Norm")
-    assert {t.message for t in section.tests} == {"mytorch/nn/batchnorm.py is missing from your handin."}
+def test_missing_file_is_said_once_for_the_section(values_result):
+    section = _section(values_result, "Batch Norm")
+    assert section.message == "mytorch/nn/batchnorm.py is missing from your handin."
+    assert {t.message for t in section.tests} == {NOT_IMPORTED}
+
+
+# ---------------------------------------------------------------------------------------------
+# Messages seen on real handins (issue 9, section 3), one handin with one such problem per section.
+
+MESSAGES_HANDIN = (
+    # Linear: a constructor without the writeup's debug parameter.
+    (LINEAR, "def __init__(self, in_features, out_features, debug=False):",
+             "def __init__(self, in_features, out_features):\n        debug = True"),
+    # Activation: a Tanh that never calls np.tanh and is wrong (infinite at Z = 0).
+    (ACT, "self.A = 2.0 * _sigmoid(2.0 * np.asarray(Z, dtype=np.float64)) - 1.0",
+          "self.A = (np.exp(Z) + np.exp(-Z)) / (np.exp(Z) - np.exp(-Z))"),
+    # MLP1: the skeleton's layers list left as None.
+    (MLP, "self.layers = [Linear(2, 3), ReLU(), Linear(3, 2), ReLU()]", "self.layers = None"),
+    # Loss: the skeleton's `raise NotImplemented` left in CrossEntropyLoss.backward; MSELoss.forward(A).
+    (LOSS, "        return (self.softmax - self.Y) / self.N", "        raise NotImplemented"),
+    (LOSS, "    def forward(self, A, Y):\n        self.A = A\n        self.Y = Y\n        self.N, self.C = A.shape\n"
+           "        se = (A - Y) * (A - Y)",
+           "    def forward(self, A):\n        Y = A\n        self.A = A\n        self.Y = Y\n"
+           "        self.N, self.C = A.shape\n        se = (A - Y) * (A - Y)"),
+    # SGD: a step that asks the layers for more than W, b, dLdW and dLdb.
+    (SGD, "    def step(self):\n", "    def step(self):\n        self.l[0].backward\n"),
+)
+
+
+@pytest.fixture(scope="module")
+def messages_result(tmp_path_factory, executor):
+    root = build_handin(tmp_path_factory.mktemp("msg") / "src", MESSAGES_HANDIN)
+    return grade(tar_bytes(root), executor)
+
+
+def test_a_wrong_tanh_fails_on_its_values_not_on_np_tanh(messages_result):
+    activation = _section(messages_result, "Activation")
+    failing = [t for t in activation.tests if not t.passed]
+    assert failing and not any("np.tanh" in t.name or "np.tanh" in t.message for t in failing)
+    assert next(t for t in activation.tests if "np.tanh disabled" in t.name).passed
+    text = message(messages_result, "Activation", "handout case: Tanh")
+    assert text.startswith("A = Tanh.forward(Z) contains inf at index [2, 0] (expected 0).")
+
+
+def test_sgd_stand_ins_say_what_they_hold_and_what_was_asked(messages_result):
+    text = message(messages_result, "SGD", "handout case: plain SGD, two steps")
+    assert "SimpleNamespace" not in text
+    assert text.splitlines()[-1] == (
+        "AttributeError: model.layers[0] has no attribute 'backward': SGD is graded on a stand-in model "
+        "whose layers are plain objects holding only W, b, dLdW and dLdb (so a bug in your Linear never "
+        "costs SGD); step() should use only those.")
+    assert "self.l[0].backward" in text  # the student's own line, from the traceback
+
+
+def test_unimplemented_skeleton_says_so(messages_result):
+    text = message(messages_result, "Loss", "handout case: CrossEntropyLoss")
+    assert_sentence(text)
+    assert re.fullmatch(r"CrossEntropyLoss\.backward in mytorch/nn/loss\.py is still the unimplemented "
+                        r"skeleton: line \d+ raises NotImplemented\. Implement it as the writeup describes\.",
+                        text), text
+    assert "BaseException" not in text
+
+
+def test_signature_errors_name_every_expected_parameter(messages_result):
+    text = message(messages_result, "Linear Layer", "handout case: Linear(2, 3)")
+    assert text == ("Linear cannot be called as Linear(…, …, …): the writeup's signature is "
+                    "Linear(in_features, out_features, debug=False), yours is Linear(in_features, out_features).")
+    text = message(messages_result, "Loss", "handout case: MSELoss")
+    assert text == ("MSELoss.forward cannot be called as MSELoss.forward(…, …): the writeup's signature is "
+                    "MSELoss.forward(A, Y), yours is MSELoss.forward(A).")
+
+
+def test_layers_never_built(messages_result):
+    text = message(messages_result, "MLP1", "random case: MLP1 with a batch of 4")
+    assert text == ("MLP1.layers is None, so it has no item [0]: the list was never built "
+                    "(build self.layers in MLP1.__init__).")
 
 
 def test_value_that_is_not_an_array(tmp_path, executor):
