@@ -5,6 +5,7 @@ Schema (stable; add fields, never rename or remove):
      "sections": [{"name": "Linear Layer", "score": 15, "max_score": 15, "passed": true,
                    "message": null,
                    "tests": [{"name": "...", "passed": true, "message": "", "notes": [],
+                              "error": null, "location": null, "reproduce": null,
                               "checks": [{"label": "Z = Linear.forward(A)", "passed": true,
                                           "message": "", "expected": null, "got": null,
                                           "expected_shape": [4, 3], "got_shape": [4, 3],
