@@ -5,10 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 
+from app.errors import ApiError
+
 router = APIRouter()
 
 SCRIPT = r'''#!/usr/bin/env bash
-# Build handin.tar from models/ and mytorch/ and submit it to __BASE__ (assessment __SLUG__).
+# Build handin.tar from __FOLDERS__ and submit it to __BASE__ (assessment __SLUG__).
 # Token: $GRADER_TOKEN, or the file named by $GRADER_TOKEN_FILE (default ~/.grader_token).
 # Create one on the service's web pages (or ask a TA for `grader token create`).
 set -euo pipefail
@@ -16,11 +18,11 @@ BASE_URL="${GRADER_URL:-__BASE__}"
 SLUG="${GRADER_ASSESSMENT:-__SLUG__}"
 WAIT="${GRADER_WAIT:-300}"
 
-for d in models mytorch; do
+for d in __PACKAGES__; do
   [ -d "$d" ] || { echo "error: run this from the handout folder (no $d/ here)." >&2; exit 1; }
 done
 tar --exclude='__pycache__' --exclude='*.pyc' --exclude='.DS_Store' --exclude='._*' \
-    -cf handin.tar models mytorch
+    -cf handin.tar __PACKAGES__
 echo "Built handin.tar ($(wc -c < handin.tar) bytes)."
 [ "${1:-}" = "--no-submit" ] && exit 0
 
@@ -81,10 +83,15 @@ PY
 
 @router.get("/handout/create_tarball.sh", response_class=PlainTextResponse, tags=["handout"])
 def create_tarball(request: Request, assessment: str | None = None) -> PlainTextResponse:
-    slugs = list(request.app.state.assessments)
+    assessments = request.app.state.assessments
+    slugs = list(assessments)
     slug = assessment or next((s for s in slugs if s.endswith("-demo")), slugs[0] if slugs else "hw1p1")
+    if slug not in assessments:
+        raise ApiError(404, "not_found", f"No assessment is called {slug!r}.")
+    layout = assessments[slug].grading_suite.layout   # the folders this assessment's archive holds
     base = str(request.base_url).rstrip("/")
-    text = SCRIPT.replace("__BASE__", base).replace("__SLUG__", slug)
+    text = (SCRIPT.replace("__BASE__", base).replace("__SLUG__", slug)
+            .replace("__PACKAGES__", " ".join(layout.packages)).replace("__FOLDERS__", layout.summary))
     return PlainTextResponse(text, media_type="text/x-shellscript",
                              headers={"Content-Disposition": 'attachment; filename="create_tarball.sh"'})
 

@@ -148,3 +148,19 @@ def format_check(result: CheckResult) -> str:
     if result.expected is None or result.got is None:
         return result.message
     return f"{result.message}\nexpected:\n{_format(result.expected)}\ngot:\n{_format(result.got)}"
+
+
+def judge(check: Check, got: np.ndarray | None, problem: str | None, saved: dict[str, np.ndarray]
+          ) -> tuple[CheckResult, list[str]]:
+    """Decide a "judged" check: its property (`check.judge`, given every value the test saved)
+    instead of a reference value, for outputs no reference can predict (a random dropout mask)."""
+    label = check.label
+    fail = {"label": label, "passed": False, "got_shape": _shape(got)}
+    if problem is not None:
+        return CheckResult(**fail, message=f"{label} {problem}."), []
+    if got is None:
+        return CheckResult(**fail, message=f"{label}: no value was produced."), []
+    message = check.judge(got, saved)
+    if message:
+        return CheckResult(**fail, message=message), []
+    return CheckResult(label=label, passed=True, got_shape=_shape(got)), []

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from grader import reproduce, runner
-from grader.compare import compare, format_check
+from grader.compare import compare, format_check, judge
 from grader.errors import GraderBug
 from grader.execute import SectionRun
 from grader.handin import HandinError, UnpackLimits, unpack_handin
@@ -107,12 +107,17 @@ def score_section(section: Section, expected: dict[str, np.ndarray], run: Sectio
             tests.append(TestResult(name=test.name, passed=False, message=NOT_IMPORTED))
             continue
         checks, notes = [], []
+        saved = {key.partition("/")[2]: value for key, value in run.arrays.items()
+                 if key.partition("/")[0] == str(index)}   # what a judged check may look at
         for check in test.checks:
             key = f"{index}/{check.save}"
             problem = report["bad_values"].get(check.save)
             if key not in run.arrays and problem is None and report["error"]:
                 break  # the exception below explains why the remaining values are missing
-            outcome, check_notes = compare(check, expected[key], run.arrays.get(key), problem)
+            if check.judge is not None:
+                outcome, check_notes = judge(check, run.arrays.get(key), problem, saved)
+            else:
+                outcome, check_notes = compare(check, expected[key], run.arrays.get(key), problem)
             checks.append(outcome)
             notes += check_notes
         messages = [format_check(c) for c in checks if not c.passed]

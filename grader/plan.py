@@ -6,9 +6,14 @@ checks stay on the trusted side and name which saved values to compare and how."
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+
+# A property check for values no reference can predict (a random dropout mask): given the value
+# and all values the test saved (by save name), None when it holds, else one sentence.
+Judge = Callable[[np.ndarray, dict[str, np.ndarray]], "str | None"]
 
 
 @dataclass(frozen=True)
@@ -19,10 +24,11 @@ class Check:
     exact shape only; "scalar": any size-1 value."""
     save: str            # the name a step saved the value under
     label: str           # what the student sees, e.g. "Z = Linear.forward(A)"
-    kind: str = "values"
+    kind: str = "values"  # see above; "judged": `judge` decides, the reference's value is not used
     why: str = ""        # why the value matters, told to the student when the check fails
     shape_why: str = ""  # why the shape matters, told when the shape is wrong (compare.py has defaults)
     local: bool = True   # False: the official local autograder never checks this value
+    judge: Judge | None = None
 
 
 @dataclass
@@ -65,8 +71,10 @@ class Test:
         return save
 
     def check(self, save: str, label: str, kind: str = "values", *, why: str = "", shape_why: str = "",
-              local: bool = True) -> None:
-        self.checks.append(Check(save, label, kind, why, shape_why, local))
+              local: bool = True, judge: Judge | None = None) -> None:
+        if (kind == "judged") != (judge is not None):
+            raise ValueError("a judged check needs a judge, and only a judged check has one")
+        self.checks.append(Check(save, label, kind, why, shape_why, local, judge))
 
 
 @dataclass

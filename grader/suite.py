@@ -35,6 +35,7 @@ class Layout:
     misplaced: tuple[Misplaced, ...] = ()
     # The course's build command, quoted when a handin has none of the packages.
     build_hint: str = "run create_tarball.sh from the handout folder"
+    summary: str = "models/ and mytorch/"   # what the archive holds, as the pages say it
 
 
 @dataclass(frozen=True)

@@ -100,12 +100,13 @@
   function setupUpload(form) {
     var input = form.querySelector("input[type=file]"), zone = form.querySelector("[data-drop]"),
         error = form.querySelector("#upload-error"), max = parseInt(form.dataset.maxBytes, 10),
-        suffixes = (form.dataset.suffixes || ".tar").split(" ");
+        suffixes = (form.dataset.suffixes || ".tar").split(" "),
+        layout = form.dataset.layout || "models/ and mytorch/";
     function problem(file) {
       if (!file) return "Choose your handin.tar first.";
       var name = file.name.toLowerCase();
       if (!suffixes.some(function (s) { return name.slice(-s.length) === s; }))
-        return "\u201c" + file.name + "\u201d is not a tar archive (or a " + suffixes.join(", ") + " file): upload handin.tar (built by create_tarball.sh), with models/ and mytorch/ inside.";
+        return "\u201c" + file.name + "\u201d is not a tar archive (or a " + suffixes.join(", ") + " file): upload handin.tar (built by create_tarball.sh), with " + layout + " inside.";
       if (file.size > max)
         return "\u201c" + file.name + "\u201d is " + (file.size / 1048576).toFixed(1) + " MiB; the limit is " + (max / 1048576) + " MiB.";
       if (file.size === 0) return "\u201c" + file.name + "\u201d is empty.";

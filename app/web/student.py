@@ -193,10 +193,12 @@ def _profile(request: Request, principal, status_code: int = 200, **extra) -> Re
     with _db(request).read_session() as s:
         toks = queries.tokens(s, principal.user.id)
         user = s.get(User, principal.user.id)
-    slug = next((x for x in request.app.state.assessments if x.endswith("-demo")),
-                next(iter(request.app.state.assessments), "hw1p1"))
+    assessments = request.app.state.assessments
+    slug = next((x for x in assessments if x.endswith("-demo")), next(iter(assessments), "hw1p1"))
+    layout = assessments[slug].grading_suite.layout.summary if slug in assessments else "models/ and mytorch/"
+    others = [a for a in assessments.values() if a.slug != slug]
     return render(request, "profile.html", principal, status_code=status_code, tokens=toks, me=user,
-                  base=str(request.base_url).rstrip("/"), slug=slug, **extra)
+                  base=str(request.base_url).rstrip("/"), slug=slug, layout=layout, others=others, **extra)
 
 
 @router.get("/profile", response_class=HTMLResponse)

@@ -77,3 +77,42 @@ def test_the_runner_script_reads_the_package_from_plans_json(tmp_path):
     assert report["tests"][0]["error"] is None
     with np.load(out / "outputs.npz") as saved:
         assert saved["0/y"].tolist() == [0.0, 2.0, 4.0]
+
+
+def _judged_suite(tmp_path) -> Suite:
+    """A third, made-up assessment: `toy/ops/noise.py` must return x plus something nonzero, which
+    no reference can predict, so a judged check decides instead of a comparison."""
+    ref = tmp_path / "reference"
+    (ref / "toy" / "ops").mkdir(parents=True)
+    (ref / "toy" / "ops" / "noise.py").write_text(
+        "import numpy as np\n\nclass Noise:\n    def forward(self, x):\n"
+        "        return x + np.random.uniform(1, 2, x.shape)\n")
+
+    def build(seed):
+        t = Test("noise")
+        x = np.zeros(4)
+        t.new("n", "toy.ops.noise", "Noise")
+        t.call("n", "forward", t.array("x", x), save="y")
+        t.check("y", "Noise.forward(x)", "judged",
+                judge=lambda y, saved: None if (y - x != 0).all() else "Noise.forward(x) returned x unchanged.")
+        return [Section("Noise", 3, [t])]
+
+    return Suite(name="toy", title="Toy", layout=Layout(packages=("toy",)), exports={},
+                 reference_root=ref, build=build)
+
+
+@pytest.mark.parametrize("body, score", [("x + np.random.uniform(5, 6, x.shape)", 3), ("x * 1", 0)])
+def test_a_made_up_assessment_grades_through_the_same_core_with_a_judged_check(tmp_path, body, score):
+    from grader.execute import UnsafeExecutor
+    from grader.grade import grade
+
+    suite = _judged_suite(tmp_path)
+    handin = tmp_path / "handin"
+    (handin / "toy" / "ops").mkdir(parents=True)
+    (handin / "toy" / "ops" / "noise.py").write_text(
+        f"import numpy as np\n\nclass Noise:\n    def forward(self, x):\n        return {body}\n")
+    result = grade(handin, UnsafeExecutor(), suite=suite)
+    assert result.error is None and result.assessment == "toy" and result.max_score == 3
+    assert result.score == score, result.sections[0].tests[0].message
+    if not score:
+        assert result.sections[0].tests[0].checks[0].message == "Noise.forward(x) returned x unchanged."
