@@ -23,6 +23,7 @@ COPY grader ./grader
 COPY sandbox ./sandbox
 COPY app ./app
 COPY mytorch_reference ./mytorch_reference
+COPY mytorch_reference_bonus ./mytorch_reference_bonus
 RUN pip install --upgrade pip setuptools wheel \
  && pip install . \
  && python -c "import grader.cli, app.cli, sandbox, mytorch_reference"

@@ -1,0 +1,2 @@
+from mytorch.nn import *
+from mytorch.optim import *

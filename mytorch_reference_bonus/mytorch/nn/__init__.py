@@ -1,0 +1,3 @@
+from mytorch.nn.dropout import Dropout
+
+__all__ = ["Dropout"]
