@@ -85,7 +85,10 @@ def reference_for(suite: Suite) -> ReferenceSolution:
 def _class_file(test: Test) -> dict | None:
     """The file of the first class the test builds (where a wrong value most likely comes from)."""
     new = next((step for step in test.steps if step["op"] == "new"), None)
-    return {"path": new["module"].replace(".", "/") + ".py", "line": None} if new else None
+    if new is None:
+        return None
+    module = new["module"] if isinstance(new["module"], str) else new["module"][0]  # the first place
+    return {"path": module.replace(".", "/") + ".py", "line": None}
 
 
 NOT_IMPORTED = "Not run: your code could not be imported (the section's message says where)."

@@ -81,10 +81,11 @@ def snippet(test: Test, section: str) -> str | None:
     for step in test.steps:
         op, var = step["op"], step["var"]
         if op == "new":
-            line = f"from {step['module']} import {step['class']}"
+            module = step["module"] if isinstance(step["module"], str) else step["module"][0]  # first place
+            line = f"from {module} import {step['class']}"
             if line not in imports:
                 imports.append(line)
-            names = _init_params(step["module"], step["class"])
+            names = _init_params(module, step["class"])
             args = []
             for i, a in enumerate(step.get("args", [])):
                 # flags read better by name: Linear(5, 4, debug=True)
