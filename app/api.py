@@ -203,8 +203,7 @@ def list_submissions(slug: str, request: Request, user: UserDep, user_name: str 
     """Your submissions (TAs: everyone's, or one student's with ?user_name=)."""
     a = _assessment(request, slug)
     with _db(request).read_session() as s:
-        return [submissions.submission_view(s, sub, a, user)
-                for sub in submissions.list_submissions(s, user, slug, user_name)]
+        return submissions.submission_views(s, submissions.list_submissions(s, user, slug, user_name), a, user)
 
 
 @router.get("/assessments/{slug}/scoreboard", tags=["scores"])

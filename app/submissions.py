@@ -21,7 +21,7 @@ from app.assessments import Assessment
 from app.db import Database
 from app.errors import NotFound
 from app.extensions import deadlines
-from app.models import Blob, Job, Result, Submission, User, utcnow
+from app.models import Blob, Extension, Job, Result, Submission, User, utcnow
 from grader import policy
 from grader.result import GradeResult
 
@@ -117,9 +117,41 @@ def stored_result(body: str) -> GradeResult:
 
 
 def submission_view(session: Session, sub: Submission, a: Assessment | None, viewer: User) -> dict:
-    latest_job = session.scalars(select(Job).where(Job.submission_id == sub.id)
-                                 .order_by(Job.id.desc()).limit(1)).first()
-    result = stored_result(session.get(Result, sub.result_id).body) if sub.result_id is not None else None
+    return submission_views(session, [sub], a, viewer)[0]
+
+
+def submission_views(session: Session, subs: list[Submission], a: Assessment | None, viewer: User) -> list[dict]:
+    """The views of SUBS (all of assessment A when A is given), with a fixed number of queries
+    whatever their number: latest jobs, results, users, extensions and the students' other
+    submissions are each loaded once for the whole list. Only a queued row asks for its place."""
+    ids = [x.id for x in subs]
+    latest_jobs: dict[int, Job] = {}
+    if ids:
+        for job in session.scalars(select(Job).where(Job.submission_id.in_(ids)).order_by(Job.id)):
+            latest_jobs[job.submission_id] = job
+    result_ids = [x.result_id for x in subs if x.result_id is not None]
+    bodies = dict(session.execute(select(Result.id, Result.body).where(Result.id.in_(result_ids))).all()) \
+        if result_ids else {}
+    user_ids = sorted({x.user_id for x in subs})
+    users = {u.id: u for u in session.scalars(select(User).where(User.id.in_(user_ids)))} \
+        if viewer.is_staff and user_ids else {}
+    exts: dict[int, int] = {}
+    by_user: dict[int, list[Submission]] = {}
+    if a is not None and user_ids:
+        exts = dict(session.execute(select(Extension.user_id, Extension.seconds).where(
+            Extension.assessment == a.slug, Extension.user_id.in_(user_ids))).all())
+        for x in session.scalars(select(Submission).where(Submission.assessment == a.slug,
+                                                          Submission.user_id.in_(user_ids))
+                                 .order_by(Submission.version)):
+            by_user.setdefault(x.user_id, []).append(x)
+    return [_view(session, sub, a, viewer, latest_jobs.get(sub.id),
+                  stored_result(bodies[sub.result_id]) if sub.result_id in bodies else None,
+                  users.get(sub.user_id), exts.get(sub.user_id, 0), by_user.get(sub.user_id, []))
+            for sub in subs]
+
+
+def _view(session: Session, sub: Submission, a: Assessment | None, viewer: User, latest_job: Job | None,
+          result: GradeResult | None, user: User | None, extension: int, all_subs: list[Submission]) -> dict:
     # the model's own JSON (NaN and infinities as strings, as the schema says) for the page and the API
     shown = json.loads(result.model_dump_json(include={"sections", "notes"})) if result else {}
     reused_from = None
@@ -150,11 +182,10 @@ def submission_view(session: Session, sub: Submission, a: Assessment | None, vie
         "queue": asdict(queue.place(session, latest_job)) if latest_job and latest_job.state == "queued" else None,
     }
     if viewer.is_staff:
-        view["user"] = {"username": sub.user.username, "display_name": sub.user.display_name}
+        view["user"] = {"username": user.username, "display_name": user.display_name}
     if a is not None:
-        d = deadlines(session, a, sub.user_id)
         rules = a.rules()
-        all_subs = user_submissions(session, sub.user_id, a.slug)
+        d = policy.deadlines_for(rules, extension)
         stand = policy.standing([as_attempt(x) for x in all_subs], d, rules)
         raw = sub.score or 0
         penalty = policy.late_penalty(sub.received_at, d, rules, raw) if sub.score is not None else 0

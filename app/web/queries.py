@@ -71,7 +71,7 @@ def phase(now: datetime, d: policy.Deadlines) -> str:
 def my_submissions(session: Session, a: Assessment, user: User) -> list[dict]:
     """The student's submissions for A, newest first, as the JSON API shows them."""
     subs = submissions.user_submissions(session, user.id, a.slug)
-    return [submissions.submission_view(session, x, a, user) for x in reversed(subs)]
+    return submissions.submission_views(session, list(reversed(subs)), a, user)
 
 
 def tokens(session: Session, user_id: int) -> list[ApiToken]:

@@ -1,0 +1,65 @@
+"""A list of submissions costs a fixed number of SQL statements, whatever its length (no N+1):
+counted with SQLAlchemy's cursor events on the real engine, for 3 rows and for 30."""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import event
+
+from app import queue, submissions
+from app.models import User
+
+BODY = {"assessment": "hw1p1", "score": 15, "max_score": 100, "error": None, "sandbox": "bwrap",
+        "unsafe": False, "notes": [], "timings": {},
+        "sections": [{"name": "Linear Layer", "score": 15, "max_score": 15, "passed": True, "message": None,
+                      "tests": [{"name": "handout case", "passed": True, "message": ""}]}]}
+
+
+def add_graded(service, username: str, n: int) -> None:
+    with service.db.read_session() as s:
+        user = s.query(User).filter_by(username=username).one()
+    a = service.app.state.assessments["open"]
+    start = datetime.now(UTC) - timedelta(hours=1)
+    for i in range(n):
+        submissions.create_submission(service.db, a, user, f"handin {i}".encode(), "h.tar",
+                                      start + timedelta(seconds=i))
+        claim = queue.claim(service.db, "test", 60)
+        assert queue.record_result(service.db, claim, "test", score=15, max_score=100, body=json.dumps(BODY),
+                                   handin_error=None)
+
+
+@contextmanager
+def statements(engine):
+    seen: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        seen.append(statement)
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+def cost(service, who: str, url: str) -> int:
+    with statements(service.db.engine) as seen:
+        r = service.get(who, url)
+    assert r.status_code == 200, r.text
+    return len(seen)
+
+
+@pytest.mark.parametrize("who, url", [
+    ("alice", "/assessments/open/mine"),                  # the student's list (the page polls it)
+    ("alice", "/api/v1/assessments/open/submissions"),    # the same list over the API
+    ("tina", "/api/v1/assessments/open/submissions"),     # a TA's: every student's, with names
+])
+def test_a_list_of_submissions_costs_the_same_for_3_rows_and_30(service, who, url):
+    add_graded(service, "alice", 3)
+    few = cost(service, who, url)
+    add_graded(service, "alice", 27)
+    many = cost(service, who, url)
+    assert many == few, f"{few} statements for 3 rows, {many} for 30"
