@@ -237,7 +237,7 @@ def load_class(module: str | list[str], class_name: str):
         if exc.name and exc.name.split(".")[0] in _top_levels() and module.startswith(exc.name):
             raise ImportFailure(f"{path} is missing from your handin.") from None
         raise _import_failure(path, exc) from None
-    except Exception as exc:  # SyntaxError included: anything the module does at import time
+    except Exception as exc:  # noqa: BLE001 - SyntaxError included: anything the module does at import time
         raise _import_failure(path, exc) from None
     cls = getattr(mod, class_name, None)
     if not isinstance(cls, type):

@@ -158,8 +158,8 @@ def test_refused_handin_prints_only_the_reason_with_the_sandbox(not_an_archive):
                           capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.splitlines() == [
-        "Cannot grade this handin: This file is not a tar or zip archive; build handin.tar with "
-        "create_tarball.sh."], proc.stderr
+        ("Cannot grade this handin: This file is not a tar or zip archive; build handin.tar with "
+         "create_tarball.sh.")], proc.stderr
 
 
 def test_table_lists_non_scoring_notes(tmp_path):
