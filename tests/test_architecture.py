@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("app", "grader", "sandbox", "mytorch_reference")
+PACKAGES = ("app", "grader", "sandbox", "mytorch_reference", "mytorch_reference_bonus")
 
 # package -> the house's packages it must never import
 FORBIDDEN = {
     "grader": {"app"},                          # the grading core knows nothing of the service
     "sandbox": {"app", "grader"},               # the sandbox runs anything, knows nobody
     "mytorch_reference": {"app", "grader", "sandbox"},
+    "mytorch_reference_bonus": {"app", "grader", "sandbox"},
     "app": {"sandbox"},                         # the service reaches the sandbox only through grader
 }
 
