@@ -43,10 +43,10 @@ class Test:
         self.inputs[key] = np.asarray(value)
         return {"array": key}
 
-    def new(self, var: str, module: str, cls: str, *args, or_pass_to: str | None = None) -> None:
+    def new(self, var: str, module: str, cls: str, *args, or_pass_to: list[str] | None = None) -> None:
         step = {"op": "new", "var": var, "module": module, "class": cls, "args": list(args)}
         if or_pass_to:
-            step["or_pass_to"] = or_pass_to
+            step["or_pass_to"] = list(or_pass_to)
         self.steps.append(step)
 
     def stand_in(self, var: str, name: str | None = None, holds: str = "") -> None:

@@ -20,7 +20,7 @@ A section is a list of tests, each a list of steps.
                     "forbid": ["tanh"]}                           # np.tanh raises while it runs
     {"op": "get",   "var": "lin", "attr": "layers.0.dLdW", "save": "dLdW0"}
 "new" and "call" steps may carry "expects" (the writeup's signature, named in the message when the
-call does not fit); a "new" step may carry "or_pass_to": "forward", meaning the arguments go to
+call does not fit); a "new" step may carry "or_pass_to": ["forward", "backward"], meaning the arguments go to
 that method instead when the constructor takes none (Swish(beta) or Swish().forward(Z, beta)).
 Argument values: JSON literals, {"array": KEY} (a fresh copy of an input array) or {"var": NAME}.
 
@@ -376,7 +376,7 @@ class TestRun:
         self.vars: dict[str, object] = {}
         self.labels: dict[str, str] = {}
         self.saved: dict[str, object] = {}
-        self.passed_on: dict[str, tuple[str, list]] = {}  # var -> (method, extra arguments)
+        self.passed_on: dict[str, tuple[list, list]] = {}  # var -> (methods, extra arguments)
 
     def value(self, spec):
         if isinstance(spec, dict) and "array" in spec:
@@ -422,9 +422,9 @@ class TestRun:
             raise StudentError(f"{label} has no method {step['method']}().")
         args = self.value(step.get("args", []))
         kwargs = {k: self.value(v) for k, v in step.get("kwargs", {}).items()}
-        passed_on, extra = self.passed_on.get(step["var"], (None, []))
-        if passed_on == step["method"]:
-            args = args + extra
+        passed_on, extra = self.passed_on.get(step["var"], ([], []))
+        if step["method"] in passed_on and _accepts(method, args + extra, kwargs):
+            args = args + extra  # e.g. backward(dLdA, beta), as the writeup writes it
         _check_signature(method, args, kwargs, name, step.get("expects"))
         forbidden = step.get("forbid", [])
         try:

@@ -114,10 +114,10 @@ def _tanh_without_np_tanh() -> Test:
 
 def _swish_beta_test(name, beta, Z, dLdA) -> Test:
     """Swish with beta other than 1: given to the constructor, Swish(beta), or, where the
-    constructor takes no argument, to forward(Z, beta) as the writeup writes it. backward must
-    use the same beta."""
+    constructor takes no argument, to forward(Z, beta) (and backward(dLdA, beta) if it takes it)
+    as the writeup writes it. backward must use the same beta."""
     t = Test(name)
-    t.new("act", ACTIVATION, "Swish", beta, or_pass_to="forward")
+    t.new("act", ACTIVATION, "Swish", beta, or_pass_to=["forward", "backward"])
     t.call("act", "forward", t.array("Z", Z), save="A")
     t.call("act", "backward", t.array("dLdA", dLdA), save="dLdZ")
     t.check("A", f"A = Swish(beta={beta}).forward(Z)", local=False)

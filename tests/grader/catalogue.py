@@ -269,8 +269,8 @@ BUGGY: list[Buggy] = [
         (NN_INIT, "GELU, Identity, ReLU, Sigmoid, Softmax, Swish, Tanh", "GELU, Identity, ReLU, Sigmoid, Softmax, Tanh"),
         (NN_INIT, '"GELU", "Swish", "Softmax"', '"GELU", "Softmax"')),
     bug("mytorch_init_raises", set(),
-        (TOP_INIT, "from mytorch.nn import *  # noqa: F401,F403",
-                   "raise ImportError('run this from the handout folder')")),
+        (TOP_INIT, "from mytorch.nn import *\n",
+                   "raise ImportError('run this from the handout folder')\n")),
     bug("models_init_imports_missing_name", set(),
         (MODELS_INIT, "from models.mlp import MLP0, MLP1, MLP4", "from models.mlp import MLP0, MLP1, MLP4, MLP5")),
 ]
