@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from datetime import datetime
 
@@ -23,13 +24,40 @@ _ANIMALS = ("otter", "falcon", "lynx", "panda", "heron", "koala", "badger", "gec
             "newt", "orca", "puffin", "quokka", "raven", "seal", "tapir", "walrus", "yak", "zebra")
 
 
+# Letters, digits and . _ - (an Andrew id or the part of an email before @): nothing a spreadsheet
+# would read as a formula, nothing that needs quoting in a URL.
+USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+MAX_PASSWORD_LENGTH = 1024   # argon2 hashes anything, but a megabyte password is a denial of service
+
+
 class AccountError(ValueError):
     pass
+
+
+class NotAllowed(AccountError):
+    """The actor's role does not reach the target account (see may_act_on)."""
+
+
+def may_act_on(actor: User, target: User) -> bool:
+    """The role order for every action on another account (activation links, roles, extensions,
+    tokens): a TA acts on students only; an admin acts on everyone, staff included."""
+    if actor.role == "admin":
+        return True
+    return actor.role == "ta" and target.role == "student"
+
+
+def may_grant(actor: User, target: User, role: str) -> bool:
+    """Only an admin makes or unmakes staff (TA or admin); nobody changes their own role."""
+    if actor.id == target.id:
+        return False
+    return may_act_on(actor, target) and (role == "student" or actor.role == "admin")
 
 
 def hash_password(password: str) -> str:
     if len(password) < 8:
         raise AccountError("passwords need at least 8 characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise AccountError(f"passwords have at most {MAX_PASSWORD_LENGTH} characters")
     return _hasher.hash(password)
 
 
@@ -52,8 +80,9 @@ def add_user(session: Session, username: str, role: str = "student", password: s
              display_name: str = "", email: str = "") -> User:
     if role not in ROLES:
         raise AccountError(f"role must be one of {', '.join(ROLES)}")
-    if not username or len(username) > 100:
-        raise AccountError("a username is 1 to 100 characters")
+    if not USERNAME.match(username):
+        raise AccountError(f"{username[:40]!r} is not a username: 1 to 100 letters, digits, dots, dashes or "
+                           "underscores, starting with a letter or digit")
     if get_user(session, username) is not None:
         raise AccountError(f"user {username!r} already exists")
     user = User(username=username, role=role, display_name=display_name or username, email=email,
@@ -64,9 +93,16 @@ def add_user(session: Session, username: str, role: str = "student", password: s
     return user
 
 
+def end_sessions(user: User) -> None:
+    """Every session cookie issued to USER so far stops working (API tokens are separate)."""
+    user.session_generation = (user.session_generation or 0) + 1
+
+
 def set_password(user: User, password: str) -> None:
+    """Also ends the account's sessions: a changed password locks out whoever held the old one."""
     user.password_hash = hash_password(password)
     user.activation_hash = None
+    end_sessions(user)
 
 
 def authenticate(session: Session, username: str, password: str) -> User | None:

@@ -21,12 +21,16 @@ def import_roster(db: Database, path: Path, base_url: str) -> list[tuple[str, st
     (username, one-time activation link) for each new one."""
     links = []
     with open(path, newline="") as f, db.session() as s, s.begin():
-        for row in csv.DictReader(f):
+        # All or nothing: one bad username refuses the whole file (the transaction rolls back).
+        for line, row in enumerate(csv.DictReader(f), start=2):
             row = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
             username = row.get("username") or row.get("andrew_id") or row.get("email", "").split("@")[0]
             if not username or accounts.get_user(s, username):
                 continue
-            user = accounts.add_user(s, username, "student", None, row.get("name", ""), row.get("email", ""))
+            try:
+                user = accounts.add_user(s, username, "student", None, row.get("name", ""), row.get("email", ""))
+            except accounts.AccountError as exc:
+                raise accounts.AccountError(f"line {line}: {exc}") from None
             secret = accounts.create_activation(user)
             links.append((username, f"{base_url.rstrip('/')}/activate?token={secret}"))
     return links

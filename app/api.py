@@ -256,6 +256,8 @@ def set_extension(slug: str, username: str, body: ExtensionBody, request: Reques
         extensions.set_extension(_db(request), slug, username, seconds, user)
     except NotFound:
         raise ApiError(404, "not_found", f"No user {username!r}.") from None
+    except accounts.NotAllowed:
+        raise ApiError(403, "forbidden", "A TA grants extensions to students only.") from None
     return {"username": username, "assessment": slug, "seconds": max(seconds, 0)}
 
 

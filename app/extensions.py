@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app import accounts
 from app.assessments import Assessment
 from app.db import Database
 from app.errors import NotFound
@@ -26,6 +27,8 @@ def set_extension(db: Database, slug: str, username: str, seconds: int, by: User
         user = s.scalar(select(User).where(User.username == username))
         if user is None:
             raise NotFound()
+        if not accounts.may_act_on(by, user):
+            raise accounts.NotAllowed(f"{by.role} may not act on {user.role} accounts")
         ext = s.scalar(select(Extension).where(Extension.user_id == user.id, Extension.assessment == slug))
         if seconds <= 0:
             if ext is not None:

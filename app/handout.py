@@ -1,6 +1,13 @@
-"""GET /handout/create_tarball.sh: the student's build-and-submit script."""
+"""GET /handout/create_tarball.sh: the student's build-and-submit script.
+
+Students run this script, so nothing a requester controls goes into it: the assessment must be
+one we know (404 otherwise), the base URL is the configured one (never the Host header), and
+both are shell-quoted into plain assignments.
+"""
 
 from __future__ import annotations
+
+import shlex
 
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
@@ -10,12 +17,14 @@ from app.errors import ApiError
 router = APIRouter()
 
 SCRIPT = r'''#!/usr/bin/env bash
-# Build handin.tar from __FOLDERS__ and submit it to __BASE__ (assessment __SLUG__).
+# Build handin.tar from __FOLDERS__ and submit it to the grading service.
 # Token: $GRADER_TOKEN, or the file named by $GRADER_TOKEN_FILE (default ~/.grader_token).
 # Create one on the service's web pages (or ask a TA for `grader token create`).
 set -euo pipefail
-BASE_URL="${GRADER_URL:-__BASE__}"
-SLUG="${GRADER_ASSESSMENT:-__SLUG__}"
+DEFAULT_URL=__BASE__
+DEFAULT_SLUG=__SLUG__
+BASE_URL="${GRADER_URL:-$DEFAULT_URL}"
+SLUG="${GRADER_ASSESSMENT:-$DEFAULT_SLUG}"
 WAIT="${GRADER_WAIT:-300}"
 
 for d in __PACKAGES__; do
@@ -87,10 +96,10 @@ def create_tarball(request: Request, assessment: str | None = None) -> PlainText
     slugs = list(assessments)
     slug = assessment or next((s for s in slugs if s.endswith("-demo")), slugs[0] if slugs else "hw1p1")
     if slug not in assessments:
-        raise ApiError(404, "not_found", f"No assessment is called {slug!r}.")
+        raise ApiError(404, "not_found", "There is no such assessment.")
     layout = assessments[slug].grading_suite.layout   # the folders this assessment's archive holds
-    base = str(request.base_url).rstrip("/")
-    text = (SCRIPT.replace("__BASE__", base).replace("__SLUG__", slug)
+    base = request.app.state.settings.base_url.rstrip("/")   # never the Host header
+    text = (SCRIPT.replace("__BASE__", shlex.quote(base)).replace("__SLUG__", shlex.quote(slug))
             .replace("__PACKAGES__", " ".join(layout.packages)).replace("__FOLDERS__", layout.summary))
     return PlainTextResponse(text, media_type="text/x-shellscript",
                              headers={"Content-Disposition": 'attachment; filename="create_tarball.sh"'})

@@ -67,9 +67,30 @@ def scoreboard(session: Session, a: Assessment, viewer: User) -> list[dict]:
     return out
 
 
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_cell(value):
+    """A text cell a spreadsheet will not run as a formula (OWASP's advice: prefix a quote);
+    numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+class _SafeWriter:
+    """csv.writer whose text cells cannot start a formula (names and emails come from rosters)."""
+
+    def __init__(self, buf: io.StringIO):
+        self._w = csv.writer(buf)
+
+    def writerow(self, row: list) -> None:
+        self._w.writerow([spreadsheet_cell(x) for x in row])
+
+
 def gradebook_csv(session: Session, a: Assessment) -> str:
     buf = io.StringIO()
-    w = csv.writer(buf)
+    w = _SafeWriter(buf)
     names = list(a.sections)
     w.writerow(["username", "display_name", "email", "total", "raw", "late_days", "late_penalty",
                 "early_bonus", *names, "submissions", "counted_version", "last_submission"])

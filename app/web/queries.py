@@ -277,17 +277,22 @@ def set_role(db: Database, actor: User, username: str, role: str) -> str | None:
             return f"No user {username!r}."
         if user.id == actor.id:
             return "You cannot change your own role."
-        if "admin" in (role, user.role) and actor.role != "admin":
-            return "Only an admin can grant or remove the admin role."
-        user.role = role
+        if not accounts.may_grant(actor, user, role):
+            return "Only an admin can change a TA's or an admin's role, or make someone staff."
+        if user.role != role:
+            user.role = role
+            accounts.end_sessions(user)   # the old role's sessions end with it
     return None
 
 
-def activation_link(db: Database, username: str, base_url: str) -> str | None:
-    """A fresh one-time link (replaces any earlier one); None when there is no such user."""
+def activation_link(db: Database, actor: User, username: str, base_url: str) -> str | None:
+    """A fresh one-time link (replaces any earlier one); None when there is no such user.
+    Raises accounts.NotAllowed when ACTOR's role does not reach the account (a TA and an admin)."""
     with db.session() as s, s.begin():
         user = accounts.get_user(s, username)
         if user is None:
             return None
+        if not accounts.may_act_on(actor, user):
+            raise accounts.NotAllowed(f"{actor.role} may not act on {user.role} accounts")
         secret = accounts.create_activation(user)
     return f"{base_url.rstrip('/')}/activate?token={secret}"

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from app import admin, extensions, failures, queue, regrades
+from app import accounts, admin, extensions, failures, queue, regrades
 from app.auth import Principal
 from app.errors import NotFound
 from app.models import utcnow
@@ -226,7 +226,7 @@ async def import_roster(request: Request) -> Response:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "roster.csv"
             path.write_bytes(data)
-            return admin.import_roster(_db(request), path, str(request.base_url))
+            return admin.import_roster(_db(request), path, request.app.state.settings.base_url)
     try:
         links = await run_in_threadpool(run)
     except (UnicodeDecodeError, ValueError) as exc:
@@ -242,7 +242,11 @@ async def new_activation(request: Request, username: str) -> Response:
     principal, stop = await _staff_form(request)
     if stop:
         return stop
-    link = await run_in_threadpool(queries.activation_link, _db(request), username, str(request.base_url))
+    try:
+        link = await run_in_threadpool(queries.activation_link, _db(request), principal.user, username,
+                                       request.app.state.settings.base_url)
+    except accounts.NotAllowed:
+        return error_page(request, principal, 403, "Only an admin can make an activation link for staff.")
     if link is None:
         return not_found(request, principal)
     return await run_in_threadpool(_students, request, principal, links=[(username, link)],
@@ -279,6 +283,8 @@ async def set_extension(request: Request, username: str) -> Response:
         await run_in_threadpool(extensions.set_extension, _db(request), slug, username, seconds, principal.user)
     except NotFound:
         return not_found(request, principal)
+    except accounts.NotAllowed:
+        return error_page(request, principal, 403, "A TA grants extensions to students only.")
     what = f"an extension of {days:g} day(s) {hours:g} hour(s)" if seconds > 0 else "no extension"
     return await run_in_threadpool(_students, request, principal, slug=slug,
                                    notice=f"{username} now has {what} on {slug}.")
