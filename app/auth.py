@@ -3,6 +3,11 @@
 The same dependency (`require_user`) serves the JSON API and server-rendered pages. Pages can
 use `principal_for` (never raises) and `csrf_token` to put the token in their forms as the
 hidden field `csrf_token`; JSON clients using the cookie send it as the `X-CSRF-Token` header.
+
+A session cookie names the account and the account's session generation when it was issued;
+logout, a password change, activation and a role change bump the generation, which ends every
+session of that account (a copied cookie included). State changes made with a cookie must come
+from our own origin (Origin / Sec-Fetch-Site) and echo the session's CSRF token.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from fastapi import Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -40,7 +46,7 @@ def set_session(request: Request, response: Response, user: User) -> str:
     """Log USER in on RESPONSE; returns the session's CSRF token."""
     csrf = secrets.token_urlsafe(24)
     settings = request.app.state.settings
-    value = _serializer(request).dumps({"uid": user.id, "csrf": csrf})
+    value = _serializer(request).dumps({"uid": user.id, "gen": user.session_generation or 0, "csrf": csrf})
     response.set_cookie(SESSION_COOKIE, value, max_age=settings.session_max_age, httponly=True,
                         samesite="lax", secure=settings.cookie_secure, path="/")
     return csrf
@@ -69,8 +75,8 @@ def _load(request: Request) -> Principal | None:
         return None
     with db.read_session() as s:
         user = s.get(User, data.get("uid"))
-    if user is None or not user.active:
-        return None
+    if user is None or not user.active or data.get("gen") != (user.session_generation or 0):
+        return None   # logged out, password or role changed since: the session is over
     return Principal(user, "cookie", str(data.get("csrf", "")))
 
 
@@ -84,10 +90,31 @@ def csrf_token(principal: Principal | None) -> str:
     return principal.csrf if principal and principal.via == "cookie" else ""
 
 
+def _origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def foreign_origin(request: Request) -> bool:
+    """Whether a browser says this request comes from another site's page. Our origin is the
+    configured base URL or the address the request was sent to."""
+    origin = request.headers.get("origin")
+    if origin:
+        ours = {_origin_of(request.app.state.settings.base_url), _origin_of(str(request.base_url))}
+        return origin.lower() not in ours
+    return request.headers.get("sec-fetch-site", "") == "cross-site"
+
+
+def refuse_foreign_origin(request: Request) -> None:
+    if foreign_origin(request):
+        raise ApiError(403, "csrf", "This form was sent from another site's page; open it on this site.")
+
+
 async def check_csrf(request: Request, principal: Principal) -> None:
-    """Cookie-authenticated state changes must echo the session's CSRF token."""
+    """Cookie-authenticated state changes must come from our origin and echo the session's CSRF token."""
     if request.method in SAFE_METHODS or principal.via != "cookie":
         return
+    refuse_foreign_origin(request)
     sent = request.headers.get(CSRF_HEADER)
     if not sent and request.headers.get("content-type", "").startswith(
             ("multipart/form-data", "application/x-www-form-urlencoded")):

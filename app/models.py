@@ -63,6 +63,9 @@ class User(Base):
     activation_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Every session cookie carries the generation it was issued in; bumping it (logout, password
+    # change, activation, role change) ends every session of the account at once.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     @property
     def is_staff(self) -> bool:
@@ -147,6 +150,17 @@ class Job(Base):
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class RateLimitHit(Base):
+    """One counted hit of a rate-limited key (app.ratelimit): a sliding window over these rows.
+    The key is a sha256, so a row has a fixed size whatever the client sent; a key holds at most
+    its limit of rows, and rows older than the window are deleted as new hits come."""
+    __tablename__ = "rate_limit_hits"
+    __table_args__ = (Index("ix_rate_limit_hits_key_at", "key", "at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64))
+    at: Mapped[float] = mapped_column(Float, index=True)   # unix seconds
 
 
 class Result(Base):

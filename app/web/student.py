@@ -10,7 +10,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from app import accounts, standings, submissions, uploads
-from app.auth import clear_session, set_session
+from app import login as login_flow
+from app.auth import clear_session, foreign_origin
 from app.errors import NotFound
 from app.models import User
 from app.web import queries
@@ -34,30 +35,58 @@ def _db(request: Request):
 
 
 # ---------------------------------------------------------------------------------------------
-# login, logout, activation (no session yet: these two forms carry no CSRF token)
+# login, logout, activation: posted before there is a session, so these two forms carry the
+# login form token (app.login) instead of the session's
+
+def _anonymous_form(request: Request, name: str, status_code: int = 200, **context) -> Response:
+    """The login or activation page with a fresh form token (and its cookie)."""
+    token = login_flow.form_token(request)
+    response = render(request, name, None, status_code=status_code, form_token=token, **context)
+    return login_flow.remember_form_token(request, response, token)
+
+
+def _forged(request: Request, sent: str) -> str | None:
+    """Why this login/activation form is refused as cross-site, or None when it is ours."""
+    if foreign_origin(request):
+        return "This form was sent from another site's page. Log in on this site's own login page."
+    if not login_flow.form_token_ok(request, sent):
+        return "This form has expired (or your browser blocks cookies); please try again."
+    return None
+
 
 @router.get("/login", response_class=HTMLResponse)
 async def login_page(request: Request, next: str = "/", expired: int = 0) -> Response:
+    principal = await viewer(request)
+    if principal is not None:
+        # Already logged in: the form would log in someone else on top; go where they were going.
+        return RedirectResponse(safe_next(next), status_code=303)
     notice = "Your session has ended; log in again to continue." if expired else None
-    return render(request, "login.html", await viewer(request), next=safe_next(next), notice=notice)
+    return _anonymous_form(request, "login.html", next=safe_next(next), notice=notice)
 
 
 @router.post("/login", response_class=HTMLResponse)
 def login(request: Request, username: str = Form(""), password: str = Form(""),
-          next: str = Form("/")) -> Response:
-    key = f"{request.client.host if request.client else '?'}|{username}"
-    limiter = request.app.state.login_limiter
-    if not limiter.allow(key):
-        return render(request, "login.html", None, status_code=429, next=safe_next(next), username=username,
-                      error="Too many login attempts; wait a minute and try again.")
-    with _db(request).read_session() as s:
-        user = accounts.authenticate(s, username, password)
-    if user is None:
-        return render(request, "login.html", None, status_code=401, next=safe_next(next), username=username,
-                      error="Wrong username or password.")
+          next: str = Form("/"), csrf_token: str = Form("")) -> Response:
+    if problem := _forged(request, csrf_token):
+        return _anonymous_form(request, "login.html", 403, next=safe_next(next), error=problem)
+    result = login_flow.attempt(request, username, password)
+    shown = username[:login_flow.MAX_USERNAME]
+    if result.refused:
+        response = _anonymous_form(request, "login.html", 429, next=safe_next(next), username=shown,
+                                   error="Too many login attempts; wait a minute and try again.")
+        response.headers["Retry-After"] = str(result.refused.retry_after)
+        return response
+    if result.user is None:
+        return _anonymous_form(request, "login.html", 401, next=safe_next(next), username=shown,
+                               error="Wrong username or password.")
     response = RedirectResponse(safe_next(next), status_code=303)
-    set_session(request, response, user)
+    login_flow.start_session(request, response, result.user)
     return response
+
+
+def _end_sessions(request: Request, user_id: int) -> None:
+    with _db(request).session() as s, s.begin():
+        accounts.end_sessions(s.get(User, user_id))
 
 
 @router.post("/logout")
@@ -67,6 +96,8 @@ async def logout(request: Request) -> Response:
         return RedirectResponse("/login", status_code=303)
     if problem := await csrf_problem(request, principal):
         return problem
+    # Ends this account's sessions everywhere: a copy of the cookie is worthless from now on.
+    await run_in_threadpool(_end_sessions, request, principal.user.id)
     response = RedirectResponse("/login", status_code=303)
     clear_session(response)
     return response
@@ -74,24 +105,24 @@ async def logout(request: Request) -> Response:
 
 @router.get("/activate", response_class=HTMLResponse)
 async def activate_page(request: Request, token: str = "") -> Response:
-    return render(request, "activate.html", None, token=token)
+    return _anonymous_form(request, "activate.html", token=token)
 
 
 @router.post("/activate", response_class=HTMLResponse)
 def activate(request: Request, token: str = Form(""), password: str = Form(""),
-             password2: str = Form("")) -> Response:
+             password2: str = Form(""), csrf_token: str = Form("")) -> Response:
+    if problem := _forged(request, csrf_token):
+        return _anonymous_form(request, "activate.html", 403, token=token, error=problem)
     if password != password2:
-        return render(request, "activate.html", None, status_code=400, token=token,
-                      error="The two passwords differ.")
+        return _anonymous_form(request, "activate.html", 400, token=token, error="The two passwords differ.")
     try:
         with _db(request).session() as s, s.begin():
             user = accounts.activate(s, token, password)
             username = user.username
     except accounts.AccountError as exc:
-        return render(request, "activate.html", None, status_code=400, token=token,
-                      error=str(exc).capitalize() + ".")
-    return render(request, "login.html", None, next="/", username=username,
-                  notice=f"Your account {username} is active. Log in with your new password.")
+        return _anonymous_form(request, "activate.html", 400, token=token, error=str(exc).capitalize() + ".")
+    return _anonymous_form(request, "login.html", next="/", username=username,
+                           notice=f"Your account {username} is active. Log in with your new password.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -198,7 +229,7 @@ def _profile(request: Request, principal, status_code: int = 200, **extra) -> Re
     layout = assessments[slug].grading_suite.layout.summary if slug in assessments else "models/ and mytorch/"
     others = [a for a in assessments.values() if a.slug != slug]
     return render(request, "profile.html", principal, status_code=status_code, tokens=toks, me=user,
-                  base=str(request.base_url).rstrip("/"), slug=slug, layout=layout, others=others, **extra)
+                  base=request.app.state.settings.base_url.rstrip("/"), slug=slug, layout=layout, others=others, **extra)
 
 
 @router.get("/profile", response_class=HTMLResponse)
