@@ -5,20 +5,65 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Request, Response, Security
 from fastapi.responses import PlainTextResponse
+from fastapi.security import APIKeyCookie, HTTPBearer
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from app import accounts, extensions, queue, regrades, standings, submissions, uploads
+from app import login as login_flow
 from app.assessments import Assessment
-from app.auth import clear_session, csrf_token, principal_for, require_staff, require_user, set_session
+from app.auth import (
+    SESSION_COOKIE,
+    clear_session,
+    csrf_token,
+    principal_for,
+    refuse_foreign_origin,
+    require_staff,
+    require_user,
+)
 from app.errors import ApiError, NotFound
 from app.models import User
 
-router = APIRouter(prefix="/api/v1")
-UserDep = Annotated[User, Depends(require_user)]
-StaffDep = Annotated[User, Depends(require_staff)]
+
+class ErrorBody(BaseModel):
+    """Every failure's body."""
+    error: str = Field(description="a stable code, e.g. unauthorized, forbidden, not_found, too_large, "
+                                   "rate_limited, refused, csrf")
+    message: str = Field(description="one sentence for a person")
+
+
+def _error(description: str) -> dict:
+    return {"model": ErrorBody, "description": description}
+
+
+ERRORS = {401: _error("Not logged in: send `Authorization: Bearer TOKEN` (or log in for a cookie)."),
+          403: _error("Not allowed: your role, the assessment's rules (`refused`), or a missing CSRF token."),
+          404: _error("No such thing, or not yours to see."),
+          413: _error("The request body is larger than this route accepts."),
+          429: _error("Too many requests; `Retry-After` says how many seconds to wait.")}
+router = APIRouter(prefix="/api/v1", responses=ERRORS)
+
+# Shown in the OpenAPI document (the "Authorize" button); require_user does the checking.
+_bearer = HTTPBearer(auto_error=False, scheme_name="bearer",
+                     description="An API token from your profile page or `grader token create`.")
+_session = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, scheme_name="session",
+                        description="The cookie set by POST /api/v1/login; writes also need X-CSRF-Token.")
+BearerDoc = Annotated[object, Security(_bearer)]
+SessionDoc = Annotated[object, Security(_session)]
+
+
+async def _user(request: Request, _t: BearerDoc, _c: SessionDoc) -> User:
+    return await require_user(request)
+
+
+async def _staff(request: Request, _t: BearerDoc, _c: SessionDoc) -> User:
+    return await require_staff(request)
+
+
+UserDep = Annotated[User, Depends(_user)]
+StaffDep = Annotated[User, Depends(_staff)]
 
 
 def _assessment(request: Request, slug: str) -> Assessment:
@@ -45,27 +90,28 @@ def _user_view(user: User) -> dict:
 # sessions, tokens, activation
 
 class LoginBody(BaseModel):
-    username: str
-    password: str
+    username: str = Field(max_length=login_flow.MAX_USERNAME)
+    password: str = Field(max_length=accounts.MAX_PASSWORD_LENGTH)
 
 
 @router.post("/login", tags=["accounts"])
 def login(body: LoginBody, request: Request, response: Response) -> dict:
     """Sets the session cookie; the returned csrf_token goes in X-CSRF-Token on later writes."""
-    key = f"{request.client.host if request.client else '?'}|{body.username}"
-    limiter = request.app.state.login_limiter
-    if not limiter.allow(key):
+    refuse_foreign_origin(request)
+    result = login_flow.attempt(request, body.username, body.password)
+    if result.refused:
         raise ApiError(429, "rate_limited", "Too many login attempts; wait a minute and try again.",
-                       headers={"Retry-After": str(limiter.retry_after(key))})
-    with _db(request).read_session() as s:
-        user = accounts.authenticate(s, body.username, body.password)
-    if user is None:
+                       headers={"Retry-After": str(result.refused.retry_after)})
+    if result.user is None:
         raise ApiError(401, "bad_credentials", "Wrong username or password.")
-    return {"user": _user_view(user), "csrf_token": set_session(request, response, user)}
+    return {"user": _user_view(result.user), "csrf_token": login_flow.start_session(request, response, result.user)}
 
 
 @router.post("/logout", tags=["accounts"])
-def logout(response: Response, user: UserDep) -> dict:
+def logout(request: Request, response: Response, user: UserDep) -> dict:
+    """Ends every session of your account (a copied cookie too); API tokens stay valid."""
+    with _db(request).session() as s, s.begin():
+        accounts.end_sessions(s.get(User, user.id))
     clear_session(response)
     return {"ok": True}
 
@@ -77,11 +123,12 @@ async def me(request: Request, user: UserDep) -> dict:
 
 class ActivateBody(BaseModel):
     token: str
-    password: str = Field(min_length=8)
+    password: str = Field(min_length=8, max_length=accounts.MAX_PASSWORD_LENGTH)
 
 
 @router.post("/activate", tags=["accounts"])
 def activate(body: ActivateBody, request: Request) -> dict:
+    refuse_foreign_origin(request)
     try:
         with _db(request).session() as s, s.begin():
             user = accounts.activate(s, body.token, body.password)

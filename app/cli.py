@@ -35,12 +35,11 @@ def cmd_db_upgrade(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    import uvicorn
-
     from app.db import SchemaOutOfDate, upgrade
     from app.main import create_app
+    from app.server import public_settings, run
 
-    settings = _settings(args, demo=True if args.demo else None)
+    settings = public_settings(_settings(args, demo=True if args.demo else None), args.host, args.port)
     if args.demo:
         upgrade(settings.db_url)   # a demo starts from nothing: create the schema
     workers = settings.workers if args.workers is None else args.workers
@@ -82,7 +81,7 @@ or directly:
     # The service's own lines (start-up, one per grade, shutdown) show whatever uvicorn's level.
     logging.getLogger("app").setLevel(logging.INFO)
     app.state.address = f"http://{args.host}:{args.port}"
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    run(app, settings, args.host, args.port, args.log_level)   # with bounds on slow clients (app/server.py)
     return 0
 
 

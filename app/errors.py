@@ -101,7 +101,7 @@ def install(app: FastAPI, html_page: HtmlPage | None = None) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException):
         code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-                413: "too_large"}.get(exc.status_code, "http_error")
+                408: "too_slow", 413: "too_large"}.get(exc.status_code, "http_error")
         if html_page is not None and wants_html(request):
             page = await html_page(request, exc.status_code,
                                    PAGE_MESSAGES.get(exc.status_code, str(exc.detail)))

@@ -8,10 +8,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from app import errors
+from app import errors, headers
 from app.assessments import Assessment, demo_copy, load_dir
+from app.bodylimits import RequestBodyLimits
 from app.db import Database, check_schema
-from app.models import utcnow
 from app.ratelimit import RateLimiter
 from app.settings import Settings
 
@@ -25,18 +25,6 @@ def load_assessments(settings: Settings) -> dict[str, Assessment]:
             copy = demo_copy(a)
             found[copy.slug] = copy
     return found
-
-
-class StampReceiveTime:
-    """Records when a request arrived, before its body is read: deadlines use this moment."""
-
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] == "http":
-            scope["received_at"] = utcnow()
-        await self.app(scope, receive, send)
 
 
 def _sandbox_name(pool, settings: Settings) -> str:
@@ -74,22 +62,26 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None,
             log.info("grader service stopped")
 
     app = FastAPI(title="HW1P1 grading service", version="1", lifespan=lifespan,
+                  docs_url=None, redoc_url=None,   # app.docs serves /docs from local files
                   description="Upload handins, see feedback and scores. Authenticate with "
-                              "`Authorization: Bearer TOKEN` or the session cookie from /api/v1/login.")
+                              "`Authorization: Bearer TOKEN` or the session cookie from /api/v1/login. "
+                              'Every error answers `{"error": CODE, "message": SENTENCE}`.')
     app.state.settings = settings
     app.state.db = db
     app.state.assessments = load_assessments(settings)
     app.state.worker_count = workers or 0
     app.state.worker_pool = None   # `grader serve` sets a prepared WorkerPool here
     app.state.address = None       # and the address it listens on (for the start-up line)
-    app.state.login_limiter = RateLimiter(settings.login_attempts_per_minute)
-    app.state.upload_limiter = RateLimiter(settings.uploads_per_minute)
-    from app import api, handout, web
+    app.state.limiter = RateLimiter(db)   # logins and uploads, shared by every web process
+    from app import api, docs, handout, web
     from app.web.common import error_response
     errors.install(app, html_page=error_response)   # pages for browsers, JSON for the API
-    app.add_middleware(StampReceiveTime)
+    # caps and times every body, and stamps scope["received_at"] when it has fully arrived
+    app.add_middleware(RequestBodyLimits)
+    headers.install(app, settings)
 
     app.include_router(web.router)   # the pages
+    docs.install(app)                # before /static: its assets live under /static/swagger-ui
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
     app.include_router(api.router)
     app.include_router(handout.router)

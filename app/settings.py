@@ -22,9 +22,13 @@ class Settings(BaseSettings):
     assessments_dir: Path = REPO_ROOT / "assessments"
     demo: bool = False                       # also load `<slug>-demo` copies dated around now
     secret_key: str | None = None            # signs session cookies; kept in data_dir when unset
-    base_url: str = "http://127.0.0.1:8000"  # for activation links printed by the CLI
+    # The service's public address: activation links, the handout script and the pages' curl
+    # lines use it (never the request's Host header). `grader serve` defaults it to its own
+    # --host/--port when unset.
+    base_url: str = "http://127.0.0.1:8000"
     cookie_secure: bool = False              # set behind HTTPS
     session_max_age: int = 7 * 24 * 3600
+    device_cookie_max_age: int = 365 * 24 * 3600   # "this browser logged in as X before" (rate limits)
 
     # workers
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1)
@@ -37,9 +41,21 @@ class Settings(BaseSettings):
     max_attempts: int = 3
 
     # limits
-    login_attempts_per_minute: int = 10
+    login_attempts_per_minute: int = 10      # per account from unknown browsers; per known browser
+    login_attempts_per_minute_per_client: int = 30   # per client address, whatever the account
     uploads_per_minute: int = 20
     max_wait_seconds: float = 600.0
+
+    # the web tier (README, "Web-tier security")
+    header_timeout_seconds: float = 10.0     # a request's headers must arrive within this
+    body_timeout_seconds: float = 60.0       # and its whole body within this (10 MiB: >= 175 KiB/s)
+    form_max_bytes: int = 16 << 10           # bodies of login, activation, every form and JSON request
+    roster_max_bytes: int = 1 << 20          # a roster CSV upload
+    upload_overhead_bytes: int = 64 << 10    # multipart framing allowed on top of an upload's limit
+    limit_concurrency: int = 1000            # open connections per web process before 503
+    # Comma-separated addresses or networks of the reverse proxies whose X-Forwarded-For and
+    # X-Forwarded-Proto are believed; empty (the default): nobody's, the socket's peer is the client.
+    trusted_proxies: str = ""
 
     @cached_property
     def db_url(self) -> str:

@@ -10,6 +10,10 @@ live here, in the order they run:
   4. the `handin` file field, read up to the limit
   5. the archive unpacks within the grader's limits  (nothing unpackable takes a submission slot)
   6. blob + submission + job stored in one transaction, the rules checked again inside it
+
+The receive time that counts (deadlines, early bonus, late penalty) is when the whole body had
+arrived (app.bodylimits stamps it), not when the headers did: a dribbled upload cannot beat a
+deadline. Step 2 uses the headers' time only to refuse early what would be refused anyway.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app import submissions
 from app.assessments import Assessment
+from app.bodylimits import received_at as body_received_at
 from app.errors import ApiError
 from app.models import User, utcnow
 from grader.errors import GraderBug
@@ -39,21 +44,20 @@ class Upload:
     """Who uploads what, when: the use case's input, whichever door the handin came through."""
     assessment: Assessment
     user: User
-    received_at: datetime          # the server's receive time: deadlines are judged by it
+    headers_at: datetime           # when the request's headers were handled: the cheap precheck's time
     declared_bytes: int | None     # the request's Content-Length, when it sent one
 
     @classmethod
     def of(cls, request: Request, a: Assessment, user: User) -> Upload:
         length = request.headers.get("content-length", "")
-        # stamped on arrival by the middleware in app/main.py
-        return cls(a, user, request.scope.get("received_at") or utcnow(),
-                   int(length) if length.isdigit() else None)
+        return cls(a, user, utcnow(), int(length) if length.isdigit() else None)
 
 
 @dataclass(frozen=True)
 class Handin:
     data: bytes
     filename: str
+    received_at: datetime          # when the whole body had arrived: deadlines are judged by it
 
 
 @dataclass(frozen=True)
@@ -73,10 +77,12 @@ def too_large(a: Assessment) -> UploadRefused:
 
 
 def check_rate(request: Request, upload: Upload) -> None:
-    limiter, key = request.app.state.upload_limiter, f"user:{upload.user.id}"
-    if not limiter.allow(key):
+    """Blocking (a database write): call from a worker thread."""
+    verdict = request.app.state.limiter.hit(f"upload:{upload.user.id}",
+                                            request.app.state.settings.uploads_per_minute)
+    if not verdict.allowed:
         raise UploadRefused(429, "rate_limited", "Too many uploads in a minute; wait and try again.",
-                            headers={"Retry-After": str(limiter.retry_after(key))})
+                            headers={"Retry-After": str(verdict.retry_after)})
 
 
 def check_declared_size(upload: Upload) -> None:
@@ -88,7 +94,7 @@ def check_declared_size(upload: Upload) -> None:
 
 async def check_rules(request: Request, upload: Upload) -> None:
     decision = await run_in_threadpool(submissions.precheck, request.app.state.db, upload.assessment,
-                                       upload.user, upload.received_at)
+                                       upload.user, upload.headers_at)
     if not decision.allowed:
         raise UploadRefused(403, "refused", decision.reason)
 
@@ -103,7 +109,7 @@ async def read_handin(request: Request, upload: Upload) -> Handin:
     data = await file.read(cap + 1)
     if len(data) > cap:
         raise too_large(upload.assessment)
-    return Handin(data, file.filename or "handin.tar")
+    return Handin(data, file.filename or "handin.tar", body_received_at(request.scope))
 
 
 def check_archive(handin: Handin, a: Assessment) -> None:
@@ -123,7 +129,7 @@ def check_archive(handin: Handin, a: Assessment) -> None:
 def store(request: Request, upload: Upload, handin: Handin) -> Accepted:
     try:
         sub = submissions.create_submission(request.app.state.db, upload.assessment, upload.user, handin.data,
-                                            handin.filename, upload.received_at,
+                                            handin.filename, handin.received_at,
                                             request.app.state.settings.max_attempts,
                                             reuse_key(unsafe=request.app.state.settings.unsafe_no_sandbox))
     except submissions.Refused as exc:
@@ -133,7 +139,7 @@ def store(request: Request, upload: Upload, handin: Handin) -> Accepted:
 
 async def accept_upload(request: Request, upload: Upload) -> Accepted:
     """Run every check in order and store the handin; raises UploadRefused at the first that fails."""
-    check_rate(request, upload)
+    await run_in_threadpool(check_rate, request, upload)
     await check_rules(request, upload)
     check_declared_size(upload)
     handin = await read_handin(request, upload)

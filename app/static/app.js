@@ -134,6 +134,8 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
+    // Bar widths come as data (the Content-Security-Policy forbids style attributes in markup).
+    document.querySelectorAll("[data-width]").forEach(function (el) { el.style.width = el.dataset.width + "%"; });
     tick();
     setInterval(tick, 1000);
     document.querySelectorAll("[data-poll]").forEach(function (el) { pollFragment(el, el.dataset.poll); });
