@@ -122,6 +122,9 @@ def live_server(tmp_path_factory) -> LiveServer:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
+    # Activation links and the handout script use the configured public address: this server's.
+    settings = settings.model_copy(update={"base_url": f"http://127.0.0.1:{port}"})
+    app.state.settings = settings
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
