@@ -1,14 +1,14 @@
 """session generations (logout and password changes end sessions) and shared rate-limit hits
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003
+Revises: 0002_similarity
 Create Date: 2026-11-29
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0002'
-down_revision = '0001'
+revision = '0003'
+down_revision = '0002_similarity'
 branch_labels = None
 depends_on = None
 
