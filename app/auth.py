@@ -110,6 +110,17 @@ def refuse_foreign_origin(request: Request) -> None:
         raise ApiError(403, "csrf", "This form was sent from another site's page; open it on this site.")
 
 
+# Every form this service takes has at most one file and a handful of fields. Starlette keeps the
+# first parse of a request's form, so every parse goes through read_form with these limits:
+# whoever parses first (the CSRF check or the route), the limits are the same.
+FORM_LIMITS = {"max_files": 1, "max_fields": 8}
+
+
+async def read_form(request: Request):
+    """The request's form, parsed once, with FORM_LIMITS (400 past them)."""
+    return await request.form(**FORM_LIMITS)
+
+
 async def check_csrf(request: Request, principal: Principal) -> None:
     """Cookie-authenticated state changes must come from our origin and echo the session's CSRF token."""
     if request.method in SAFE_METHODS or principal.via != "cookie":
@@ -118,7 +129,7 @@ async def check_csrf(request: Request, principal: Principal) -> None:
     sent = request.headers.get(CSRF_HEADER)
     if not sent and request.headers.get("content-type", "").startswith(
             ("multipart/form-data", "application/x-www-form-urlencoded")):
-        sent = (await request.form()).get(CSRF_FIELD)
+        sent = (await read_form(request)).get(CSRF_FIELD)
     if not sent or not principal.csrf or not hmac.compare_digest(str(sent), principal.csrf):
         raise ApiError(403, "csrf", "The CSRF token is missing or wrong; reload the page and try again.")
 

@@ -28,6 +28,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app import submissions
 from app.assessments import Assessment
+from app.auth import read_form
 from app.bodylimits import received_at as body_received_at
 from app.errors import ApiError
 from app.models import User, utcnow
@@ -102,7 +103,7 @@ async def check_rules(request: Request, upload: Upload) -> None:
 async def read_handin(request: Request, upload: Upload) -> Handin:
     """The `handin` file field, never more than the assessment's limit (+1 byte to tell)."""
     cap = upload.assessment.upload_max_bytes
-    form = await request.form(max_files=1, max_fields=5)
+    form = await read_form(request)   # the one parse of this request's form, with its limits
     file = form.get(FILE_FIELD)
     if file is None or isinstance(file, str):
         raise UploadRefused(422, "no_handin", f"Send the archive as the multipart file field `{FILE_FIELD}`.")

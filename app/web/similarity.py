@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from starlette.concurrency import run_in_threadpool
 
 from app import similarity_reports as reports
+from app.auth import read_form
 from app.web.common import (
     assessment_or_none,
     csrf_problem,
@@ -78,7 +79,7 @@ async def start_similarity(request: Request, slug: str) -> Response:
     a = assessment_or_none(request, slug)
     if a is None:
         return not_found(request, principal)
-    form = await request.form()
+    form = await read_form(request)
     try:
         percent = float(form.get("threshold") or DEFAULT_THRESHOLD * 100)
     except ValueError:

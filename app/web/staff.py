@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from app import accounts, admin, extensions, failures, queue, regrades
-from app.auth import Principal
+from app.auth import Principal, read_form
 from app.errors import NotFound
 from app.models import utcnow
 from app.web import queries
@@ -148,7 +148,7 @@ async def regrade_one(request: Request, submission_id: int) -> Response:
         await run_in_threadpool(regrades.regrade_one, _db(request), submission_id, settings.max_attempts)
     except NotFound:
         return not_found(request, principal)
-    back = str((await request.form()).get("back", "")) or f"/submissions/{submission_id}"
+    back = str((await read_form(request)).get("back", "")) or f"/submissions/{submission_id}"
     return RedirectResponse(back if back.startswith("/") and not back.startswith("//") else "/", 303)
 
 
@@ -216,7 +216,7 @@ async def import_roster(request: Request) -> Response:
     principal, stop = await _staff_form(request)
     if stop:
         return stop
-    upload = (await request.form()).get("roster")
+    upload = (await read_form(request)).get("roster")
     if upload is None or isinstance(upload, str) or not upload.filename:
         return await run_in_threadpool(_students, request, principal, 400, error="Choose a CSV file to import.")
     data = await upload.read(5 << 20)
@@ -258,7 +258,7 @@ async def change_role(request: Request, username: str) -> Response:
     principal, stop = await _staff_form(request)
     if stop:
         return stop
-    role = str((await request.form()).get("role", ""))
+    role = str((await read_form(request)).get("role", ""))
     error = await run_in_threadpool(queries.set_role, _db(request), principal.user, username, role)
     if error:
         return await run_in_threadpool(_students, request, principal, 400, error=error)
@@ -270,7 +270,7 @@ async def set_extension(request: Request, username: str) -> Response:
     principal, stop = await _staff_form(request)
     if stop:
         return stop
-    form = await request.form()
+    form = await read_form(request)
     slug = str(form.get("assessment", ""))
     if assessment_or_none(request, slug) is None:
         return not_found(request, principal)

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app import accounts, standings, submissions, uploads
 from app import login as login_flow
-from app.auth import clear_session, foreign_origin
+from app.auth import clear_session, foreign_origin, read_form
 from app.errors import NotFound
 from app.models import User
 from app.web import queries
@@ -247,7 +247,7 @@ async def set_nickname(request: Request) -> Response:
         return login_redirect(request)
     if problem := await csrf_problem(request, principal):
         return problem
-    nickname = str((await request.form()).get("nickname", ""))
+    nickname = str((await read_form(request)).get("nickname", ""))
     error = await run_in_threadpool(queries.set_nickname, _db(request), principal.user.id, nickname)
     if error:
         return await run_in_threadpool(_profile, request, principal, 400, nickname_error=error)
@@ -261,7 +261,7 @@ async def create_token(request: Request) -> Response:
         return login_redirect(request)
     if problem := await csrf_problem(request, principal):
         return problem
-    name = str((await request.form()).get("name", "")).strip()[:100] or "token"
+    name = str((await read_form(request)).get("name", "")).strip()[:100] or "token"
 
     def create():
         with _db(request).session() as s, s.begin():
