@@ -1,0 +1,263 @@
+"""Attacks on the web tier's transport: slow and endless bodies, slow headers, the receive time
+(issue 10, items 1, 3, 4, 5), against `grader serve` (a subprocess) or a uvicorn configured
+exactly as `grader serve` configures it. Raw sockets, because HTTP clients will not misbehave."""
+
+from __future__ import annotations
+
+import select
+import socket
+import time
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+import pytest
+
+from app import admin
+from app.db import Database
+from app.models import Submission
+
+from .conftest import (
+    TINY_TAR,
+    form_token,
+    grader_serve,
+    make_settings,
+    page_login,
+    threaded_server,
+    write_assessment,
+)
+
+GIVE_UP_SECONDS = 120   # a test fails (never passes) if the server has not acted by then
+BOUNDARY = "----attack-boundary"
+
+
+def _token(settings, name: str) -> str:
+    db = Database(settings.db_url)
+    try:
+        return admin.create_token(db, name)
+    finally:
+        db.dispose()
+
+
+def _submissions(settings) -> int:
+    db = Database(settings.db_url)
+    try:
+        with db.read_session() as s:
+            return s.query(Submission).count()
+    finally:
+        db.dispose()
+
+
+def _connect(base: str) -> socket.socket:
+    u = urlsplit(base)
+    return socket.create_connection((u.hostname, u.port), timeout=GIVE_UP_SECONDS)
+
+
+def _head(base: str, method: str, path: str, headers: dict[str, str]) -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {urlsplit(base).netloc}"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def _multipart(data: bytes) -> tuple[bytes, bytes]:
+    """(everything before the file's bytes, everything after) of a one-file multipart body."""
+    start = (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"handin\"; filename=\"handin.tar\"\r\n"
+             "Content-Type: application/x-tar\r\n\r\n").encode()
+    return start, data + f"\r\n--{BOUNDARY}--\r\n".encode()
+
+
+def _status(sock: socket.socket) -> int:
+    """The status code of the response on SOCK (0 when the server closed without answering)."""
+    data = b""
+    while b"\r\n" not in data:
+        try:
+            chunk = sock.recv(65536)
+        except (ConnectionResetError, TimeoutError):
+            break
+        if not chunk:
+            break
+        data += chunk
+    return int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/1.1 ") else 0
+
+
+def _answered(sock: socket.socket) -> bool:
+    return bool(select.select([sock], [], [], 0)[0])
+
+
+def _stream_until_answered(sock: socket.socket, chunks, limit: int) -> tuple[int, int]:
+    """Send CHUNKS until the server answers or LIMIT bytes went out; (status, bytes sent)."""
+    sent = 0
+    for chunk in chunks:
+        if _answered(sock) or sent >= limit:
+            break
+        try:
+            sock.sendall(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            break
+        sent += len(chunk)
+    return _status(sock), sent
+
+
+def _chunked(first: bytes, filler: bytes, total: int):
+    """A chunked-encoding body: FIRST, then FILLER again and again (about TOTAL bytes, never ending)."""
+    yield f"{len(first):x}\r\n".encode() + first + b"\r\n"
+    n = len(first)
+    while n < total:
+        yield f"{len(filler):x}\r\n".encode() + filler + b"\r\n"
+        n += len(filler)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """`grader serve` with short read deadlines: 2 s for headers, 4 s for a body."""
+    settings = make_settings(tmp_path_factory.mktemp("served"))
+    with grader_serve(settings, header_timeout_seconds=2, body_timeout_seconds=4) as base:
+        yield base, settings
+
+
+# ---------------------------------------------------------------------------------------------
+# item 3: bodies are capped while they stream
+
+def test_chunked_upload_body_is_capped(served):
+    base, settings = served
+    sock = _connect(base)
+    sock.sendall(_head(base, "POST", "/api/v1/assessments/capped/submissions", {
+        "Authorization": f"Bearer {_token(settings, 'alice')}", "Transfer-Encoding": "chunked",
+        "Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}))
+    start, _ = _multipart(b"")
+    status, sent = _stream_until_answered(sock, _chunked(start, b"\0" * 65536, 1 << 40), limit=64 << 20)
+    sock.close()
+    assert status == 413, (status, sent)
+    assert sent < 16 << 20    # answered while streaming (the rest sat in socket buffers), not at the end
+
+
+def test_login_form_body_is_capped(served):
+    base, _ = served
+    sock = _connect(base)
+    sock.sendall(_head(base, "POST", "/login", {"Transfer-Encoding": "chunked",
+                                               "Content-Type": "application/x-www-form-urlencoded"}))
+    status, sent = _stream_until_answered(sock, _chunked(b"username=", b"a" * 65536, 1 << 40), limit=64 << 20)
+    sock.close()
+    assert status == 413, (status, sent)
+    assert sent < 16 << 20
+
+
+def test_declared_oversized_body_is_refused_before_it_is_sent(served):
+    base, _ = served
+    sock = _connect(base)
+    sock.sendall(_head(base, "POST", "/activate", {"Content-Length": str(400 << 20),
+                                                   "Content-Type": "application/x-www-form-urlencoded"}))
+    status, sent = _stream_until_answered(sock, iter(lambda: b"a" * 65536, None), limit=64 << 20)
+    sock.close()
+    assert status == 413 and sent < 16 << 20, (status, sent)
+
+
+# ---------------------------------------------------------------------------------------------
+# item 4: slow clients are dropped
+
+def _closed_by_server(sock: socket.socket) -> bool:
+    """Whether the server closed SOCK (any response it sent first is read and dropped)."""
+    try:
+        while _answered(sock):
+            if sock.recv(65536) == b"":
+                return True
+        return False
+    except (ConnectionResetError, BrokenPipeError, OSError):
+        return True
+
+
+def test_slow_client_connection_is_dropped(served):
+    """Dribbled headers, an idle connection, and a dribbled body on a route that never reads it."""
+    base, _ = served
+    dribblers = []
+    for _ in range(20):
+        s = _connect(base)
+        s.sendall(b"GET / HTTP/1.1\r\n")
+        dribblers.append(s)
+    idle = _connect(base)
+    body = _connect(base)
+    body.sendall(_head(base, "POST", "/healthz", {"Content-Length": "100000"}))
+    everyone = [*dribblers, idle, body]
+    end = time.monotonic() + GIVE_UP_SECONDS
+    while time.monotonic() < end and not all(_closed_by_server(s) for s in everyone):
+        for s in [*dribblers, body]:
+            if not _closed_by_server(s):
+                try:
+                    s.sendall(b"X-Slow: 1\r\n" if s is not body else b"a")
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+        time.sleep(0.5)
+    open_ones = sum(not _closed_by_server(s) for s in everyone)
+    for s in everyone:
+        s.close()
+    assert open_ones == 0
+
+
+def test_slow_upload_body_is_cut_off(served):
+    base, settings = served
+    before = _submissions(settings)
+    start, rest = _multipart(TINY_TAR)
+    body = start + rest
+    sock = _connect(base)
+    sock.sendall(_head(base, "POST", "/api/v1/assessments/open/submissions", {
+        "Authorization": f"Bearer {_token(settings, 'bob')}", "Content-Length": str(len(body)),
+        "Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}))
+    status, _ = _stream_until_answered(sock, _dribble(body), limit=len(body))
+    sock.close()
+    assert status == 408
+    assert _submissions(settings) == before
+
+
+def _dribble(body: bytes):
+    """One byte every half second (for GIVE_UP_SECONDS at most)."""
+    end = time.monotonic() + GIVE_UP_SECONDS
+    for i in range(len(body)):
+        if time.monotonic() > end:
+            return
+        yield body[i:i + 1]
+        time.sleep(0.5)
+
+
+# ---------------------------------------------------------------------------------------------
+# item 1: the receive time is when the whole body has arrived
+
+def test_slow_upload_cannot_beat_deadline(tmp_path):
+    """Headers sent before the deadline, the body dribbled until after it: refused as late
+    (the old code stamped the headers' arrival and stored it as on time)."""
+    settings = make_settings(tmp_path)
+    now = datetime.now(UTC)
+    deadline = now + timedelta(seconds=20)
+    write_assessment(settings.assessments_dir, "closing", now - timedelta(days=1), deadline, deadline)
+    token = _token(settings, "alice")
+    with threaded_server(settings) as (base, _app):
+        start, rest = _multipart(TINY_TAR)
+        sock = _connect(base)
+        if datetime.now(UTC) > deadline - timedelta(seconds=5):
+            pytest.fail("the server took too long to start for this test to mean anything")
+        sock.sendall(_head(base, "POST", "/api/v1/assessments/closing/submissions", {
+            "Authorization": f"Bearer {token}", "Content-Length": str(len(start) + len(rest)),
+            "Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}) + start)
+        sent = 0
+        while datetime.now(UTC) < deadline + timedelta(seconds=2):   # dribble past the deadline
+            assert not _answered(sock)
+            sock.sendall(rest[sent:sent + 1])
+            sent += 1
+            time.sleep(0.5)
+        sock.sendall(rest[sent:])
+        status = _status(sock)
+        sock.close()
+    assert status == 403
+    assert _submissions(settings) == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# item 5: the browser upload form is parsed once, with the upload's limits
+
+def test_browser_upload_respects_max_files(web):
+    alice = web.browser()
+    page_login(alice, "alice")
+    csrf = form_token(alice.get("/assessments/open").text)
+    files = [("handin", ("handin.tar", TINY_TAR))] + [(f"extra{i}", (f"x{i}.tar", b"x" * 1000)) for i in range(20)]
+    r = alice.post("/assessments/open/submit", data={"csrf_token": csrf}, files=files)
+    assert r.status_code in (400, 413, 422), r.status_code
+    with web.db.read_session() as s:
+        assert s.query(Submission).count() == 0
