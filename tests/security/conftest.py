@@ -174,8 +174,8 @@ def grader_serve(settings, **extra_settings):
     import httpx
 
     port = free_port()
-    grader = str(Path(sys.executable).parent / "grader")
-    proc = subprocess.Popen([grader, "serve", "--workers", "0", "--port", str(port)],
+    # `grader` is app.cli:main; run it as a module so a stale installed entry point cannot matter
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--workers", "0", "--port", str(port)],
                             env=env_for(settings, **extra_settings), cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
