@@ -44,7 +44,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
-from support import SECTIONS_TOML, free_port, make_tar
+from support import SUITE_TOML, free_port, make_tar
 
 ACCOUNTS = {"alice": "student", "bob": "student", "tina": "ta", "tom": "ta", "ada": "admin"}
 TINY_TAR = make_tar({"models/__init__.py": b"", "mytorch/__init__.py": b""})
@@ -57,7 +57,7 @@ def iso(when: datetime) -> str:
 def write_assessment(folder: Path, slug: str, release: datetime, due: datetime, last: datetime, **extra) -> None:
     lines = [f'slug = "{slug}"', f'title = "{slug}"', f"release = {iso(release)}", f"due = {iso(due)}",
              f"last_accepted = {iso(last)}"] + [f"{k} = {v!r}" for k, v in extra.items()]
-    (folder / f"{slug}.toml").write_text("\n".join(lines) + "\n" + SECTIONS_TOML)
+    (folder / f"{slug}.toml").write_text("\n".join(lines) + "\n" + SUITE_TOML)
 
 
 def make_settings(tmp_path: Path, **overrides):
