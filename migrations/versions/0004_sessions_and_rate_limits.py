@@ -1,14 +1,14 @@
 """session generations (logout and password changes end sessions) and shared rate-limit hits
 
-Revision ID: 0003
-Revises: 0002_similarity
+Revision ID: 0004_web_security
+Revises: 0003_job_suite
 Create Date: 2026-11-29
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0003'
-down_revision = '0002_similarity'
+revision = '0004_web_security'
+down_revision = '0003_job_suite'
 branch_labels = None
 depends_on = None
 
