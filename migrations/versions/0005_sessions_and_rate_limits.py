@@ -1,14 +1,14 @@
 """session generations (logout and password changes end sessions) and shared rate-limit hits
 
-Revision ID: 0004_web_security
-Revises: 0003_job_suite
+Revision ID: 0005_web_security
+Revises: 0004_result_reuse
 Create Date: 2026-11-29
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0004_web_security'
-down_revision = '0003_job_suite'
+revision = '0005_web_security'
+down_revision = '0004_result_reuse'
 branch_labels = None
 depends_on = None
 
