@@ -130,8 +130,21 @@ def submission_views(session: Session, subs: list[Submission], a: Assessment | N
         for job in session.scalars(select(Job).where(Job.submission_id.in_(ids)).order_by(Job.id)):
             latest_jobs[job.submission_id] = job
     result_ids = [x.result_id for x in subs if x.result_id is not None]
-    bodies = dict(session.execute(select(Result.id, Result.body).where(Result.id.in_(result_ids))).all()) \
-        if result_ids else {}
+    bodies, reused_ids = {}, {}
+    if result_ids:
+        for rid, body, reused_id in session.execute(select(Result.id, Result.body, Result.reused_from)
+                                                    .where(Result.id.in_(result_ids))):
+            bodies[rid] = body
+            if reused_id is not None:
+                reused_ids[rid] = reused_id
+    reused_from: dict[int, dict] = {}   # result id -> the earlier submission whose result it shows
+    if reused_ids:
+        earlier = session.execute(select(Result.id, Submission).join(Submission, Submission.id == Result.submission_id)
+                                  .where(Result.id.in_(set(reused_ids.values())))).all()
+        by_result = {rid: x for rid, x in earlier}
+        for rid, reused_id in reused_ids.items():
+            x = by_result[reused_id]
+            reused_from[rid] = {"id": x.id, "version": x.version, "url": f"/api/v1/submissions/{x.id}"}
     user_ids = sorted({x.user_id for x in subs})
     users = {u.id: u for u in session.scalars(select(User).where(User.id.in_(user_ids)))} \
         if viewer.is_staff and user_ids else {}
@@ -146,20 +159,16 @@ def submission_views(session: Session, subs: list[Submission], a: Assessment | N
             by_user.setdefault(x.user_id, []).append(x)
     return [_view(session, sub, a, viewer, latest_jobs.get(sub.id),
                   stored_result(bodies[sub.result_id]) if sub.result_id in bodies else None,
-                  users.get(sub.user_id), exts.get(sub.user_id, 0), by_user.get(sub.user_id, []))
+                  users.get(sub.user_id), exts.get(sub.user_id, 0), by_user.get(sub.user_id, []),
+                  reused_from.get(sub.result_id))
             for sub in subs]
 
 
 def _view(session: Session, sub: Submission, a: Assessment | None, viewer: User, latest_job: Job | None,
-          result: GradeResult | None, user: User | None, extension: int, all_subs: list[Submission]) -> dict:
+          result: GradeResult | None, user: User | None, extension: int, all_subs: list[Submission],
+          reused_from: dict | None) -> dict:
     # the model's own JSON (NaN and infinities as strings, as the schema says) for the page and the API
     shown = json.loads(result.model_dump_json(include={"sections", "notes"})) if result else {}
-    reused_from = None
-    if sub.result_id is not None:
-        reused_id = session.get(Result, sub.result_id).reused_from
-        if reused_id is not None:
-            earlier = session.get(Submission, session.get(Result, reused_id).submission_id)
-            reused_from = {"id": earlier.id, "version": earlier.version, "url": f"/api/v1/submissions/{earlier.id}"}
     view = {
         "id": sub.id, "version": sub.version, "assessment": sub.assessment, "status": sub.status,
         "url": f"/api/v1/submissions/{sub.id}", "page_url": f"/submissions/{sub.id}", "filename": sub.filename, "sha256": sub.blob_sha256,
