@@ -34,6 +34,13 @@ def section(result, name: str):
     return next(s for s in result.sections if s.name == name)
 
 
+def feedback(result, name: str) -> str:
+    """Everything the student reads for a section: an import-time error is said once, on the
+    section, and its tests point to it."""
+    found = section(result, name)
+    return "\n".join([found.message or "", *(t.message for t in found.tests)])
+
+
 def test_complex_arrays_refused(sandbox_executor, handin):
     # loss.py makes the runner save every value as complex with the correct real part and a
     # garbage imaginary part; compared as floats, the imaginary part would vanish and it would pass.
@@ -151,7 +158,7 @@ def test_output_dir_is_size_bounded(sandbox_executor, handin):
             "    os.unlink(os.path.join('/out', _name))\n"
             "raise RuntimeError(f'WROTE {_written} STOPPED {_err}')\n")
     result = grade(handin, sandbox_executor, suite=HW1P1)
-    text = "\n".join(t.message for t in section(result, "Loss").tests)
+    text = feedback(result, "Loss")
     written = int(text.split("WROTE ")[1].split()[0])
     assert "STOPPED ENOSPC" in text, text
     assert written <= cap, text
@@ -175,7 +182,7 @@ def test_proc_hides_host_mountinfo(sandbox_executor, handin, tmp_path):
     work = tmp_path / "work"
     work.mkdir()
     result = grade(handin, sandbox_executor, workdir=work, suite=HW1P1)
-    text = "\n".join(t.message for t in section(result, "Linear Layer").tests)
+    text = feedback(result, "Linear Layer")
     assert "ROOTS=" in text and "SIZES=" in text, text
     roots = text.split("ROOTS=")[1].split(" SIZES=")[0]
     for secret in (str(work), str(ROOT / "grader"), "grade-", "sandbox-slot", "/tmp/"):
