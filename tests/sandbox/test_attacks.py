@@ -463,6 +463,11 @@ def test_proc_hides_host_mountinfo(runner, tmp_path):
     assert result.outcome == "ok", result
     report = last_json(result)
     assert report["input"] == "x"
+    # The numpy/scipy runtime is bound from where it is installed (a known, documented leak); in a
+    # checkout whose .venv sits inside the repository that path contains the repository's.
+    import numpy
+    runtime = str(Path(numpy.__file__).resolve().parents[1])
     for root in report["roots"]:  # the job's files are copies: no host path of the job, script or repo
-        assert str(tmp_path) not in root and not root.startswith("/tmp/") and str(REPO) not in root, root
+        assert str(tmp_path) not in root and not root.startswith("/tmp/"), root
+        assert str(REPO) not in root or root.startswith(runtime), root
     assert all(size in (0, -1) for size in report["sizes"].values()), report["sizes"]
