@@ -8,7 +8,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from app.assessments import Assessment
@@ -121,6 +121,23 @@ async def csrf_problem(request: Request, principal: Principal) -> HTMLResponse |
     except ApiError as exc:
         return error_page(request, principal, 403, exc.message)
     return None
+
+
+async def staff_only(request: Request) -> tuple[Principal | None, Response | None]:
+    """The TA looking, or the response to send instead (login, or 403 for students)."""
+    principal = await viewer(request)
+    if principal is None:
+        return None, login_redirect(request)
+    if not principal.user.is_staff:
+        return None, error_page(request, principal, 403, "Only TAs and admins can open this page.")
+    return principal, None
+
+
+async def staff_form(request: Request) -> tuple[Principal | None, Response | None]:
+    principal, stop = await staff_only(request)
+    if stop is None:
+        stop = await csrf_problem(request, principal)
+    return principal, stop
 
 
 def assessment_or_none(request: Request, slug: str) -> Assessment | None:

@@ -14,27 +14,15 @@ from app import similarity_reports as reports
 from app.auth import read_form
 from app.web.common import (
     assessment_or_none,
-    csrf_problem,
     error_page,
-    login_redirect,
     not_found,
     render,
-    viewer,
+    staff_form,
+    staff_only,
 )
 from grader.similarity import DEFAULT_THRESHOLD, FileMatch
 
 router = APIRouter(prefix="/ta", include_in_schema=False)
-
-
-async def _staff(request: Request, form: bool = False):
-    principal = await viewer(request)
-    if principal is None:
-        return None, login_redirect(request)
-    if not principal.user.is_staff:
-        return None, error_page(request, principal, 403, "Only TAs and admins can open this page.")
-    if form:
-        return principal, await csrf_problem(request, principal)
-    return principal, None
 
 
 def _segments(source: str, spans) -> list[tuple[str, bool]]:
@@ -60,7 +48,7 @@ def _side_by_side(match: FileMatch) -> dict:
 
 @router.get("/assessments/{slug}/similarity", response_class=HTMLResponse)
 async def similarity_index(request: Request, slug: str) -> Response:
-    principal, stop = await _staff(request)
+    principal, stop = await staff_only(request)
     if stop:
         return stop
     a = assessment_or_none(request, slug)
@@ -73,7 +61,7 @@ async def similarity_index(request: Request, slug: str) -> Response:
 
 @router.post("/assessments/{slug}/similarity")
 async def start_similarity(request: Request, slug: str) -> Response:
-    principal, stop = await _staff(request, form=True)
+    principal, stop = await staff_form(request)
     if stop:
         return stop
     a = assessment_or_none(request, slug)
@@ -93,7 +81,7 @@ async def start_similarity(request: Request, slug: str) -> Response:
 
 
 async def _report(request: Request, report_id: int):
-    principal, stop = await _staff(request)
+    principal, stop = await staff_only(request)
     if stop:
         return None, None, stop
     found = await run_in_threadpool(reports.get_report, request.app.state.db, report_id)

@@ -17,12 +17,12 @@ from app.models import utcnow
 from app.web import queries
 from app.web.common import (
     assessment_or_none,
-    csrf_problem,
     error_page,
-    login_redirect,
     not_found,
     render,
     session_ended,
+    staff_form,
+    staff_only,
     viewer,
 )
 
@@ -32,23 +32,6 @@ SORT_KEYS = {"name": lambda r: r["display_name"].lower(), "username": lambda r: 
              "total": lambda r: r["total"], "raw": lambda r: r["raw"], "bonus": lambda r: r["bonus"],
              "penalty": lambda r: r["penalty"], "submissions": lambda r: r["submissions"],
              "last": lambda r: r["last"].timestamp() if r["last"] else 0}
-
-
-async def _staff(request: Request) -> tuple[Principal | None, Response | None]:
-    """The TA looking, or the response to send instead (login, or 403 for students)."""
-    principal = await viewer(request)
-    if principal is None:
-        return None, login_redirect(request)
-    if not principal.user.is_staff:
-        return None, error_page(request, principal, 403, "Only TAs and admins can open this page.")
-    return principal, None
-
-
-async def _staff_form(request: Request) -> tuple[Principal | None, Response | None]:
-    principal, stop = await _staff(request)
-    if stop is None:
-        stop = await csrf_problem(request, principal)
-    return principal, stop
 
 
 def _db(request: Request):
@@ -66,7 +49,7 @@ def _default_slug(request: Request) -> str:
 @router.get("/assessments/{slug}/scoreboard", response_class=HTMLResponse)
 async def scoreboard(request: Request, slug: str, sort: str = "total", dir: str = "desc",
                      q: str = "") -> Response:
-    principal, stop = await _staff(request)
+    principal, stop = await staff_only(request)
     if stop:
         return stop
     a = assessment_or_none(request, slug)
@@ -99,7 +82,7 @@ async def scoreboard(request: Request, slug: str, sort: str = "total", dir: str 
 @router.get("/submissions", response_class=HTMLResponse)
 async def submissions(request: Request, assessment: str = "", student: str = "", status: str = "",
                       late: str = "", errors: str = "", page: int = 1) -> Response:
-    principal, stop = await _staff(request)
+    principal, stop = await staff_only(request)
     if stop:
         return stop
     a = assessment_or_none(request, assessment or _default_slug(request))
@@ -127,7 +110,7 @@ async def regrade_progress_fragment(request: Request, slug: str) -> Response:
     """Polled by the submissions page while regrades are waiting."""
     if await viewer(request) is None:
         return session_ended()
-    principal, stop = await _staff(request)
+    principal, stop = await staff_only(request)
     if stop:
         return stop
 
@@ -140,7 +123,7 @@ async def regrade_progress_fragment(request: Request, slug: str) -> Response:
 
 @router.post("/submissions/{submission_id}/regrade")
 async def regrade_one(request: Request, submission_id: int) -> Response:
-    principal, stop = await _staff_form(request)
+    principal, stop = await staff_form(request)
     if stop:
         return stop
     settings = request.app.state.settings
@@ -154,7 +137,7 @@ async def regrade_one(request: Request, submission_id: int) -> Response:
 
 @router.post("/assessments/{slug}/regrade")
 async def regrade_all(request: Request, slug: str) -> Response:
-    principal, stop = await _staff_form(request)
+    principal, stop = await staff_form(request)
     if stop:
         return stop
     if assessment_or_none(request, slug) is None:
@@ -168,7 +151,7 @@ async def regrade_all(request: Request, slug: str) -> Response:
 
 @router.get("/queue", response_class=HTMLResponse)
 async def queue_page(request: Request) -> Response:
-    principal, stop = await _staff(request)
+    principal, stop = await staff_only(request)
     if stop:
         return stop
     settings = request.app.state.settings
@@ -205,7 +188,7 @@ def _students(request: Request, principal: Principal, status_code: int = 200, sl
 
 @router.get("/students", response_class=HTMLResponse)
 async def students(request: Request) -> Response:
-    principal, stop = await _staff(request)
+    principal, stop = await staff_only(request)
     if stop:
         return stop
     return await run_in_threadpool(_students, request, principal)
@@ -213,7 +196,7 @@ async def students(request: Request) -> Response:
 
 @router.post("/students/import", response_class=HTMLResponse)
 async def import_roster(request: Request) -> Response:
-    principal, stop = await _staff_form(request)
+    principal, stop = await staff_form(request)
     if stop:
         return stop
     upload = (await read_form(request)).get("roster")
@@ -239,7 +222,7 @@ async def import_roster(request: Request) -> Response:
 
 @router.post("/students/{username}/activation", response_class=HTMLResponse)
 async def new_activation(request: Request, username: str) -> Response:
-    principal, stop = await _staff_form(request)
+    principal, stop = await staff_form(request)
     if stop:
         return stop
     try:
@@ -255,7 +238,7 @@ async def new_activation(request: Request, username: str) -> Response:
 
 @router.post("/students/{username}/role", response_class=HTMLResponse)
 async def change_role(request: Request, username: str) -> Response:
-    principal, stop = await _staff_form(request)
+    principal, stop = await staff_form(request)
     if stop:
         return stop
     role = str((await read_form(request)).get("role", ""))
@@ -267,7 +250,7 @@ async def change_role(request: Request, username: str) -> Response:
 
 @router.post("/students/{username}/extension", response_class=HTMLResponse)
 async def set_extension(request: Request, username: str) -> Response:
-    principal, stop = await _staff_form(request)
+    principal, stop = await staff_form(request)
     if stop:
         return stop
     form = await read_form(request)
@@ -295,7 +278,7 @@ async def set_extension(request: Request, username: str) -> Response:
 
 @router.get("/assessments/{slug}/failures", response_class=HTMLResponse)
 async def failures_page(request: Request, slug: str) -> Response:
-    principal, stop = await _staff(request)
+    principal, stop = await staff_only(request)
     if stop:
         return stop
     a = assessment_or_none(request, slug)
