@@ -185,8 +185,13 @@ def test_proc_hides_host_mountinfo(sandbox_executor, handin, tmp_path):
     text = feedback(result, "Linear Layer")
     assert "ROOTS=" in text and "SIZES=" in text, text
     roots = text.split("ROOTS=")[1].split(" SIZES=")[0]
+    # The numpy/scipy runtime bind shows where it is installed (documented); a checkout under /tmp
+    # with .venv inside it, as CI may use, must not trip the other secrets through it.
+    import numpy
+    runtime = str(Path(numpy.__file__).resolve().parents[1])
+    shown = [r for r in ast.literal_eval(roots) if not r.startswith(runtime)]
     for secret in (str(work), str(ROOT / "grader"), "grade-", "sandbox-slot", "/tmp/"):
-        assert secret not in roots, (secret, roots)
+        assert not any(secret in r for r in shown), (secret, roots)
     sizes = text.split("SIZES=")[1]
     assert all(size in (0, -1) for size in ast.literal_eval(sizes[:sizes.index("}") + 1]).values()), sizes
 
