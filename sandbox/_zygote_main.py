@@ -88,6 +88,35 @@ def _as_script_process(stdout_fd: int, stderr_fd: int, args: list[str]) -> None:
     sys.dont_write_bytecode = True
 
 
+# Filled by the zygote itself, never by a child: the cgroups it sits in, and the scripts it compiled.
+JOINED_CGROUPS: list[str] = []
+COMPILED_SCRIPTS: dict[bytes, object] = {}
+
+
+def _join_cgroups(procs_files: list[str]) -> None:
+    """Children of a zygote that already sits in the slot's cgroups are born there: moving a process
+    between cgroups costs ~15 ms (the kernel waits out an RCU grace period per controller)."""
+    if procs_files != JOINED_CGROUPS:
+        _linux.join_cgroups(procs_files)
+
+
+def _compile_once(request: dict) -> None:
+    """Compile a request's script in the zygote (trusted, our own file), so that no sandbox pays
+    for it again (~12 ms for the grader's runner); the child still compiles whatever it reads
+    inside the sandbox if that differs."""
+    source_path = next((m[2] for m in request.get("mounts", []) if m[1] == layout.SCRIPT_PATH), None)
+    if source_path is None:
+        return
+    try:
+        with open(source_path, "rb") as f:
+            source = f.read()
+    except OSError:
+        return
+    if source not in COMPILED_SCRIPTS:
+        COMPILED_SCRIPTS.clear()  # one script per slot in practice; never grow without bound
+        COMPILED_SCRIPTS[source] = compile(source, layout.SCRIPT_PATH, "exec")
+
+
 def _script_module(name: str):
     import types
     module = types.ModuleType(name)
@@ -96,7 +125,8 @@ def _script_module(name: str):
     sys.modules[name] = module
     with open(layout.SCRIPT_PATH, "rb") as f:
         source = f.read()
-    return module, compile(source, layout.SCRIPT_PATH, "exec")
+    compiled = COMPILED_SCRIPTS.get(source) or compile(source, layout.SCRIPT_PATH, "exec")
+    return module, compiled
 
 
 def run_user_script(request: dict, stdout_fd: int, stderr_fd: int) -> None:
@@ -166,7 +196,7 @@ def run_job(request: dict, fds: list[int], bpf: bytes) -> None:
     try:
         os.setsid()
         _linux.prctl(_linux.PR_SET_PDEATHSIG, signal.SIGKILL)
-        _linux.join_cgroups(request["cgroup_procs"])
+        _join_cgroups(request["cgroup_procs"])
         _adjust_oom_score(-1000)  # a memory blow-up must take the script, never its supervisors
         _linux.unshare(ALL_NAMESPACES)
         _linux.make_mounts_private()
@@ -264,6 +294,8 @@ def batch_init(request: dict, ctl: socket.socket, bpf: bytes) -> None:
     mountns.mask_proc()
     module, compiled = _script_module("__sandbox_batch__")
     exec(compiled, module.__dict__)  # the caller's trusted top level: definitions, no task code
+    if request.get("setup") is not None:  # trusted too: reads the caller's files, runs no task code
+        module.__dict__["setup"](request["setup"])
     main = module.__dict__["main"]
     _send(ctl, {"ready": True})
     while True:
@@ -293,7 +325,7 @@ def run_batch_job(request: dict, ctl_fd: int, bpf: bytes) -> None:
     try:
         os.setsid()
         _linux.prctl(_linux.PR_SET_PDEATHSIG, signal.SIGKILL)
-        _linux.join_cgroups(request["cgroup_procs"])
+        _join_cgroups(request["cgroup_procs"])
         _adjust_oom_score(-1000)  # a memory blow-up must take the script, never its supervisors
         _linux.unshare(ALL_NAMESPACES)
         _linux.make_mounts_private()
@@ -335,6 +367,7 @@ def serve(sock: socket.socket, bpf: bytes) -> None:
             if pid == 0:
                 break
         request = json.loads(message)
+        _compile_once(request)
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
@@ -360,6 +393,10 @@ def main() -> None:
     import gc
     gc.collect()
     gc.freeze()  # keep the preloaded heap shared copy-on-write with every job
+    if config.get("cgroup_procs"):  # after the preload, whose memory stays charged where it was
+        _adjust_oom_score(-1000)  # the slot's OOM killer must take a task, never the fork server
+        _linux.join_cgroups(config["cgroup_procs"])
+        JOINED_CGROUPS[:] = config["cgroup_procs"]
     sock.send(b'{"ready": true}')
     serve(sock, bytes.fromhex(config["bpf"]))
 

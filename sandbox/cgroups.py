@@ -18,8 +18,8 @@ logger = logging.getLogger(__name__)
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 GROUP_NAME = "grader-sandbox"
-# Extra pids for the sandbox's own helpers (bwrap, its reaper; the zygote child and its init).
-HELPER_PIDS = 4
+# Extra pids for the sandbox's own helpers (bwrap, its reaper; the zygote, its child and its init).
+HELPER_PIDS = 5
 
 
 def _write(path: Path, value: str) -> None:
@@ -152,12 +152,13 @@ class SlotCgroup:
                 pass
         return sorted(found)
 
-    def kill_all(self, timeout: float = 5.0) -> bool:
-        """SIGKILL every process in the group until it is empty. Returns True when empty."""
-        if self.version == "v2" and (self.dirs["unified"] / "cgroup.kill").exists():
+    def kill_all(self, timeout: float = 5.0, spare: int | None = None) -> bool:
+        """SIGKILL every process in the group but SPARE (the slot's fork server, which lives there)
+        until none is left. Returns True when none is left."""
+        if spare is None and self.version == "v2" and (self.dirs["unified"] / "cgroup.kill").exists():
             _write(self.dirs["unified"] / "cgroup.kill", "1")
         deadline = time.monotonic() + timeout
-        while pids := self.pids():
+        while pids := [pid for pid in self.pids() if pid != spare]:
             for pid in pids:
                 try:
                     os.kill(pid, signal.SIGKILL)

@@ -84,7 +84,7 @@ class Sandbox:
         self._zygote: Zygote | None = None
         kill_uid(self.uid)
         if zygote:
-            self._zygote = Zygote(self._runtime, self._stage, self._bpf, preload)
+            self._zygote = self._new_zygote()
 
     @property
     def backend_name(self) -> str:
@@ -176,7 +176,8 @@ class Sandbox:
         return self._result(facts, limits, watched.stdout.text(), stderr, watched.wall_seconds)
 
     def run_batch(self, script: Path, tasks: list[list[str]], *, ro_binds: list[tuple[Path, str]],
-                  read_back: tuple[str, ...], limits: Limits | None = None) -> list[RunResult]:
+                  read_back: tuple[str, ...], limits: Limits | None = None,
+                  setup_args: list[str] | None = None) -> list[RunResult]:
         """Run TASKS (argument lists) one after another in ONE sandbox: the namespaces, the root and
         the script's top level are set up once; each task is a fresh process of the slot uid that
         calls the script's `main(args)`, with its own limits (CPU, wall, memory, processes, output),
@@ -184,7 +185,9 @@ class Sandbox:
         a tmpfs of `limits.out_bytes`; the files named in READ_BACK come back in `RunResult.files`
         (or a reason in `file_errors`). The script's top level is trusted: it runs once, before any
         task, in the sandbox's (root) init, so it must only define things. Without the zygote each
-        task is a separate `run_python`."""
+        task is a separate `run_python`. With SETUP_ARGS, the init also calls the script's
+        `setup(setup_args)` once before the first task (trusted too: it may read the ro_binds the
+        caller wrote, never anything a task or handin controls), and every task inherits its work."""
         limits = limits or self.limits
         with self._lock:
             if self._zygote is None:
@@ -192,7 +195,7 @@ class Sandbox:
             results: list[RunResult] = []
             while len(results) < len(tasks):
                 try:
-                    batch = self._open_batch(Path(script), ro_binds, limits)
+                    batch = self._open_batch(Path(script), ro_binds, limits, setup_args)
                 except (ZygoteError, OSError) as exc:  # before any task code ran: ours
                     logger.error("slot %d: could not start a batch: %s", self.slot, exc)
                     failed = self._result(RunFacts(setup_error=str(exc)), limits, "", "", 0.0)
@@ -211,7 +214,8 @@ class Sandbox:
                     self._clean_up()
             return results
 
-    def _open_batch(self, script: Path, ro_binds: list[tuple[Path, str]], limits: Limits) -> Batch:
+    def _open_batch(self, script: Path, ro_binds: list[tuple[Path, str]], limits: Limits,
+                    setup_args: list[str] | None) -> Batch:
         if not script.is_file():
             raise ValueError(f"script is not a file: {script}")
         self._clean_up()
@@ -231,10 +235,10 @@ class Sandbox:
         if not self._zygote.alive:
             self._restart_zygote("zygote is not running")
         try:
-            return self._zygote.start_batch(job, scratch)
+            return self._zygote.start_batch(job, scratch, setup_args)
         except ZygoteError as exc:
             self._restart_zygote(str(exc))
-            return self._zygote.start_batch(job, scratch)
+            return self._zygote.start_batch(job, scratch, setup_args)
 
     def _run_task(self, batch: Batch, index: int, args: list[str], read_back: tuple[str, ...],
                   limits: Limits) -> RunResult:
@@ -288,7 +292,11 @@ class Sandbox:
         logger.warning("slot %d: restarting the zygote (%s)", self.slot, reason)
         if self._zygote is not None:
             self._zygote.close()
-        self._zygote = Zygote(self._runtime, self._stage, self._bpf, self._preload)
+        self._zygote = self._new_zygote()
+
+    def _new_zygote(self) -> Zygote:
+        return Zygote(self._runtime, self._stage, self._bpf, self._preload,
+                      cgroup_procs=self._cgroup.procs_files() if self._cgroup else [])
 
     def _start(self, job: Job) -> Started:
         if self._zygote is None:
@@ -304,10 +312,11 @@ class Sandbox:
     def _clean_up(self) -> None:
         """Kill every process of this slot, whatever it did to hide. Every process a run starts is in
         the slot's cgroup and nothing inside can leave it, so with a cgroup only its few pids are
-        looked at (scanning all of /proc cost ~90 ms on a busy host); without one, the whole uid.
+        looked at (scanning all of /proc cost ~90 ms on a busy host); without one, the whole uid. The
+        zygote sits in the cgroup too (its children are born there) and is the one process spared.
         The constructor scans the whole uid once, for what a crashed service left behind."""
         if self._cgroup is not None:
-            self._cgroup.kill_all()
+            self._cgroup.kill_all(spare=self._zygote.proc.pid if self._zygote else None)
             kill_uid(self.uid, among=self._cgroup.pids)
         else:
             kill_uid(self.uid)

@@ -28,13 +28,16 @@ class ZygoteError(RuntimeError):
 class Zygote:
     """One pre-started fork server for one slot. Not thread-safe: the Sandbox serialises runs."""
 
-    def __init__(self, runtime: Runtime, stage: str, bpf: bytes, preload: tuple[str, ...]) -> None:
+    def __init__(self, runtime: Runtime, stage: str, bpf: bytes, preload: tuple[str, ...],
+                 cgroup_procs: list[str] = ()) -> None:
+        """CGROUP_PROCS: the slot's cgroups, which the zygote joins once it has preloaded, so that
+        every sandbox it forks is born in them (the caller must spare its pid when killing the group)."""
         self.runtime = runtime
         self.stage = stage
         self._sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         config = {"stage": stage, "site_packages": self.runtime.site_packages,
                   "packages": list(self.runtime.packages), "preload": list(preload), "bpf": bpf.hex(),
-                  "sock_fd": theirs.fileno()}
+                  "sock_fd": theirs.fileno(), "cgroup_procs": list(cgroup_procs)}
         try:
             self.proc = subprocess.Popen(
                 [os.path.realpath(sys.executable), "-I", "-S", str(ZYGOTE_MAIN), json.dumps(config)],
@@ -133,7 +136,8 @@ class Zygote:
 
         return Started(out_r, err_r, exit_fd, kill, finish)
 
-    def start_batch(self, job: Job, scratch: list[tuple[str, int, int, int | None]]) -> Batch:
+    def start_batch(self, job: Job, scratch: list[tuple[str, int, int, int | None]],
+                    setup_args: list[str] | None = None) -> Batch:
         """Build one sandbox for many tasks (see `_zygote_main.run_batch_job`); returns once its
         init has preloaded the script, or raises ZygoteError."""
         self._await_ready()
@@ -141,7 +145,7 @@ class Zygote:
         request = {
             "batch": True,
             "mounts": [[m.kind, m.dest, m.source, m.writable, m.size] for m in mounts],
-            "root_bytes": root_bytes(mounts), "scratch": scratch,
+            "root_bytes": root_bytes(mounts), "scratch": scratch, "setup": setup_args,
             "rlimits": job.rlimits, "uid": job.uid, "gid": job.gid,
             "stage": job.stage, "cgroup_procs": job.cgroup_procs,
         }
