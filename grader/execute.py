@@ -31,7 +31,9 @@ __all__ = ["ExecutorUnavailable", "GraderBug", "SandboxExecutor", "SectionRun", 
 
 RUNNER = Path(__file__).with_name("runner.py")
 REPORT_MAX_BYTES = 1 << 20
-RESULT_FILES = ("outputs.npz", "report.json")
+OUTPUTS_MAX_BYTES = 64 << 20
+OUTPUTS = "outputs.safetensors"
+RESULT_FILES = (OUTPUTS, "report.json")
 MAX_SLOT_SEARCH = 256
 
 
@@ -100,7 +102,7 @@ class UnsafeExecutor:
         env = {"PATH": os.environ.get("PATH", "/usr/bin"), "OPENBLAS_NUM_THREADS": "1",
                "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
         argv = [sys.executable, "-I", "-B", str(RUNNER), str(job / "plans.json"),
-                str(job / "inputs.npz"), str(job / "handin"), str(out_dir), str(section_index)]
+                str(job / "inputs.bin"), str(job / "handin"), str(out_dir), str(section_index)]
         try:
             proc = subprocess.run(argv, env=env, cwd=out_dir, capture_output=True, timeout=self.timeout, check=False)
         except subprocess.TimeoutExpired:
@@ -116,10 +118,10 @@ class UnsafeExecutor:
 
 def load_outputs(out_dir: Path, n_tests: int) -> SectionRun:
     """Read a section's result files the way hostile files must be read, whichever executor ran it."""
-    from sandbox.result_files import load_npz_safely, read_text_safely
+    from sandbox.result_files import load_safetensors_bytes, read_result_file, read_text_safely
 
     try:
-        arrays = load_npz_safely(out_dir / "outputs.npz")
+        arrays = load_safetensors_bytes(read_result_file(out_dir / OUTPUTS, OUTPUTS_MAX_BYTES), OUTPUTS)
         text = read_text_safely(out_dir / "report.json", REPORT_MAX_BYTES)
     except Exception as exc:  # noqa: BLE001 - missing, hostile or damaged result files (ResultFileError above all)
         return SectionRun(None, None, f"The section produced no usable results ({exc}).")
@@ -128,13 +130,13 @@ def load_outputs(out_dir: Path, n_tests: int) -> SectionRun:
 
 def load_read_back(files: dict[str, bytes], errors: dict[str, str], n_tests: int) -> SectionRun:
     """The same for result files the sandbox already read back (capped, regular files only)."""
-    from sandbox.result_files import load_npz_bytes
+    from sandbox.result_files import load_safetensors_bytes
 
     try:
         for name in RESULT_FILES:
             if name not in files:
                 raise ValueError(errors.get(name) or f"The result file {name} was not written.")
-        arrays = load_npz_bytes(files["outputs.npz"], "outputs.npz")
+        arrays = load_safetensors_bytes(files[OUTPUTS], OUTPUTS)
         if len(files["report.json"]) > REPORT_MAX_BYTES:
             raise ValueError(f"The result file report.json is larger than {REPORT_MAX_BYTES} bytes.")
         text = files["report.json"].decode("utf-8")
@@ -182,11 +184,12 @@ class SandboxExecutor:
                 self._lock.wait()
             box = self._free.pop()
         try:
+            job_files = ["/job/plans.json", "/job/inputs.bin"]
             results = box.run_batch(
-                RUNNER, [["/job/plans.json", "/job/inputs.npz", "/handin", "/out", str(i)] for i in range(len(n_tests))],
-                ro_binds=[(job / "plans.json", "/job/plans.json"), (job / "inputs.npz", "/job/inputs.npz"),
+                RUNNER, [[*job_files, "/handin", "/out", str(i)] for i in range(len(n_tests))],
+                ro_binds=[(job / "plans.json", "/job/plans.json"), (job / "inputs.bin", "/job/inputs.bin"),
                           (job / "handin", "/handin")],
-                read_back=RESULT_FILES)
+                read_back=RESULT_FILES, setup_args=job_files)
         finally:
             with self._lock:
                 self._free.append(box)

@@ -4,7 +4,6 @@ and the student's package (through an executor), compare, and score all-or-nothi
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import sys
@@ -21,7 +20,7 @@ from grader.compare import compare, format_check, judge
 from grader.errors import GraderBug
 from grader.execute import SectionRun
 from grader.handin import HandinError, UnpackLimits, unpack_handin
-from grader.plan import Section, Test, serialize
+from grader.plan import Section, Test, serialize, write_job
 from grader.result import GradeError, GradeResult, SectionResult, SourceLocation, TestResult
 from grader.suite import Suite
 from sandbox.cleanup import remove_tree
@@ -160,10 +159,7 @@ def grade(source: Path | bytes, executor, *, suite: Suite, limits: UnpackLimits 
         sections = suite.build(handin.digest)
         plans, inputs = serialize(sections)
         plans["package"] = suite.package_plan()
-        (job / "plans.json").write_text(json.dumps(plans))
-        np.savez(job / "inputs.npz", **inputs)
-        for name in ("plans.json", "inputs.npz"):
-            (job / name).chmod(0o644)
+        write_job(job, plans, inputs)
         with clock("reference"):
             expected = reference_for(suite).outputs(plans, inputs)
 

@@ -4,7 +4,9 @@ No symlinks are followed (O_NOFOLLOW relative to the directory), FIFOs and devic
 (O_NONBLOCK + fstat S_ISREG), sizes are capped before reading, zip members are counted and read with a
 byte cap (declared sizes are never trusted), every .npy header is checked before any allocation, only
 plain real numeric dtypes are accepted, and the payload is decoded with np.frombuffer, which cannot
-unpickle (stricter than np.load(allow_pickle=False)).
+unpickle (stricter than np.load(allow_pickle=False)). Safetensors files are parsed by the
+`safetensors` library (bounds and overlaps checked in Rust; no code in the format), then held to the
+same dtype and count rules.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
 # bool, signed, unsigned, float. Complex is refused: comparing it as float would drop the imaginary part.
 ALLOWED_DTYPE_KINDS = frozenset("biuf")
 MAX_HEADER_BYTES = 10_000
+MAX_SAFETENSORS_HEADER_BYTES = 1 << 20
 
 
 def read_result_file(path: Path, max_bytes: int) -> bytes:
@@ -149,3 +152,26 @@ def load_npz_bytes(data: bytes, name: str, *, max_members: int = 256, max_array_
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError, KeyError,
             NotImplementedError, RuntimeError, SyntaxError, TypeError) as exc:
         raise ResultFileError(f"The result file {name} is not a valid .npz archive ({exc}).") from exc
+
+
+def load_safetensors_bytes(data: bytes, name: str, *, max_members: int = 256) -> dict[str, numpy.ndarray]:
+    """Arrays from a safetensors file sandboxed code wrote (already read with a size cap, e.g. by
+    `read_result_file`); NAME is for messages. Raises ResultFileError (one clear sentence) for a
+    damaged file, too many arrays, or any dtype that is not plain real numeric or bool."""
+    from safetensors.numpy import load
+
+    header_bytes = int.from_bytes(data[:8], "little") if len(data) >= 8 else None
+    if header_bytes is None or header_bytes > MAX_SAFETENSORS_HEADER_BYTES:
+        raise ResultFileError(f"The result file {name} is not a valid safetensors file (its header size "
+                              "is missing or over the limit).")
+    try:
+        arrays = load(data)
+    except Exception as exc:  # SafetensorError, or a dtype numpy lacks (KeyError)
+        raise ResultFileError(f"The result file {name} is not a valid safetensors file ({exc}).") from exc
+    if len(arrays) > max_members:
+        raise ResultFileError(f"The result file {name} has {len(arrays)} arrays, over the limit of {max_members}.")
+    for key, array in arrays.items():
+        if array.dtype.kind not in ALLOWED_DTYPE_KINDS:
+            raise ResultFileError(f"Array {key} has a forbidden dtype {array.dtype.str!r} "
+                                  "(only real numeric and bool arrays are accepted).")
+    return {key: array.copy() for key, array in arrays.items()}  # writable, and no view of DATA

@@ -1,6 +1,7 @@
 """The trusted reference run: its modules are imported once per process and kept out of
-sys.modules between runs, and the runner reads only its own section's inputs."""
+sys.modules between runs; the runner's inputs are loaded once per sandbox and come back exactly."""
 
+import json
 import sys
 import types
 
@@ -8,7 +9,7 @@ import numpy as np
 
 from grader import runner
 from grader.grade import reference_for
-from grader.plan import serialize
+from grader.plan import pack_arrays, serialize, write_job
 from grader.suites import hw1p1
 
 REFERENCE = reference_for(hw1p1.SUITE)
@@ -62,25 +63,34 @@ def test_signature_mismatch_is_reported_on_every_call_with_the_cached_signature(
             raise AssertionError("a call with too many arguments was accepted")
 
 
-def test_runner_reads_only_its_sections_inputs(tmp_path):
+def test_section_processes_start_with_the_job_already_loaded(tmp_path):
+    # A batch sandbox's init calls `setup` once; every section process forked from it then reads
+    # neither file again (parsing them per section was most of a section's cost).
     plans, inputs = _plans()
-    np.savez(tmp_path / "inputs.npz", **inputs)
-    seen = {}
-    real = runner.run_section
-
-    def spy(section, section_inputs, root, package):
-        seen.update(section_inputs)
-        return real(section, section_inputs, root, package)
-
-    runner.run_section = spy
+    write_job(tmp_path, plans, inputs)
+    job = [str(tmp_path / "plans.json"), str(tmp_path / "inputs.bin")]
+    runner.setup(job)
+    (tmp_path / "plans.json").unlink()
+    (tmp_path / "inputs.bin").unlink()
+    out = tmp_path / "out"
+    out.mkdir()
     try:
-        import json
-        (tmp_path / "plans.json").write_text(json.dumps(plans))
-        out = tmp_path / "out"
-        out.mkdir()
-        runner.main([str(tmp_path / "plans.json"), str(tmp_path / "inputs.npz"),
-                     REFERENCE.root, str(out), "2"])
+        assert runner.main([*job, REFERENCE.root, str(out), "2"]) == 0
     finally:
-        runner.run_section = real
-    assert seen and all(key.startswith("2.") for key in seen)
-    assert len(seen) == sum(key.startswith("2.") for key in inputs)
+        runner._jobs.clear()
+    from sandbox import load_safetensors_bytes
+    arrays = load_safetensors_bytes((out / "outputs.safetensors").read_bytes(), "outputs")
+    assert arrays and all(key.split("/")[0].isdigit() for key in arrays)
+
+
+def test_input_arrays_come_back_exactly_from_the_packed_blob():
+    arrays = {"f64": np.arange(6.0).reshape(2, 3), "f32": np.ones((1, 4), dtype=np.float32) / 3,
+              "bool": np.array([True, False]), "int": np.array(7, dtype=np.int16),
+              "empty": np.zeros((0, 5)), "fortran": np.asfortranarray(np.arange(12.0).reshape(3, 4)),
+              "big_endian": np.arange(3, dtype=">i4")}
+    index, blob = pack_arrays(arrays)
+    back = runner.unpack_arrays(json.loads(json.dumps(index)), blob)
+    assert back.keys() == arrays.keys()
+    for key, value in arrays.items():
+        assert back[key].dtype == value.dtype and back[key].shape == value.shape, key
+        assert np.array_equal(back[key], value), key

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 from grader import runner, suites
-from grader.plan import Section, Test, serialize
+from grader.plan import Section, Test, serialize, write_job
 from grader.suite import Layout, Suite
 from grader.suites import hw1p1
+from sandbox import load_safetensors_bytes
 
 
 def test_the_registry_finds_hw1p1_and_refuses_an_unknown_name():
@@ -67,16 +68,15 @@ def test_the_runner_imports_the_package_the_plans_name(tmp_path):
 
 def test_the_runner_script_reads_the_package_from_plans_json(tmp_path):
     _suite, plans, inputs = _toy_suite(tmp_path / "pkg")
-    (tmp_path / "plans.json").write_text(json.dumps(plans))
-    np.savez(tmp_path / "inputs.npz", **inputs)
+    write_job(tmp_path, plans, inputs)
     out = tmp_path / "out"
     out.mkdir()
     subprocess.run([sys.executable, "-I", runner.__file__, str(tmp_path / "plans.json"),
-                    str(tmp_path / "inputs.npz"), str(tmp_path / "pkg"), str(out), "0"], check=True)
+                    str(tmp_path / "inputs.bin"), str(tmp_path / "pkg"), str(out), "0"], check=True)
     report = json.loads((out / "report.json").read_text())
     assert report["tests"][0]["error"] is None
-    with np.load(out / "outputs.npz") as saved:
-        assert saved["0/y"].tolist() == [0.0, 2.0, 4.0]
+    saved = load_safetensors_bytes((out / "outputs.safetensors").read_bytes(), "outputs")
+    assert saved["0/y"].tolist() == [0.0, 2.0, 4.0]
 
 
 def _judged_suite(tmp_path) -> Suite:

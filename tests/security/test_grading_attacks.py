@@ -143,14 +143,17 @@ def test_code_cannot_modify_the_handin_for_later_sections(sandbox_executor, hand
     assert scores(result)["Batch Norm"] == 0
 
 
-@pytest.mark.parametrize("payload", ["symlink", "pickle", "garbage"])
+@pytest.mark.parametrize("payload", ["symlink", "pickle", "garbage", "overlapping"])
 def test_forged_result_files_are_rejected(sandbox_executor, handin, payload):
     # The student's code writes its own result files and exits before the runner can.
     writers = {
-        "symlink": "os.symlink('/etc/shadow', '/out/outputs.npz')",
-        "pickle": "np.save('/out/outputs.npz', np.array([object()], dtype=object), allow_pickle=True); "
-                  "os.rename('/out/outputs.npz.npy', '/out/outputs.npz')",
-        "garbage": "open('/out/outputs.npz', 'wb').write(b'PK' + os.urandom(1000))",
+        "symlink": "os.symlink('/etc/shadow', '/out/outputs.safetensors')",
+        "pickle": "np.save('/out/outputs.safetensors', np.array([object()], dtype=object), allow_pickle=True); "
+                  "os.rename('/out/outputs.safetensors.npy', '/out/outputs.safetensors')",
+        "garbage": "open('/out/outputs.safetensors', 'wb').write(b'\\x10' + bytes(7) + os.urandom(1000))",
+        "overlapping": "h = b'{\"0/loss\":{\"dtype\":\"F64\",\"shape\":[],\"data_offsets\":[0,8]},'"
+                       " b'\"1/loss\":{\"dtype\":\"F64\",\"shape\":[],\"data_offsets\":[0,8]}}'; "
+                       "open('/out/outputs.safetensors', 'wb').write(len(h).to_bytes(8, 'little') + h + bytes(8))",
     }
     edit(handin, "mytorch/nn/loss.py", "import numpy as np\n",
          "import numpy as np\nimport os\n"

@@ -45,10 +45,21 @@ def test_complex_arrays_refused(sandbox_executor, handin):
     # loss.py makes the runner save every value as complex with the correct real part and a
     # garbage imaginary part; compared as floats, the imaginary part would vanish and it would pass.
     prepend(handin, "mytorch/nn/loss.py",
-            "_savez = np.savez\n"
-            "def _complex_savez(path, **arrays):\n"
-            "    _savez(path, **{k: np.asarray(v, dtype=np.float64) + 7j for k, v in arrays.items()})\n"
-            "np.savez = _complex_savez\n")
+            "import json, sys\n"
+            "def _write_complex(path, arrays):\n"
+            "    header, chunks, offset = {}, [], 0\n"
+            "    for key, value in arrays.items():\n"
+            "        data = (np.asarray(value, dtype=np.float64) + 7j).astype('<c8').tobytes()\n"
+            "        header[key] = {'dtype': 'C64', 'shape': list(np.shape(value)),\n"
+            "                       'data_offsets': [offset, offset + len(data)]}\n"
+            "        chunks.append(data)\n"
+            "        offset += len(data)\n"
+            "    head = json.dumps(header).encode()\n"
+            "    head += b' ' * (-len(head) % 8)\n"
+            "    open(path, 'wb').write(len(head).to_bytes(8, 'little') + head + b''.join(chunks))\n"
+            "for _module in list(sys.modules.values()):\n"
+            "    if hasattr(_module, 'write_arrays') and hasattr(_module, 'run_section'):\n"
+            "        _module.write_arrays = _write_complex\n")
     result = grade(handin, sandbox_executor, suite=HW1P1)
     loss = section(result, "Loss")
     assert loss.score == 0
