@@ -49,8 +49,9 @@ def cmd_serve(args) -> int:
         print(f"grader: {exc}", file=sys.stderr)
         return 1
     if workers:
-        from app.worker import SandboxRefused, WorkerPool
-        pool = WorkerPool(app.state.db, settings, workers)
+        from app.worker import SandboxRefused
+        from app.worker_processes import WorkerProcesses
+        pool = WorkerProcesses(app.state.db, settings, workers)
         try:
             pool.prepare()
         except SandboxRefused as exc:

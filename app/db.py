@@ -51,13 +51,14 @@ def make_engine(url: str) -> Engine:
 
 class Doorbell:
     """Rung after a transaction that queued a job commits, so idle workers in this process start
-    at once instead of at their next poll (the embedded default: web and workers share a process).
-    Workers in other processes still find work by polling."""
+    at once instead of at their next poll; `grader serve` also rings its worker processes through
+    pipes (app/worker_processes.py). Workers started elsewhere (`grader worker`) find work by polling."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._rings = 0
         self.waiting = 0   # threads asleep in wait() now (for queue health and tests)
+        self._also: list = []
 
     @property
     def rings(self) -> int:
@@ -68,6 +69,12 @@ class Doorbell:
         with self._cond:
             self._rings += 1
             self._cond.notify_all()
+        for also in self._also:
+            also()
+
+    def also_ring(self, ring) -> None:
+        """Call RING too on every ring (`grader serve` wakes its worker processes so)."""
+        self._also.append(ring)
 
     def wait(self, seen: int, timeout: float) -> bool:
         """Until it rings after SEEN or TIMEOUT passes; True if it rang."""

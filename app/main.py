@@ -28,9 +28,9 @@ def load_assessments(settings: Settings) -> dict[str, Assessment]:
 
 
 def _sandbox_name(pool, settings: Settings) -> str:
-    if pool is None or not pool.executors:
+    if pool is None or not pool.sandbox_name:
         return "none (web only)"
-    name = getattr(pool.executors[0], "name", "?")
+    name = pool.sandbox_name
     return f"{name} (UNSAFE: no isolation)" if settings.unsafe_no_sandbox else name
 
 
@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None,
             pool.start()
         log.info("grader service up at %s: database %s, sandbox %s, %d grading worker(s)",
                  app.state.address or "(address chosen by the server)", db.engine.url.render_as_string(hide_password=True),
-                 _sandbox_name(pool, settings), len(pool.executors) if pool else 0)
+                 _sandbox_name(pool, settings), pool.count if pool else 0)
         try:
             yield
         finally:
@@ -70,7 +70,7 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None,
     app.state.db = db
     app.state.assessments = load_assessments(settings)
     app.state.worker_count = workers or 0
-    app.state.worker_pool = None   # `grader serve` sets a prepared WorkerPool here
+    app.state.worker_pool = None   # `grader serve` sets its prepared WorkerProcesses here
     app.state.address = None       # and the address it listens on (for the start-up line)
     app.state.limiter = RateLimiter(db)   # logins and uploads, shared by every web process
     from app import api, docs, handout, web

@@ -1,6 +1,7 @@
 """Worker loop: claim a job, grade its handin, record the result; heartbeats keep the lease.
 
-`grader serve` runs N of these as threads next to the web app; `grader worker` runs them alone.
+`grader serve` runs N of these in child processes (app/worker_processes.py), `create_app(workers=N)`
+as threads next to the web app (tests), and `grader worker` alone.
 The web tier comes first: grading (the reference run, the sandboxes it starts) happens on a lane
 thread at a lower CPU priority, while the worker thread itself, which takes the database's locks,
 keeps the normal one so an upload never waits for a starved lock holder. Idle workers sleep until
@@ -156,6 +157,10 @@ class WorkerPool:
             if len(self.lanes) <= index:
                 self.lanes.append(GradingLane(self.settings, name=f"grading-{index}"))
             self.executors.append(self.lanes[index].run(make_executor, self.settings, index))
+
+    @property
+    def sandbox_name(self) -> str | None:
+        return getattr(self.executors[0], "name", "?") if self.executors else None
 
     def start(self) -> None:
         self.prepare()

@@ -1,5 +1,6 @@
-"""Web before workers: idle workers never take the write lock, a queued job wakes an idle
-in-process worker at once (no poll interval), and grading runs at a lower CPU priority."""
+"""Web before workers: idle workers never take the write lock, a queued job wakes an idle worker
+at once (no poll interval), in-process or one of `grader serve`'s worker processes, and grading
+runs at a lower CPU priority."""
 
 from __future__ import annotations
 
@@ -77,3 +78,33 @@ def test_grading_lane_runs_at_a_lower_priority_and_its_processes_inherit_it(sett
         assert own() < 10   # the calling (database) thread keeps its priority
     finally:
         lane.close()
+
+
+def test_serve_grades_in_worker_processes_that_a_queued_job_wakes(settings, tiny_tar):
+    # `grader serve`'s workers are child processes, so grading never holds the web process's GIL;
+    # with one poll an hour, only the pipe the web process rings can get this upload graded.
+    from sqlalchemy import select
+
+    from app.models import Result
+    from app.worker_processes import WorkerProcesses
+
+    settings = settings.model_copy(update={"poll_seconds": 3600.0, "unsafe_no_sandbox": True})
+    svc = Service(settings)
+    pool = WorkerProcesses(svc.db, settings, 2)
+    pool.prepare()
+    try:
+        assert pool.sandbox_name == "unsafe-subprocess"
+        with svc.client:
+            for name in ("alice", "bob"):
+                r = svc.submit(name, "open", tiny_tar, wait=120)
+                assert r.status_code == 202 and r.json()["status"] == "graded", r.json()
+        with svc.db.read_session() as s:
+            workers = s.scalars(select(Result.worker)).all()
+        pids = {int(name.split(":")[1]) for name in workers}
+        assert len(workers) == 2 and os.getpid() not in pids and pids <= {p.pid for p in pool.procs}
+    finally:
+        procs = list(pool.procs)
+        pool.close()
+        svc.db.dispose()
+    assert all(p.returncode == 0 for p in procs)   # end of file on their pipes: a clean stop
+
