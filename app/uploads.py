@@ -18,10 +18,8 @@ deadline. Step 2 uses the headers' time only to refuse early what would be refus
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
@@ -32,8 +30,7 @@ from app.auth import read_form
 from app.bodylimits import received_at as body_received_at
 from app.errors import ApiError
 from app.models import User, utcnow
-from grader.errors import GraderBug
-from grader.handin import HandinError, UnpackLimits, unpack_handin
+from grader.handin import HandinError, UnpackLimits, check_handin
 from grader.version import reuse_key
 
 MULTIPART_OVERHEAD = 64 << 10   # room for the multipart framing around the file itself
@@ -116,15 +113,10 @@ async def read_handin(request: Request, upload: Upload) -> Handin:
 def check_archive(handin: Handin, a: Assessment) -> None:
     """Refuse what the grader could never unpack (or a handin built for another assessment),
     before it takes a submission slot."""
-    try:
-        with tempfile.TemporaryDirectory(prefix="upload-check-") as tmp:
-            unpack_handin(handin.data, Path(tmp), UnpackLimits(archive_bytes=a.upload_max_bytes),
-                          layout=a.grading_suite.layout)
+    try:   # reads every member as the worker's unpack will, writing nothing
+        check_handin(handin.data, UnpackLimits(archive_bytes=a.upload_max_bytes), layout=a.grading_suite.layout)
     except HandinError as exc:
         raise UploadRefused(413 if exc.code == "too_large" else 422, exc.code, exc.message) from None
-    except GraderBug:  # our disk, not the upload: never refuse the student for it
-        raise UploadRefused(503, "unavailable", "The server could not check the upload; try again in a moment.",
-                            headers={"Retry-After": "5"}) from None
 
 
 def store(request: Request, upload: Upload, handin: Handin) -> Accepted:

@@ -85,12 +85,17 @@ def _safe_parts(name: str, limits: UnpackLimits) -> tuple[str, ...]:
     return parts
 
 
-class _Writer:
-    """Writes members under DEST, enforcing the size and count limits as it goes."""
+class _Listing:
+    """Reads every member as unpacking does, enforcing the size and count limits as it goes, and
+    records the tree (folders, top-level names) without writing anything: the web tier's check."""
 
-    def __init__(self, dest: Path, limits: UnpackLimits):
-        self.dest, self.limits = dest, limits
+    dest = Path("/nonexistent-handin-listing")   # tarfile's data filter judges names against a folder
+
+    def __init__(self, limits: UnpackLimits):
+        self.limits = limits
         self.total = self.count = 0
+        self.folders: set[tuple[str, ...]] = set()
+        self.paths: set[tuple[str, ...]] = set()   # every file and folder seen, parents included
 
     def member(self) -> None:
         self.count += 1
@@ -98,7 +103,44 @@ class _Writer:
             raise HandinError("too_many_members",
                               f"The archive has more than {self.limits.members} entries.")
 
+    def _seen(self, parts: tuple[str, ...], folder: bool) -> None:
+        self.folders.update(parts[:i] for i in range(1, len(parts) + folder))
+        self.paths.update(parts[:i] for i in range(1, len(parts) + 1))
+
+    def names_in(self, folder: tuple[str, ...]) -> set[str]:
+        """The names of the files and folders directly in FOLDER (() is the archive's root)."""
+        depth = len(folder)
+        return {p[depth] for p in self.paths if len(p) == depth + 1 and p[:depth] == folder}
+
     def directory(self, parts: tuple[str, ...]) -> None:
+        self._seen(parts, folder=True)
+
+    def file(self, parts: tuple[str, ...], stream) -> None:
+        self._seen(parts, folder=False)
+        size = 0
+        while chunk := stream.read(1 << 16):  # an OSError here is the archive's (bz2 data errors)
+            size += len(chunk)
+            self.total += len(chunk)
+            if size > self.limits.file_bytes or self.total > self.limits.unpacked_bytes:
+                raise HandinError("too_large", "The archive unpacks to more than "
+                                  f"{self.limits.unpacked_bytes >> 20} MiB (or one file to more "
+                                  f"than {self.limits.file_bytes >> 20} MiB).")
+            self.write(chunk)
+
+    def write(self, chunk: bytes) -> None:
+        """Where a file's bytes go: nowhere while listing."""
+
+
+class _Writer(_Listing):
+    """Writes members under DEST as well."""
+
+    def __init__(self, dest: Path, limits: UnpackLimits):
+        super().__init__(limits)
+        self.dest = dest
+        self._out = None
+
+    def directory(self, parts: tuple[str, ...]) -> None:
+        super().directory(parts)
         try:
             self.dest.joinpath(*parts).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -106,26 +148,21 @@ class _Writer:
 
     def file(self, parts: tuple[str, ...], stream) -> None:
         target = self.dest.joinpath(*parts)
-        size = 0
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
         except OSError as exc:
             raise _ours(exc) from exc
-        with os.fdopen(fd, "wb") as out:
-            while chunk := stream.read(1 << 16):  # an OSError here is the archive's (bz2 data errors)
-                size += len(chunk)
-                self.total += len(chunk)
-                if size > self.limits.file_bytes or self.total > self.limits.unpacked_bytes:
-                    raise HandinError("too_large", "The archive unpacks to more than "
-                                      f"{self.limits.unpacked_bytes >> 20} MiB (or one file to more "
-                                      f"than {self.limits.file_bytes >> 20} MiB).")
-                try:
-                    out.write(chunk)
-                except OSError as exc:
-                    raise _ours(exc) from exc
+        with os.fdopen(fd, "wb") as self._out:
+            super().file(parts, stream)
         try:
             target.chmod(0o644)
+        except OSError as exc:
+            raise _ours(exc) from exc
+
+    def write(self, chunk: bytes) -> None:
+        try:
+            self._out.write(chunk)
         except OSError as exc:
             raise _ours(exc) from exc
 
@@ -172,7 +209,7 @@ def _kind_of(member: tarfile.TarInfo) -> str:
     return "a special file"
 
 
-def _unpack_tar(fileobj, writer: _Writer, limits: UnpackLimits) -> None:
+def _unpack_tar(fileobj, writer: _Listing, limits: UnpackLimits) -> None:
     try:
         # Stream mode ("r|*") reads members in order and never seeks, so limits apply as it goes.
         with open_tar_stream(fileobj) as archive:
@@ -195,7 +232,7 @@ def _unpack_tar(fileobj, writer: _Writer, limits: UnpackLimits) -> None:
         raise HandinError("not_archive", f"The archive is damaged or truncated ({exc}).") from None
 
 
-def _unpack_zip(fileobj, writer: _Writer, limits: UnpackLimits) -> None:
+def _unpack_zip(fileobj, writer: _Listing, limits: UnpackLimits) -> None:
     try:
         with zipfile.ZipFile(fileobj) as archive:
             for info in archive.infolist():
@@ -216,7 +253,7 @@ def _unpack_zip(fileobj, writer: _Writer, limits: UnpackLimits) -> None:
         raise HandinError("not_archive", f"The zip file is damaged or unsupported ({exc}).") from None
 
 
-def _copy_directory(src: Path, writer: _Writer, limits: UnpackLimits) -> None:
+def _copy_directory(src: Path, writer: _Listing, limits: UnpackLimits) -> None:
     for dirpath, dirnames, filenames in os.walk(src):
         rel = Path(dirpath).relative_to(src).parts
         dirnames[:] = [d for d in dirnames if not _ignored((*rel, d))
@@ -267,22 +304,23 @@ def _folders(packages: tuple[str, ...]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
 
 
-def _locate_packages(raw: Path, layout: Layout) -> tuple[Path, list[str]]:
-    """The folder that holds the layout's packages: the root, or one wrapping folder."""
-    def has_packages(folder: Path) -> bool:
-        return any((folder / p).is_dir() for p in layout.packages)
+def _locate_packages(listing: _Listing, layout: Layout) -> tuple[tuple[str, ...], list[str]]:
+    """The folder that holds the layout's packages: the root `()`, or one wrapping folder `(name,)`."""
+    def has_packages(folder: tuple[str, ...]) -> bool:
+        return any((*folder, p) in listing.folders for p in layout.packages)
 
-    entries = [e for e in raw.iterdir()]
-    folders = [e for e in entries if e.is_dir()]
-    roots = [raw, *(f for f in folders if f.name not in layout.packages)]  # the root or a wrapper
+    top = listing.names_in(())
+    folders = sorted(name for name in top if (name,) in listing.folders)
+    roots = [(), *((f,) for f in folders if f not in layout.packages)]  # the root or a wrapper
     for rule in layout.misplaced:  # built for another assessment: say so rather than grade zeros
-        if any((f / rule.present).is_dir() and not (f / rule.absent).is_dir() for f in roots):
+        present, absent = tuple(rule.present.split("/")), tuple(rule.absent.split("/"))
+        if any((*f, *present) in listing.folders and (*f, *absent) not in listing.folders for f in roots):
             raise HandinError("layout", rule.message)
-    if has_packages(raw):
-        return raw, []
-    if len(folders) == 1 and has_packages(folders[0]):
-        return folders[0], [f"Your archive wraps everything in {folders[0].name}/; graded what is inside it."]
-    if not entries:
+    if has_packages(()):
+        return (), []
+    if len(folders) == 1 and has_packages((folders[0],)):
+        return (folders[0],), [f"Your archive wraps everything in {folders[0]}/; graded what is inside it."]
+    if not top:
         raise HandinError("empty", "The archive is empty.")
     raise HandinError("layout", f"The archive has no {_folders(layout.packages)} folder at its root; "
                                 f"{layout.build_hint}.")
@@ -296,6 +334,45 @@ def _digest(root: Path) -> str:
     return h.hexdigest()
 
 
+def _read_archive(source: Path | bytes, listing: _Listing, limits: UnpackLimits) -> None:
+    if isinstance(source, Path) and source.is_dir():
+        _copy_directory(source, listing, limits)
+        return
+    data = _read_upload(source, limits)
+    if not data:
+        raise HandinError("empty", "The upload is empty.")
+    if data[:2] == b"\x1f\x8b" or data[:3] == b"BZh" or data[:6] == b"\xfd7zXZ\x00" or _is_tar(data):
+        _unpack_tar(io.BytesIO(data), listing, limits)
+    elif data[:4] == b"PK\x03\x04" or data[:4] == b"PK\x05\x06":
+        _unpack_zip(io.BytesIO(data), listing, limits)
+    else:
+        raise HandinError("not_archive", "This file is not a tar or zip archive; build handin.tar "
+                                         "with create_tarball.sh.")
+
+
+def _layout_notes(listing: _Listing, layout: Layout) -> tuple[tuple[str, ...], list[str]]:
+    """Where the packages are (see `_locate_packages`) and what the student is told about the layout."""
+    found, notes = _locate_packages(listing, layout)
+    for package in layout.packages:
+        if (*found, package) not in listing.folders:
+            notes.append(f"Your handin has no {package}/ folder.")
+    ignored = sorted(n for n in listing.names_in(found) if n not in layout.packages)
+    if ignored:
+        shown = " or ".join(f"{p}/" for p in layout.packages)
+        notes.append(f"Ignored what is not {shown}: " + ", ".join(ignored[:10])
+                     + (", ..." if len(ignored) > 10 else "") + ".")
+    return found, notes
+
+
+def check_handin(source: bytes, limits: UnpackLimits = UnpackLimits(), *, layout: Layout) -> list[str]:
+    """Everything `unpack_handin` would refuse, found by reading the archive without writing a
+    file (the web tier's check before an upload takes a submission slot: a full unpack cost it
+    ~20 ms of disk work per upload). Returns the notes the grade will carry; raises HandinError."""
+    listing = _Listing(limits)
+    _read_archive(source, listing, limits)
+    return _layout_notes(listing, layout)[1]
+
+
 def unpack_handin(source: Path | bytes, dest: Path, limits: UnpackLimits = UnpackLimits(), *,
                   layout: Layout) -> Handin:
     """Unpack SOURCE (archive bytes, an archive file, or a directory) into DEST/handin, keeping
@@ -303,32 +380,13 @@ def unpack_handin(source: Path | bytes, dest: Path, limits: UnpackLimits = Unpac
     raw = dest / "raw"
     raw.mkdir(parents=True)
     writer = _Writer(raw, limits)
-    if isinstance(source, Path) and source.is_dir():
-        _copy_directory(source, writer, limits)
-    else:
-        data = _read_upload(source, limits)
-        if not data:
-            raise HandinError("empty", "The upload is empty.")
-        if data[:2] == b"\x1f\x8b" or data[:3] == b"BZh" or data[:6] == b"\xfd7zXZ\x00" or _is_tar(data):
-            _unpack_tar(io.BytesIO(data), writer, limits)
-        elif data[:4] == b"PK\x03\x04" or data[:4] == b"PK\x05\x06":
-            _unpack_zip(io.BytesIO(data), writer, limits)
-        else:
-            raise HandinError("not_archive", "This file is not a tar or zip archive; build handin.tar "
-                                             "with create_tarball.sh.")
-    found, notes = _locate_packages(raw, layout)
+    _read_archive(source, writer, limits)
+    found, notes = _layout_notes(writer, layout)
     handin = dest / "handin"
     handin.mkdir()
-    ignored = sorted(e.name for e in found.iterdir() if e.name not in layout.packages)
     for package in layout.packages:
-        if (found / package).is_dir():
-            shutil.move(str(found / package), handin / package)
-        else:
-            notes.append(f"Your handin has no {package}/ folder.")
-    if ignored:
-        shown = " or ".join(f"{p}/" for p in layout.packages)
-        notes.append(f"Ignored what is not {shown}: " + ", ".join(ignored[:10])
-                     + (", ..." if len(ignored) > 10 else "") + ".")
+        if (*found, package) in writer.folders:
+            shutil.move(str(raw.joinpath(*found, package)), handin / package)
     shutil.rmtree(raw)
     for path in [handin, *handin.rglob("*")]:
         if path.is_dir():

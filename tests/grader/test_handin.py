@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from catalogue import build_handin, tar_bytes, zip_bytes
 
-from grader.handin import HandinError, UnpackLimits, unpack_handin
+from grader.handin import HandinError, UnpackLimits, check_handin, unpack_handin
 from grader.suites.hw1p1 import LAYOUT as HW1P1_LAYOUT
 
 LIMITS = UnpackLimits()
@@ -73,6 +73,11 @@ def refuse(source, tmp_path: Path, code: str, limits: UnpackLimits = LIMITS) -> 
     assert info.value.code == code, (info.value.code, info.value.message)
     assert_sentence(info.value.message)
     assert snapshot(tmp_path, dest) == before  # nothing written outside the destination
+    if isinstance(source, bytes):   # the web tier's check refuses it the same way, writing nothing
+        with pytest.raises(HandinError) as checked:
+            check_handin(source, limits, layout=HW1P1_LAYOUT)
+        assert (checked.value.code, checked.value.message) == (info.value.code, info.value.message)
+        assert snapshot(tmp_path, dest) == before
     return info.value.message
 
 
