@@ -1,11 +1,19 @@
 """Where a handin's section plans run against the student's package: `run_handin(job, n_tests)`
-runs every section and returns one `SectionRun` per section, in order.
+returns one `SectionRun` per section, in order; `run_sections(job, n_tests, indices)` runs the
+given sections each in its own process.
 
-`SandboxExecutor` runs grader/runner.py inside the `sandbox` package: one sandbox per handin (its
-namespaces, root and the runner set up once), each section a fresh, separately limited process in
-it (`Sandbox.run_batch`). `UnsafeExecutor` runs each section as a plain subprocess: no isolation at
-all, for tests and explicit development use only, and every result it produces says so. Both
-return raw outputs; neither decides a score.
+`run_handin` first runs every section one after another in ONE process, a correct handin's usual
+case (the official autograder does the same): a fresh process per section was most of a grade's
+cost. Those runs are marked `together`. If that process did not end normally (a crash, a limit,
+damaged results), every section runs alone instead; and the grader runs alone again any section
+that failed together (grader/grade.py), so a section is judged in isolation whenever it does not
+pass: one section's crash, hang, memory blow-up or leftovers never cost another its points.
+
+`SandboxExecutor` runs grader/runner.py inside the `sandbox` package: one sandbox per call (its
+namespaces, root and the job loaded once), each process in it fresh and separately limited
+(`Sandbox.run_batch`). `UnsafeExecutor` runs plain subprocesses: no isolation at all, for tests and
+explicit development use only, and every result it produces says so. Both return raw outputs;
+neither decides a score.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ __all__ = ["ExecutorUnavailable", "GraderBug", "SandboxExecutor", "SectionRun", 
 RUNNER = Path(__file__).with_name("runner.py")
 REPORT_MAX_BYTES = 1 << 20
 OUTPUTS_MAX_BYTES = 64 << 20
+TOGETHER_MAX_ARRAYS = 4096   # one process's arrays for every section (a section's limit is 256)
 OUTPUTS = "outputs.safetensors"
 RESULT_FILES = (OUTPUTS, "report.json")
 MAX_SLOT_SEARCH = 256
@@ -46,6 +55,46 @@ class SectionRun:
     arrays: dict[str, np.ndarray] | None   # "TEST_INDEX/NAME" -> value, None if the run failed
     reports: list[dict] | None             # per-test reports from the runner (untrusted text)
     failure: str | None = None             # one sentence when the section did not complete
+    together: bool = False                 # ran in one process with the other sections
+
+
+TOGETHER = "all"   # the runner's section argument for every section in one process
+
+
+def split_together(arrays: dict[str, np.ndarray], report_text: str, n_tests: list[int]) -> list[SectionRun] | None:
+    """The per-section runs inside one process's results, or None if they are not exactly what
+    the runner writes for N_TESTS (then every section is run alone)."""
+    try:
+        sections = json.loads(report_text)["sections"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(sections, list) or len(sections) != len(n_tests):
+        return None
+    runs = []
+    for index, (section, count) in enumerate(zip(sections, n_tests)):
+        reports = _parse_reports(json.dumps(section), count)
+        if reports is None:
+            return None
+        prefix = f"{index}|"
+        own = {key[len(prefix):]: value for key, value in arrays.items() if key.startswith(prefix)}
+        runs.append(SectionRun(own, reports, together=True))
+    return runs
+
+
+class _Executor:
+    """What both executors share: every section in one process first, each alone if that fails."""
+
+    def run_handin(self, job: Path, n_tests: list[int]) -> list[SectionRun]:
+        together = self.run_together(job, n_tests)
+        if together is not None:
+            return together
+        return self.run_sections(job, n_tests, list(range(len(n_tests))))
+
+    def run_together(self, job: Path, n_tests: list[int]) -> list[SectionRun] | None:
+        raise NotImplementedError
+
+    def run_sections(self, job: Path, n_tests: list[int], indices: list[int]) -> list[SectionRun]:
+        raise NotImplementedError
 
 
 def _clean_location(where) -> dict | None:
@@ -79,7 +128,7 @@ def _parse_reports(text: str, expected_tests: int) -> list[dict] | None:
     return clean
 
 
-class UnsafeExecutor:
+class UnsafeExecutor(_Executor):
     """Plain subprocess, no sandbox. Only behind --unsafe-no-sandbox / explicit unsafe mode."""
 
     name = "unsafe-subprocess"
@@ -90,27 +139,44 @@ class UnsafeExecutor:
         self.slots = slots
         log.warning("UNSAFE: student code will run WITHOUT a sandbox (development/test mode only)")
 
-    def run_handin(self, job: Path, n_tests: list[int]) -> list[SectionRun]:
+    def run_together(self, job: Path, n_tests: list[int]) -> list[SectionRun] | None:
+        out = job / "out-together"
+        out.mkdir()
+        failure = self._run(job, TOGETHER, out)
+        if failure is not None:
+            return None
+        from sandbox.result_files import load_safetensors_bytes, read_result_file, read_text_safely
+        try:
+            arrays = load_safetensors_bytes(read_result_file(out / OUTPUTS, OUTPUTS_MAX_BYTES), OUTPUTS,
+                                            max_members=TOGETHER_MAX_ARRAYS)
+            text = read_text_safely(out / "report.json", REPORT_MAX_BYTES * len(n_tests))
+        except Exception:  # noqa: BLE001 - missing, hostile or damaged result files: run each alone
+            return None
+        return split_together(arrays, text, n_tests)
+
+    def run_sections(self, job: Path, n_tests: list[int], indices: list[int]) -> list[SectionRun]:
         runs = []
-        for index, count in enumerate(n_tests):
+        for index in indices:
             out = job / f"out-{index}"
             out.mkdir()
-            runs.append(self.run(job, index, count, out))
+            failure = self._run(job, str(index), out)
+            runs.append(SectionRun(None, None, failure) if failure else load_outputs(out, n_tests[index]))
         return runs
 
-    def run(self, job: Path, section_index: int, n_tests: int, out_dir: Path) -> SectionRun:
+    def _run(self, job: Path, which: str, out_dir: Path) -> str | None:
+        """Run the runner for WHICH ("all" or a section index); a sentence if it did not end normally."""
         env = {"PATH": os.environ.get("PATH", "/usr/bin"), "OPENBLAS_NUM_THREADS": "1",
                "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
         argv = [sys.executable, "-I", "-B", str(RUNNER), str(job / "plans.json"),
-                str(job / "inputs.bin"), str(job / "handin"), str(out_dir), str(section_index)]
+                str(job / "inputs.bin"), str(job / "handin"), str(out_dir), which]
         try:
             proc = subprocess.run(argv, env=env, cwd=out_dir, capture_output=True, timeout=self.timeout, check=False)
         except subprocess.TimeoutExpired:
-            return SectionRun(None, None, f"Time limit exceeded: the section ran longer than {self.timeout:g} s.")
+            return f"Time limit exceeded: the section ran longer than {self.timeout:g} s."
         if proc.returncode != 0:
             tail = proc.stderr.decode(errors="replace")[-2000:]
-            return SectionRun(None, None, f"The section crashed (exit code {proc.returncode}).\n{tail}")
-        return load_outputs(out_dir, n_tests)
+            return f"The section crashed (exit code {proc.returncode}).\n{tail}"
+        return None
 
     def close(self) -> None:
         """Nothing to release; present so every executor is closed the same way."""
@@ -152,9 +218,9 @@ def _with_report(arrays: dict[str, np.ndarray], text: str, n_tests: int) -> Sect
     return SectionRun(arrays, reports)
 
 
-class SandboxExecutor:
-    """Runs each handin in one sandbox (a fresh process per section), on one of SLOTS slots: SLOTS
-    handins may be graded at once."""
+class SandboxExecutor(_Executor):
+    """Runs each call in one sandbox (a fresh, limited process per run), on one of SLOTS slots:
+    SLOTS handins may be graded at once."""
 
     unsafe = False
 
@@ -177,16 +243,41 @@ class SandboxExecutor:
         self.slots = slots
         self._lock = threading.Condition()
 
-    def run_handin(self, job: Path, n_tests: list[int]) -> list[SectionRun]:
-        """Every section of the handin in one sandbox on one free slot (see the module docstring)."""
+    def run_together(self, job: Path, n_tests: list[int]) -> list[SectionRun] | None:
+        [result] = self._run_batch(job, [TOGETHER])
+        if result.outcome == "sandbox_error":  # before the code started: ours, retried
+            raise GraderBug(f"the sandbox could not run the sections: {result.message}")
+        if result.outcome != "ok" or any(name not in result.files for name in RESULT_FILES):
+            return None
+        from sandbox.result_files import load_safetensors_bytes
+        try:
+            arrays = load_safetensors_bytes(result.files[OUTPUTS], OUTPUTS, max_members=TOGETHER_MAX_ARRAYS)
+            text = result.files["report.json"].decode("utf-8")
+        except Exception:  # noqa: BLE001 - hostile or damaged result files: run each section alone
+            return None
+        return split_together(arrays, text, n_tests)
+
+    def run_sections(self, job: Path, n_tests: list[int], indices: list[int]) -> list[SectionRun]:
+        runs = []
+        for index, result in zip(indices, self._run_batch(job, [str(i) for i in indices])):
+            if result.outcome == "sandbox_error":  # before the section's code started: ours, retried
+                raise GraderBug(f"the sandbox could not run section {index}: {result.message}")
+            if result.outcome != "ok":
+                runs.append(SectionRun(None, None, result.message))
+            else:
+                runs.append(load_read_back(result.files, result.file_errors, n_tests[index]))
+        return runs
+
+    def _run_batch(self, job: Path, which: list[str]):
+        """One sandbox on a free slot, one process per entry of WHICH (see the module docstring)."""
         with self._lock:
             while not self._free:
                 self._lock.wait()
             box = self._free.pop()
         try:
             job_files = ["/job/plans.json", "/job/inputs.bin"]
-            results = box.run_batch(
-                RUNNER, [[*job_files, "/handin", "/out", str(i)] for i in range(len(n_tests))],
+            return box.run_batch(
+                RUNNER, [[*job_files, "/handin", "/out", w] for w in which],
                 ro_binds=[(job / "plans.json", "/job/plans.json"), (job / "inputs.bin", "/job/inputs.bin"),
                           (job / "handin", "/handin")],
                 read_back=RESULT_FILES, setup_args=job_files)
@@ -194,15 +285,6 @@ class SandboxExecutor:
             with self._lock:
                 self._free.append(box)
                 self._lock.notify()
-        runs = []
-        for index, (result, count) in enumerate(zip(results, n_tests)):
-            if result.outcome == "sandbox_error":  # before the section's code started: ours, retried
-                raise GraderBug(f"the sandbox could not run section {index}: {result.message}")
-            if result.outcome != "ok":
-                runs.append(SectionRun(None, None, result.message))
-            else:
-                runs.append(load_read_back(result.files, result.file_errors, count))
-        return runs
 
     def close(self) -> None:
         for box in self._boxes:

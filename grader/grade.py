@@ -163,10 +163,19 @@ def grade(source: Path | bytes, executor, *, suite: Suite, limits: UnpackLimits 
         with clock("reference"):
             expected = reference_for(suite).outputs(plans, inputs)
 
+        counts = [len(s.tests) for s in sections]
         with clock("student"):
-            runs = executor.run_handin(job, [len(s.tests) for s in sections])
+            runs = executor.run_handin(job, counts)
         with clock("compare"):
             result.sections = [score_section(s, e, r) for s, e, r in zip(sections, expected, runs)]
+        # A section that did not pass in the process it shared with the others is judged alone
+        # (execute.py): what another section did before it can never cost it its points.
+        again = [i for i, (run, scored) in enumerate(zip(runs, result.sections)) if run.together and not scored.passed]
+        if again:
+            with clock("student_alone"):
+                alone = executor.run_sections(job, counts, again)
+            for index, run in zip(again, alone):
+                result.sections[index] = score_section(sections[index], expected[index], run)
         result.score = sum(s.score for s in result.sections)
         return result
     finally:

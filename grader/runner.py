@@ -24,7 +24,7 @@ call does not fit); a "new" step may carry "or_pass_to": ["forward", "backward"]
 that method instead when the constructor takes none (Swish(beta) or Swish().forward(Z, beta)).
 Argument values: JSON literals, {"array": KEY} (a fresh copy of an input array) or {"var": NAME}.
 
-Command line (inside the sandbox): runner.py PLANS_JSON INPUTS_BIN HANDIN_DIR OUT_DIR SECTION_INDEX
+Command line (inside the sandbox): runner.py PLANS_JSON INPUTS_BIN HANDIN_DIR OUT_DIR SECTION_INDEX|all
 (INPUTS_BIN: the raw input arrays the plans' "arrays" index; see `unpack_arrays`).
 Writes OUT_DIR/outputs.safetensors (arrays keyed "TEST_INDEX/SAVE_NAME") and OUT_DIR/report.json.
 """
@@ -607,13 +607,23 @@ def setup(argv: list[str]) -> None:
 
 
 def main(argv: list[str]) -> int:
-    plans_path, inputs_path, handin_dir, out_dir, section_index = argv
+    """SECTION_INDEX "all" runs every section one after another in this process: arrays keyed
+    "SECTION|TEST_INDEX/NAME" and a report {"sections": [{"tests": [...]}, ...]}."""
+    plans_path, inputs_path, handin_dir, out_dir, which = argv
     plans, inputs = load_job(plans_path, inputs_path)
-    section = plans["sections"][int(section_index)]
-    arrays, reports = run_section(section, inputs, handin_dir, plans["package"])
+    if which == "all":
+        arrays, sections = {}, []
+        for index, section in enumerate(plans["sections"]):
+            section_arrays, reports = run_section(section, inputs, handin_dir, plans["package"])
+            arrays.update({f"{index}|{key}": value for key, value in section_arrays.items()})
+            sections.append({"tests": reports})
+        report = {"sections": sections}
+    else:
+        arrays, reports = run_section(plans["sections"][int(which)], inputs, handin_dir, plans["package"])
+        report = {"tests": reports}
     write_arrays(os.path.join(out_dir, "outputs.safetensors"), arrays)
     with open(os.path.join(out_dir, "report.json"), "w") as f:
-        json.dump({"tests": reports}, f)
+        json.dump(report, f)
     return 0
 
 

@@ -231,6 +231,34 @@ def test_a_section_cannot_leave_state_for_the_next(sandbox_executor, handin):
                                  if not s.passed]
 
 
+def test_a_section_cannot_break_the_shared_process_for_the_next(sandbox_executor, handin):
+    # Sections first run one after another in one process. loss.py breaks numpy for everyone
+    # after it in that process; SGD and Batch Norm, which come later and use np.sum, must still
+    # be judged alone and keep their points.
+    prepend(handin, "mytorch/nn/loss.py", "np.sum = lambda *args, **kwargs: 0.0\n")
+    result = grade(handin, sandbox_executor, suite=HW1P1)
+    scores = {s.name: s.score for s in result.sections}
+    assert scores["Loss"] == 0 and result.score == 90, scores
+    assert "student_alone" in result.timings   # the failures were run again, each alone
+
+
+def test_a_correct_handin_runs_its_sections_in_one_process(sandbox_executor, handin, tmp_path):
+    from grader.plan import serialize, write_job
+
+    sections = HW1P1.build("together")
+    plans, inputs = serialize(sections)
+    job = tmp_path / "job"
+    job.mkdir()
+    write_job(job, plans | {"package": HW1P1.package_plan()}, inputs)
+    (job / "handin").symlink_to(handin)
+    runs = sandbox_executor.run_handin(job, [len(s.tests) for s in sections])
+    assert [run.together for run in runs] == [True] * len(sections)
+    assert all(run.arrays and not any(r["error"] for r in run.reports) for run in runs)
+    alone = sandbox_executor.run_sections(job, [len(s.tests) for s in sections], [0, 7])
+    assert [run.together for run in alone] == [False, False]
+    assert alone[0].arrays.keys() == runs[0].arrays.keys() and alone[1].arrays.keys() == runs[7].arrays.keys()
+
+
 def test_a_section_crash_hang_or_memory_blowup_costs_only_that_section(sandbox_executor, handin):
     prepend(handin, "mytorch/nn/loss.py",  # memory: four processes of 400 MB against a 1 GiB cgroup
             "import os, time\n"
