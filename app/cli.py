@@ -90,7 +90,8 @@ def cmd_worker(args) -> int:
     import signal
     import threading
 
-    from app.db import SchemaOutOfDate, check_schema
+    from app import queue
+    from app.db import PostgresDoorbell, SchemaOutOfDate, check_schema
     from app.worker import SandboxRefused, Worker, make_executor
 
     settings = _settings(args)
@@ -108,7 +109,9 @@ def cmd_worker(args) -> int:
         for i in range(args.count):
             executor = make_executor(settings, args.first_index + i)
             executors.append(executor)
-            worker = Worker(db, settings, executor)
+            # On Postgres each worker LISTENs for queued jobs; on SQLite it polls (no web process here)
+            doorbell = PostgresDoorbell(db, queue.JOBS_CHANNEL) if not db.is_sqlite else None
+            worker = Worker(db, settings, executor, doorbell=doorbell)
             worker.name = f"{worker.name}:w{i}"
             t = threading.Thread(target=worker.run_forever, args=(stop,), daemon=True)
             t.start()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from app.db import Database
@@ -41,7 +41,19 @@ def enqueue(session: Session, submission: Submission, *, suite: str, kind: str =
     session.add(job)
     submission.status = "queued"
     session.flush()
+    notify_workers(session)
     return job
+
+
+JOBS_CHANNEL = "grader_jobs"
+
+
+def notify_workers(session: Session) -> None:
+    """On Postgres, wake every listening worker (app.db.PostgresDoorbell) when this transaction
+    commits, whichever process or machine queued the job; SQLite's workers share a machine and
+    are rung by the web process itself."""
+    if session.bind.dialect.name == "postgresql":
+        session.execute(text(f"NOTIFY {JOBS_CHANNEL}"))
 
 
 def _finish_submission_failure(session: Session, job: Job, message: str) -> None:
@@ -69,6 +81,7 @@ def reap_expired(session: Session, now: datetime | None = None) -> int:
         else:
             job.state = "queued"
             session.get(Submission, job.submission_id).status = "queued"
+            notify_workers(session)
     return len(expired)
 
 
@@ -182,6 +195,7 @@ def record_failure(db: Database, claim_: Claim, owner: str, message: str) -> Non
         else:
             job.state = "queued"
             session.get(Submission, job.submission_id).status = "queued"
+            notify_workers(session)
 
 
 def _student_out_of_retries(session: Session, job: Job) -> bool:

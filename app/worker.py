@@ -72,10 +72,11 @@ class GradingLane:
 
 class Worker:
     def __init__(self, db: Database, settings: Settings, executor, name: str | None = None,
-                 lane: GradingLane | None = None):
+                 lane: GradingLane | None = None, doorbell=None):
         self.db, self.settings, self.executor = db, settings, executor
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
         self.lane = lane   # None: grade in the calling thread, at its priority
+        self.doorbell = doorbell or db.doorbell   # what wakes it when idle
 
     def _blob(self, sha: str) -> bytes:
         with self.db.read_session() as s:
@@ -127,7 +128,7 @@ class Worker:
 
     def run_forever(self, stop: threading.Event) -> None:
         log.info("worker %s started", self.name)
-        doorbell = self.db.doorbell
+        doorbell = self.doorbell
         while not stop.is_set():
             rings = doorbell.rings   # before looking, so a job queued meanwhile is never slept through
             try:

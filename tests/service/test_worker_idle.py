@@ -108,3 +108,36 @@ def test_serve_grades_in_worker_processes_that_a_queued_job_wakes(settings, tiny
         svc.db.dispose()
     assert all(p.returncode == 0 for p in procs)   # end of file on their pipes: a clean stop
 
+
+
+def test_a_queued_job_wakes_a_listening_grader_worker_on_postgres(settings, tiny_tar):
+    # `grader worker` on another machine shares no process with the web tier: on Postgres it
+    # LISTENs, and the transaction that queues a job NOTIFYs. One poll an hour: only that wakes it.
+    from app.db import PostgresDoorbell
+    from app.worker import Worker
+    from grader.execute import UnsafeExecutor
+
+    if settings.db_url.startswith("sqlite"):
+        import pytest
+        pytest.skip("LISTEN/NOTIFY is Postgres's; SQLite's workers are rung by their web process")
+    settings = settings.model_copy(update={"poll_seconds": 3600.0})
+    svc = Service(settings)                      # the web tier, no worker of its own
+    worker_db = Database(settings.db_url)        # the worker's own engine, as on another machine
+    doorbell = PostgresDoorbell(worker_db, queue.JOBS_CHANNEL)
+    worker = Worker(worker_db, settings, UnsafeExecutor(), name="listening-worker", doorbell=doorbell)
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run_forever, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        with svc.client:
+            r = svc.submit("alice", "open", tiny_tar, wait=120)
+            assert r.status_code == 202 and r.json()["status"] == "graded", r.json()
+    finally:
+        stop.set()
+        with worker_db.session() as s, s.begin():
+            queue.notify_workers(s)   # wake it to see the stop
+        thread.join(30)
+        doorbell.close()
+        worker_db.dispose()
+        svc.db.dispose()
+    assert not thread.is_alive()
