@@ -104,13 +104,16 @@ def score_section(section: Section, expected: dict[str, np.ndarray], run: Sectio
     # for the section, with its line and a caret, and let each test point to it.
     import_failures = list(dict.fromkeys(r["error"] for r in run.reports if r.get("kind") == "import"))
     tests = []
+    saved_by_test: dict[str, dict[str, np.ndarray]] = {}   # what a judged check may look at
+    for key, value in run.arrays.items():
+        test_index, _, name = key.partition("/")
+        saved_by_test.setdefault(test_index, {})[name] = value
     for index, (test, report) in enumerate(zip(section.tests, run.reports)):
         if report.get("kind") == "import":
             tests.append(TestResult(name=test.name, passed=False, message=NOT_IMPORTED))
             continue
         checks, notes = [], []
-        saved = {key.partition("/")[2]: value for key, value in run.arrays.items()
-                 if key.partition("/")[0] == str(index)}   # what a judged check may look at
+        saved = saved_by_test.get(str(index), {})
         for check in test.checks:
             key = f"{index}/{check.save}"
             problem = report["bad_values"].get(check.save)
