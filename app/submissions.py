@@ -45,10 +45,22 @@ def user_submissions(session: Session, user_id: int, slug: str) -> list[Submissi
                                 .order_by(Submission.version)))
 
 
+def earlier_attempts(session: Session, user_id: int, slug: str) -> tuple[list[policy.Attempt], int]:
+    """What the upload rules read of a student's earlier submissions, and their last version: plain
+    rows, not ORM objects (loading whole submissions was most of an upload's database time)."""
+    rows = session.execute(select(Submission.id, Submission.received_at, Submission.score, Submission.result_id,
+                                  Submission.status, Submission.version)
+                           .where(Submission.user_id == user_id, Submission.assessment == slug)
+                           .order_by(Submission.version)).all()
+    attempts = [policy.Attempt(received_at=r.received_at, score=r.score, graded=r.result_id is not None,
+                               grader_error=r.status == "error", ident=r.id) for r in rows]
+    return attempts, max((r.version for r in rows), default=0)
+
+
 def precheck(db: Database, a: Assessment, user: User, now: datetime) -> policy.Decision:
     """The cheap check before reading an upload's body (the binding one runs again at commit)."""
     with db.read_session() as s:
-        earlier = [as_attempt(x) for x in user_submissions(s, user.id, a.slug)]
+        earlier, _ = earlier_attempts(s, user.id, a.slug)
         return policy.may_submit(now, deadlines(s, a, user.id), a.rules(), earlier, a.tz)
 
 
@@ -71,13 +83,11 @@ def create_submission(db: Database, a: Assessment, user: User, data: bytes, file
     with db.session() as s, s.begin():
         # Serialize one student's uploads (SQLite: the IMMEDIATE transaction already does).
         s.scalars(select(User).where(User.id == user.id).with_for_update()).one()
-        earlier = user_submissions(s, user.id, a.slug)
-        decision = policy.may_submit(received_at, deadlines(s, a, user.id), a.rules(),
-                                     [as_attempt(x) for x in earlier], a.tz)
+        earlier, last_version = earlier_attempts(s, user.id, a.slug)
+        decision = policy.may_submit(received_at, deadlines(s, a, user.id), a.rules(), earlier, a.tz)
         if not decision.allowed:
             raise Refused(decision.reason)
-        sub = Submission(user_id=user.id, assessment=a.slug,
-                         version=max((x.version for x in earlier), default=0) + 1,
+        sub = Submission(user_id=user.id, assessment=a.slug, version=last_version + 1,
                          blob_sha256=_store_blob(s, data), filename=filename[:255] or "handin.tar",
                          received_at=received_at, status="queued")
         s.add(sub)
