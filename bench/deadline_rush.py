@@ -3,15 +3,17 @@
     .venv/bin/python bench/deadline_rush.py                     # 120 handins, 12 clients, sandbox
     .venv/bin/python bench/deadline_rush.py --n 240 --clients 24 --official-runs 3
 
-One `grader serve` (SQLite, its default in-process workers, the real sandbox unless
+One `grader serve` (SQLite, its default worker processes, the real sandbox unless
 --unsafe-no-sandbox) in a temporary folder on a free loopback port; N distinct correct handins (the
 bundled reference, one comment apart, so none is a resubmission) uploaded by C concurrent clients.
 It prints:
   * accept latency p50/p99 (upload until the 202, i.e. until blob and job are committed);
   * graded per second from the first upload until the queue is empty;
-  * CPU seconds per graded handin, summed over the server and every process it started (sandboxes,
-    zygotes), and what that gives on two otherwise idle cores: 2 / (CPU s per handin). On a shared
-    machine the wall figures drop with the load; the CPU figure barely moves;
+  * CPU seconds per graded handin, summed over the server and every process it started (worker
+    processes, zygotes, sandboxes), and what that gives on two otherwise idle cores: 2 / (CPU s per
+    handin); then the same split by process: the web process, the worker processes themselves, and
+    the sandboxes below them. On a shared machine the wall figures drop with the load; the CPU
+    figures barely move;
   * the median of each grading phase, from the timings every result stores;
   * the official autograder (v3.0.1, all flags on, as a student runs it:
     `python autograder/hw1p1_autograder.py`) on the same handin, in this run, wall and CPU time,
@@ -63,6 +65,35 @@ def _children() -> dict[int, list[int]]:
                 continue
             tree.setdefault(ppid, []).append(int(entry))
     return tree
+
+
+def _own_and_reaped(pid: int) -> tuple[float, float]:
+    """(utime + stime, cutime + cstime) of PID in seconds; zeros if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = [int(x) for x in f.read().rsplit(")", 1)[1].split()[11:15]]
+    except (OSError, IndexError, ValueError):
+        return 0.0, 0.0
+    return (fields[0] + fields[1]) / CLOCK_TICKS, (fields[2] + fields[3]) / CLOCK_TICKS
+
+
+def tree_cpu_by_kind(root: int) -> dict[str, float]:
+    """CPU seconds of `grader serve`'s tree by kind: the web process itself, its worker processes
+    themselves (database, unpacking, reference, compare), and the sandboxes below them (zygotes,
+    every sandbox process they reaped)."""
+    tree = _children()
+    web, reaped_by_web = _own_and_reaped(root)
+    kinds = {"web": web, "workers": 0.0, "sandboxes": reaped_by_web}
+    for worker in tree.get(root, []):
+        own, reaped = _own_and_reaped(worker)
+        kinds["workers"] += own
+        kinds["sandboxes"] += reaped
+        todo = list(tree.get(worker, []))
+        while todo:
+            pid = todo.pop()
+            kinds["sandboxes"] += sum(_own_and_reaped(pid))
+            todo.extend(tree.get(pid, []))
+    return kinds
 
 
 def tree_cpu_seconds(root: int) -> float:
@@ -184,9 +215,10 @@ def run(args) -> int:
 
         mode = "UNSAFE (no sandbox)" if args.unsafe_no_sandbox else "sandbox"
         workers = "default" if args.workers is None else args.workers
-        print(f"grader serve on SQLite ({workers} in-process workers, {mode}); {args.n} distinct correct "
+        print(f"grader serve on SQLite ({workers} worker processes, {mode}); {args.n} distinct correct "
               f"handins from {args.clients} clients; {os.cpu_count()} cores, load average "
               f"{os.getloadavg()[0]:.1f} at the start", flush=True)
+        kinds0 = tree_cpu_by_kind(server.pid)
         cpu0, t0 = tree_cpu_seconds(server.pid), time.perf_counter()
         latencies, accepted, failures = asyncio.run(
             upload_all(base, tokens, args.n, args.clients, "reference", "rush"))
@@ -194,6 +226,7 @@ def run(args) -> int:
         wait_for_empty_queue(base, ta, args.max_wait)
         t_end = time.perf_counter() - t0
         cpu = tree_cpu_seconds(server.pid) - cpu0
+        kinds = {k: v - kinds0.get(k, 0.0) for k, v in tree_cpu_by_kind(server.pid).items()}
         load = os.getloadavg()[0]
 
         with db.read_session() as s:
@@ -215,6 +248,8 @@ def run(args) -> int:
         per_handin = cpu / max(1, len(graded))
         print(f"  CPU: {cpu:.1f} s for the server and everything it started = {per_handin * 1000:.0f} ms per "
               f"graded handin -> {2 / per_handin:.1f} graded/s on 2 idle cores")
+        print("  CPU per graded handin by process: " + ", ".join(
+            f"{kind} {1000 * seconds / max(1, len(graded)):.0f} ms" for kind, seconds in kinds.items()))
         phases = sorted({k for b in bodies for k in b.get("timings", {})})
         print("  grading phases (median of the results' timings): " + ", ".join(
             f"{k} {1000 * statistics.median(b['timings'].get(k, 0) for b in bodies):.0f} ms" for k in phases))
@@ -245,7 +280,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=120, help="distinct correct handins")
     ap.add_argument("--clients", type=int, default=12, help="concurrent clients (one student each)")
-    ap.add_argument("--workers", type=int, default=None, help="in-process workers (default: the service's)")
+    ap.add_argument("--workers", type=int, default=None, help="worker processes (default: the service's)")
     ap.add_argument("--unsafe-no-sandbox", action="store_true")
     ap.add_argument("--max-wait", type=float, default=900.0, help="seconds to wait for the queue to empty")
     ap.add_argument("--official", type=Path, default=None, help="a folder holding autograder/hw1p1_autograder.py")

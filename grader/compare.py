@@ -34,7 +34,11 @@ MAX_OFF_INDICES = 100  # off_indices beyond this many are left out (the count is
 
 
 def _shape(array) -> list[int] | None:
-    return None if array is None else [int(n) for n in np.shape(array)]
+    return None if array is None else list(np.shape(array))
+
+
+def _passed(label: str, expected_shape: list[int] | None, got_shape: list[int] | None) -> CheckResult:
+    return CheckResult(label=label, passed=True, expected_shape=expected_shape, got_shape=got_shape)
 
 
 def _excerpt(array: np.ndarray):
@@ -101,7 +105,7 @@ def _compare(check: Check, expected: np.ndarray, got: np.ndarray | None, problem
     if check.kind == "shape":
         if got.shape != expected.shape:
             return wrong_shape(), []
-        return CheckResult(label=label, passed=True, expected_shape=_shape(expected), got_shape=_shape(got)), []
+        return _passed(label, _shape(expected), _shape(got)), []
     if check.kind == "scalar":
         if got.size != 1:
             return CheckResult(**fail, message=f"{label}: expected a single number, got an array of "
@@ -120,8 +124,7 @@ def _compare(check: Check, expected: np.ndarray, got: np.ndarray | None, problem
     error = np.abs(got64 - exp64)
     bad = error > ATOL + RTOL * np.abs(exp64)
     if not nonfinite.any() and not bad.any():
-        return CheckResult(label=label, passed=True, expected_shape=_shape(expected),
-                           got_shape=fail["got_shape"]), notes  # notes only for an accepted value
+        return _passed(label, fail["expected_shape"], fail["got_shape"]), notes  # notes only when accepted
     excerpts = {"expected": _excerpt(exp64), "got": _excerpt(got64)} if exp64.size <= SMALL_ARRAY else {}
     if nonfinite.any():
         where = tuple(int(i) for i in np.argwhere(nonfinite)[0])
