@@ -89,6 +89,8 @@ class PipeDoorbell:
 class WorkerProcesses:
     """COUNT worker processes for `grader serve` (same interface as `app.worker.WorkerPool`)."""
 
+    command: tuple[str, ...] = (sys.executable, "-m", "app.worker_processes")   # + INDEX DOORBELL_FD
+
     def __init__(self, db, settings: Settings, count: int):
         self.db, self.settings, self.count = db, settings, count
         self.procs: list[subprocess.Popen] = []
@@ -102,7 +104,7 @@ class WorkerProcesses:
         settings_json = self.settings.model_dump_json().encode()
         for index in range(self.count):
             read_end = self._wake.add()
-            proc = subprocess.Popen([sys.executable, "-m", "app.worker_processes", str(index), str(read_end)],
+            proc = subprocess.Popen([*self.command, str(index), str(read_end)],
                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, pass_fds=(read_end,),
                                     start_new_session=True)   # a Ctrl-C reaches us; we stop them in order
             os.close(read_end)

@@ -141,3 +141,28 @@ def test_a_queued_job_wakes_a_listening_grader_worker_on_postgres(settings, tiny
         worker_db.dispose()
         svc.db.dispose()
     assert not thread.is_alive()
+
+
+def test_serve_refuses_when_a_worker_process_cannot_start(settings, tmp_path):
+    # A child that has no sandbox says so (or dies before saying anything): `grader serve` then
+    # refuses to grade rather than run with fewer workers than it said, and stops the others.
+    import pytest
+
+    from app.worker import SandboxRefused
+    from app.worker_processes import WorkerProcesses
+
+    child = tmp_path / "child.py"
+    child.write_text("import sys\n"
+                     "if sys.argv[1] == '1':\n"
+                     "    print('refused bubblewrap (bwrap) is not installed', flush=True)\n"
+                     "else:\n"
+                     "    print('ready zygote+cgroup-v1', flush=True)\n"
+                     "    sys.stdin.read()\n"
+                     "    import select; select.select([int(sys.argv[2])], [], [])   # until end of file\n")
+    db = Database(settings.db_url)
+    pool = WorkerProcesses(db, settings, 2)
+    pool.command = (sys.executable, str(child))
+    with pytest.raises(SandboxRefused, match="bwrap"):
+        pool.prepare()
+    assert pool.procs == [] and db.doorbell._also == []   # the ready one was stopped too
+    db.dispose()
