@@ -468,6 +468,8 @@ def test_proc_hides_host_mountinfo(runner, tmp_path):
     import numpy
     runtime = str(Path(numpy.__file__).resolve().parents[1])
     for root in report["roots"]:  # the job's files are copies: no host path of the job, script or repo
+        if root.startswith(runtime):
+            continue   # the documented bind, wherever the checkout is (a CI clone may be under /tmp)
         assert str(tmp_path) not in root and not root.startswith("/tmp/"), root
-        assert str(REPO) not in root or root.startswith(runtime), root
+        assert str(REPO) not in root, root
     assert all(size in (0, -1) for size in report["sizes"].values()), report["sizes"]
