@@ -8,6 +8,7 @@ code relies on row locks (FOR UPDATE, SKIP LOCKED).
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -54,7 +55,8 @@ def make_engine(url: str) -> Engine:
                 conn.exec_driver_sql("BEGIN")
                 return
             if not conn.info.get("holds_write_lock"):
-                writing.acquire()
+                if not writing.acquire(timeout=60):   # SQLite's own busy timeout: an error, never a hang
+                    raise sqlite3.OperationalError("database is locked (by this process's other writers)")
                 conn.info["holds_write_lock"] = True
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
@@ -69,7 +71,8 @@ def make_engine(url: str) -> Engine:
 class Doorbell:
     """Rung after a transaction that queued a job commits, so idle workers in this process start
     at once instead of at their next poll; `grader serve` also rings its worker processes through
-    pipes (app/worker_processes.py). Workers started elsewhere (`grader worker`) find work by polling."""
+    pipes (app/worker_processes.py). `grader worker` processes LISTEN on Postgres (PostgresDoorbell)
+    and poll on SQLite."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
