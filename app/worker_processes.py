@@ -36,25 +36,29 @@ class WakePipes:
 
     def __init__(self) -> None:
         self._fds: list[int] = []
+        self._lock = threading.Lock()   # requests ring while shutdown closes: never a reused fd
 
     def add(self) -> int:
         """A new pipe; returns the read end, to be passed to one child and closed here."""
         read_end, write_end = os.pipe()
         os.set_blocking(write_end, False)
-        self._fds.append(write_end)
+        with self._lock:
+            self._fds.append(write_end)
         return read_end
 
     def ring(self) -> None:
-        for fd in self._fds:
-            try:
-                os.write(fd, b"\0")
-            except (BlockingIOError, BrokenPipeError):
-                pass  # full: it will wake anyway; gone: nothing to wake
+        with self._lock:
+            for fd in self._fds:
+                try:
+                    os.write(fd, b"\0")
+                except (BlockingIOError, BrokenPipeError):
+                    pass  # full: it will wake anyway; gone: nothing to wake
 
     def close(self) -> None:
-        for fd in self._fds:
-            os.close(fd)
-        self._fds.clear()
+        with self._lock:
+            for fd in self._fds:
+                os.close(fd)
+            self._fds.clear()
 
 
 class PipeDoorbell:
