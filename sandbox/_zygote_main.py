@@ -190,21 +190,27 @@ def run_init(request: dict, stdout_fd: int, stderr_fd: int, status_fd: int, bpf:
             os._exit(0)
 
 
+def _enter_sandbox(request: dict) -> None:
+    """C1's part, for single runs and batches alike: join the cgroup, unshare every namespace,
+    build the root from the request's mounts and enter it."""
+    os.setsid()
+    _linux.prctl(_linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+    _join_cgroups(request["cgroup_procs"])
+    _adjust_oom_score(-1000)  # a memory blow-up must take the script, never its supervisors
+    _linux.unshare(ALL_NAMESPACES)
+    _linux.make_mounts_private()
+    socket.sethostname("sandbox")
+    mounts = [layout.Mount(*m) for m in request["mounts"]]
+    _linux.mount_tmpfs(request["stage"], request["root_bytes"])
+    mountns.build_root(mounts, request["stage"])
+    mountns.enter_root(request["stage"])
+
+
 def run_job(request: dict, fds: list[int], bpf: bytes) -> None:
     """C1: join the cgroup, unshare, build and enter the root, fork the namespace's init."""
     stdout_fd, stderr_fd, status_fd = fds
     try:
-        os.setsid()
-        _linux.prctl(_linux.PR_SET_PDEATHSIG, signal.SIGKILL)
-        _join_cgroups(request["cgroup_procs"])
-        _adjust_oom_score(-1000)  # a memory blow-up must take the script, never its supervisors
-        _linux.unshare(ALL_NAMESPACES)
-        _linux.make_mounts_private()
-        socket.sethostname("sandbox")
-        mounts = [layout.Mount(*m) for m in request["mounts"]]
-        _linux.mount_tmpfs(request["stage"], request["root_bytes"])
-        mountns.build_root(mounts, request["stage"])
-        mountns.enter_root(request["stage"])
+        _enter_sandbox(request)
         init = os.fork()
         if init == 0:
             try:
@@ -323,17 +329,7 @@ def run_batch_job(request: dict, ctl_fd: int, bpf: bytes) -> None:
     """C1 of a batch: join the cgroup, unshare, build and enter the root, fork the namespace's init."""
     ctl = socket.socket(fileno=ctl_fd)
     try:
-        os.setsid()
-        _linux.prctl(_linux.PR_SET_PDEATHSIG, signal.SIGKILL)
-        _join_cgroups(request["cgroup_procs"])
-        _adjust_oom_score(-1000)  # a memory blow-up must take the script, never its supervisors
-        _linux.unshare(ALL_NAMESPACES)
-        _linux.make_mounts_private()
-        socket.sethostname("sandbox")
-        mounts = [layout.Mount(*m) for m in request["mounts"]]
-        _linux.mount_tmpfs(request["stage"], request["root_bytes"])
-        mountns.build_root(mounts, request["stage"])
-        mountns.enter_root(request["stage"])
+        _enter_sandbox(request)
         init = os.fork()
         if init == 0:
             try:

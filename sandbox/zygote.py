@@ -125,14 +125,7 @@ class Zygote:
                 return ExitInfo(setup_error=NOT_REPORTED)
             if "error" in final:
                 return ExitInfo(setup_error=final["error"])
-            report = final
-            status = report["status"]
-            info = ExitInfo(cpu_seconds=report["cpu"])
-            if os.WIFSIGNALED(status):
-                info.signal = os.WTERMSIG(status)
-            else:
-                info.returncode = os.waitstatus_to_exitcode(status)
-            return info
+            return _exit_info(final)
 
         return Started(out_r, err_r, exit_fd, kill, finish)
 
@@ -182,6 +175,17 @@ class Zygote:
 
 
 NOT_REPORTED = "the sandboxed program ended without a status report"
+
+
+def _exit_info(report: dict) -> ExitInfo:
+    """An init's exit report ({"status": wait status, "cpu": seconds}) as the backend's ExitInfo."""
+    status = report["status"]
+    info = ExitInfo(cpu_seconds=report["cpu"])
+    if os.WIFSIGNALED(status):
+        info.signal = os.WTERMSIG(status)
+    else:
+        info.returncode = os.waitstatus_to_exitcode(status)
+    return info
 BATCH_START_TIMEOUT = 30.0
 
 
@@ -242,13 +246,7 @@ class Batch:
             except ZygoteError:  # the sandbox went down after the task started: the task's doing
                 self.lost = True
                 return ExitInfo(signal=signal.SIGKILL)
-            status = report["status"]
-            info = ExitInfo(cpu_seconds=report["cpu"])
-            if os.WIFSIGNALED(status):
-                info.signal = os.WTERMSIG(status)
-            else:
-                info.returncode = os.waitstatus_to_exitcode(status)
-            return info
+            return _exit_info(report)
 
         return Started(out_r, err_r, exit_fd, lambda: None, finish)
 
