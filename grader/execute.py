@@ -61,18 +61,21 @@ class SectionRun:
 TOGETHER = "all"   # the runner's section argument for every section in one process
 
 
-def split_together(arrays: dict[str, np.ndarray], report_text: str, n_tests: list[int]) -> list[SectionRun] | None:
-    """The per-section runs inside one process's results, or None if they are not exactly what
-    the runner writes for N_TESTS (then every section is run alone)."""
+def split_together(files: dict[str, bytes], n_tests: list[int]) -> list[SectionRun] | None:
+    """The per-section runs inside one process's result files, or None if they are not exactly
+    what the runner writes for N_TESTS (then every section is run alone)."""
+    from sandbox.result_files import load_safetensors_bytes
+
     try:
-        sections = json.loads(report_text)["sections"]
-    except (ValueError, KeyError, TypeError):
+        arrays = load_safetensors_bytes(files[OUTPUTS], OUTPUTS, max_members=TOGETHER_MAX_ARRAYS)
+        sections = json.loads(files["report.json"])["sections"]
+    except Exception:  # noqa: BLE001 - missing, hostile or damaged result files: run each section alone
         return None
     if not isinstance(sections, list) or len(sections) != len(n_tests):
         return None
     runs = []
     for index, (section, count) in enumerate(zip(sections, n_tests)):
-        reports = _parse_reports(json.dumps(section), count)
+        reports = _clean_reports(section, count)
         if reports is None:
             return None
         prefix = f"{index}|"
@@ -110,8 +113,17 @@ def _clean_location(where) -> dict | None:
 def _parse_reports(text: str, expected_tests: int) -> list[dict] | None:
     """The runner's report is untrusted: keep only well-formed string fields."""
     try:
-        tests = json.loads(text)["tests"]
-    except (ValueError, KeyError, TypeError):
+        report = json.loads(text)
+    except ValueError:
+        return None
+    return _clean_reports(report, expected_tests)
+
+
+def _clean_reports(report, expected_tests: int) -> list[dict] | None:
+    """`_parse_reports` for a report already parsed ({"tests": [...]}, untrusted all the same)."""
+    try:
+        tests = report["tests"]
+    except (KeyError, TypeError):
         return None
     if not isinstance(tests, list) or len(tests) != expected_tests:
         return None
@@ -142,17 +154,10 @@ class UnsafeExecutor(_Executor):
     def run_together(self, job: Path, n_tests: list[int]) -> list[SectionRun] | None:
         out = job / "out-together"
         out.mkdir()
-        failure = self._run(job, TOGETHER, out)
-        if failure is not None:
+        if self._run(job, TOGETHER, out) is not None:
             return None
-        from sandbox.result_files import load_safetensors_bytes, read_result_file, read_text_safely
-        try:
-            arrays = load_safetensors_bytes(read_result_file(out / OUTPUTS, OUTPUTS_MAX_BYTES), OUTPUTS,
-                                            max_members=TOGETHER_MAX_ARRAYS)
-            text = read_text_safely(out / "report.json", REPORT_MAX_BYTES * len(n_tests))
-        except Exception:  # noqa: BLE001 - missing, hostile or damaged result files: run each alone
-            return None
-        return split_together(arrays, text, n_tests)
+        files, _errors = read_result_files(out, report_bytes=REPORT_MAX_BYTES * len(n_tests))
+        return split_together(files, n_tests)
 
     def run_sections(self, job: Path, n_tests: list[int], indices: list[int]) -> list[SectionRun]:
         runs = []
@@ -182,20 +187,28 @@ class UnsafeExecutor(_Executor):
         """Nothing to release; present so every executor is closed the same way."""
 
 
+def read_result_files(out_dir: Path, report_bytes: int = REPORT_MAX_BYTES) -> tuple[dict[str, bytes], dict[str, str]]:
+    """A run's result files from OUT_DIR the way hostile files must be read (no symlink, FIFO or
+    device; capped), as the sandbox reads them back: ({name: bytes}, {name: why it is missing})."""
+    from sandbox.errors import ResultFileError
+    from sandbox.result_files import read_result_file
+
+    files, errors = {}, {}
+    for name, cap in ((OUTPUTS, OUTPUTS_MAX_BYTES), ("report.json", report_bytes)):
+        try:
+            files[name] = read_result_file(out_dir / name, cap)
+        except ResultFileError as exc:
+            errors[name] = str(exc)
+    return files, errors
+
+
 def load_outputs(out_dir: Path, n_tests: int) -> SectionRun:
     """Read a section's result files the way hostile files must be read, whichever executor ran it."""
-    from sandbox.result_files import load_safetensors_bytes, read_result_file, read_text_safely
-
-    try:
-        arrays = load_safetensors_bytes(read_result_file(out_dir / OUTPUTS, OUTPUTS_MAX_BYTES), OUTPUTS)
-        text = read_text_safely(out_dir / "report.json", REPORT_MAX_BYTES)
-    except Exception as exc:  # noqa: BLE001 - missing, hostile or damaged result files (ResultFileError above all)
-        return SectionRun(None, None, f"The section produced no usable results ({exc}).")
-    return _with_report(arrays, text, n_tests)
+    return load_read_back(*read_result_files(out_dir), n_tests)
 
 
 def load_read_back(files: dict[str, bytes], errors: dict[str, str], n_tests: int) -> SectionRun:
-    """The same for result files the sandbox already read back (capped, regular files only)."""
+    """A section's result files, already read with caps (by the sandbox, or `read_result_files`)."""
     from sandbox.result_files import load_safetensors_bytes
 
     try:
@@ -247,15 +260,9 @@ class SandboxExecutor(_Executor):
         [result] = self._run_batch(job, [TOGETHER])
         if result.outcome == "sandbox_error":  # before the code started: ours, retried
             raise GraderBug(f"the sandbox could not run the sections: {result.message}")
-        if result.outcome != "ok" or any(name not in result.files for name in RESULT_FILES):
+        if result.outcome != "ok":
             return None
-        from sandbox.result_files import load_safetensors_bytes
-        try:
-            arrays = load_safetensors_bytes(result.files[OUTPUTS], OUTPUTS, max_members=TOGETHER_MAX_ARRAYS)
-            text = result.files["report.json"].decode("utf-8")
-        except Exception:  # noqa: BLE001 - hostile or damaged result files: run each section alone
-            return None
-        return split_together(arrays, text, n_tests)
+        return split_together(result.files, n_tests)
 
     def run_sections(self, job: Path, n_tests: list[int], indices: list[int]) -> list[SectionRun]:
         runs = []
