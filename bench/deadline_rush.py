@@ -78,9 +78,10 @@ def _own_and_reaped(pid: int) -> tuple[float, float]:
 
 
 def tree_cpu_by_kind(root: int) -> dict[str, float]:
-    """CPU seconds of `grader serve`'s tree by kind: the web process itself, its worker processes
-    themselves (database, unpacking, reference, compare), and the sandboxes below them (zygotes,
-    every sandbox process they reaped)."""
+    """CPU seconds of `grader serve`'s tree (user + system of ROOT and its live descendants, and what
+    their reaped children used: every finished sandbox run counts in the process that waited for
+    it), by kind: the web process itself, its worker processes themselves (database, unpacking,
+    reference, compare), and the sandboxes below them (zygotes, every sandbox process they reaped)."""
     tree = _children()
     web, reaped_by_web = _own_and_reaped(root)
     kinds = {"web": web, "workers": 0.0, "sandboxes": reaped_by_web}
@@ -94,22 +95,6 @@ def tree_cpu_by_kind(root: int) -> dict[str, float]:
             kinds["sandboxes"] += sum(_own_and_reaped(pid))
             todo.extend(tree.get(pid, []))
     return kinds
-
-
-def tree_cpu_seconds(root: int) -> float:
-    """user+system time of ROOT and its live descendants, including what their reaped children
-    used (cutime/cstime): every finished sandbox run is counted in the process that waited for it."""
-    tree, total, todo = _children(), 0, [root]
-    while todo:
-        pid = todo.pop()
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += sum(int(x) for x in fields[11:15])   # utime stime cutime cstime
-        except (OSError, IndexError, ValueError):
-            continue
-        todo.extend(tree.get(pid, []))
-    return total / CLOCK_TICKS
 
 
 # ---------------------------------------------------------------------------------------------
@@ -218,15 +203,14 @@ def run(args) -> int:
         print(f"grader serve on SQLite ({workers} worker processes, {mode}); {args.n} distinct correct "
               f"handins from {args.clients} clients; {os.cpu_count()} cores, load average "
               f"{os.getloadavg()[0]:.1f} at the start", flush=True)
-        kinds0 = tree_cpu_by_kind(server.pid)
-        cpu0, t0 = tree_cpu_seconds(server.pid), time.perf_counter()
+        kinds0, t0 = tree_cpu_by_kind(server.pid), time.perf_counter()
         latencies, accepted, failures = asyncio.run(
             upload_all(base, tokens, args.n, args.clients, "reference", "rush"))
         t_uploaded = time.perf_counter() - t0
         wait_for_empty_queue(base, ta, args.max_wait)
         t_end = time.perf_counter() - t0
-        cpu = tree_cpu_seconds(server.pid) - cpu0
         kinds = {k: v - kinds0.get(k, 0.0) for k, v in tree_cpu_by_kind(server.pid).items()}
+        cpu = sum(kinds.values())   # every process of the tree, once: its own time plus what it reaped
         load = os.getloadavg()[0]
 
         with db.read_session() as s:
