@@ -9,6 +9,7 @@ worker, is left alone, and the results table holds at most one row per job.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -253,6 +254,7 @@ def place(session: Session, job: Job, now: datetime | None = None) -> Place:
     estimate = None
     if recent:
         avg = sum((f - s).total_seconds() for s, f in recent) / len(recent)
-        # the jobs ahead and those running share the workers; then this one is graded
-        estimate = round((ahead + running) / n_workers * avg + avg)
+        # the jobs ahead and those running share the workers; then this one is graded. Rounded up:
+        # grades now take a fraction of a second, and "about 0 s" while queued is never true.
+        estimate = math.ceil((ahead + running) / n_workers * avg + avg)
     return Place(position=ahead + 1, running=running, workers=n_workers, estimate_seconds=estimate)
