@@ -24,6 +24,7 @@ COPY sandbox ./sandbox
 COPY app ./app
 COPY mytorch_reference ./mytorch_reference
 COPY mytorch_reference_bonus ./mytorch_reference_bonus
+COPY mytorch_reference_hw2 ./mytorch_reference_hw2
 RUN pip install --upgrade pip setuptools wheel \
  && pip install . \
  && python -c "import grader.cli, app.cli, sandbox, mytorch_reference"

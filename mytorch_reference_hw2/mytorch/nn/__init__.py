@@ -1,0 +1,1 @@
+"""HW2P1 reference layers."""
