@@ -45,8 +45,13 @@ class Test:
         self.inputs[key] = np.asarray(value)
         return {"array": key}
 
-    def new(self, var: str, module: str, cls: str, *args, or_pass_to: list[str] | None = None) -> None:
+    def new(self, var: str, module: str, cls: str, *args, kwargs: dict | None = None,
+            or_pass_to: list[str] | None = None) -> None:
+        """KWARGS: arguments passed by name, where the official script names them
+        (`Linear(2, 3, debug=True)`), so a parameter's position never matters there."""
         step = {"op": "new", "var": var, "module": module, "class": cls, "args": list(args)}
+        if kwargs:
+            step["kwargs"] = dict(kwargs)
         if or_pass_to:
             step["or_pass_to"] = list(or_pass_to)
         self.steps.append(step)
@@ -59,8 +64,11 @@ class Test:
     def set(self, var: str, attr: str, value) -> None:
         self.steps.append({"op": "set", "var": var, "attr": attr, "value": value})
 
-    def call(self, var: str, method: str, *args, save: str | None = None, forbid=()) -> None:
+    def call(self, var: str, method: str, *args, kwargs: dict | None = None, save: str | None = None,
+             forbid=()) -> None:
         step = {"op": "call", "var": var, "method": method, "args": list(args)}
+        if kwargs:
+            step["kwargs"] = dict(kwargs)
         if save:
             step["save"] = save
         if forbid:

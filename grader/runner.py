@@ -7,9 +7,14 @@ side compares.
 
 The plans say which package is under test: {"package": {"top_level": ["mytorch", "models"],
 "exports": {"mytorch.nn": {"Linear": "linear", ...}, ...}}, "sections": [...]}. The exports are what
-each package's __init__.py exports in the handout; the student's own __init__.py files are never
-executed: names resolve lazily from the file that defines them, so a broken or outdated
-__init__.py (S25 had no Swish) cannot cost a section that does not need it.
+each package's __init__.py exports in the handout; names resolve lazily from the file that defines
+them, so a broken or outdated __init__.py (S25 had no Swish) cannot cost a section that does not
+need it. A name neither exported nor a file of the package (`from mytorch.nn import Module`,
+exported by the student's own __init__.py from a helper file) is looked up as Python would: the
+package's own __init__.py runs then, in that section's process, once; if it fails, only what
+needs that name fails.
+"new" and "call" steps may carry "kwargs": arguments passed by name, as the official script passes
+them (`Linear(2, 3, debug=True)`); a signature without that name is told so.
 
 A section is a list of tests, each a list of steps.
     {"op": "new",   "var": "lin", "module": "mytorch.nn.linear", "class": "Linear", "args": [2, 3]}
@@ -32,6 +37,7 @@ Writes OUT_DIR/outputs.safetensors (arrays keyed "TEST_INDEX/SAVE_NAME") and OUT
 from __future__ import annotations
 
 import contextlib
+import enum
 import importlib.abc
 import importlib.machinery
 import importlib.util
@@ -39,6 +45,7 @@ import inspect
 import json
 import linecache
 import os
+import re
 import sys
 import traceback
 import types
@@ -65,20 +72,60 @@ class ForbiddenCall(RuntimeError):
 # Importing the package under test
 
 
+class _OwnInit(enum.Enum):
+    """Where a package's own __init__.py stands: it runs at most once, and only on demand."""
+    NOT_RUN = "not run"
+    RUNNING = "running"
+    RAN = "ran"
+    FAILED = "failed"
+
+
 class _LazyPackage(types.ModuleType):
-    """A package module that imports a submodule only when one of its names is first used."""
+    """A package module that imports a submodule only when one of its names is first used, and
+    runs the package's own __init__.py only for a name nothing else provides."""
 
     def __init__(self, name: str, exports: dict[str, str]):
         super().__init__(name)
         self._exports = exports
+        self._own_init = _OwnInit.NOT_RUN
+        self._own_init_error: ImportError | None = None
 
     def __getattr__(self, name: str):
+        if name.startswith(("__", "_own_init")):
+            raise AttributeError(name)
         exports = self._exports
-        submodule = exports.get(name, name)
-        if name.startswith("__") or (name not in exports and not _has_source(self, name)):
-            raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
-        module = importlib.import_module(f"{self.__name__}.{submodule}")
-        return module if submodule == name else getattr(module, name)
+        if name in exports or _has_source(self, name):
+            submodule = exports.get(name, name)
+            module = importlib.import_module(f"{self.__name__}.{submodule}")
+            return module if submodule == name else getattr(module, name)
+        if self._run_own_init() and name in self.__dict__:
+            return self.__dict__[name]
+        raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
+
+    def _run_own_init(self) -> bool:
+        """Run the handin's own __init__.py in this module's namespace, as Python would have on
+        import. True once it ran; a failure is raised (as ImportError) to every name that needs it."""
+        if self._own_init is _OwnInit.NOT_RUN:
+            path = os.path.join(self.__path__[0], "__init__.py")
+            if not os.path.isfile(path):
+                return False
+            self._own_init = _OwnInit.RUNNING
+            try:
+                with open(path, "rb") as f:
+                    code = compile(f.read(), path, "exec", dont_inherit=True)
+                exec(code, self.__dict__)  # noqa: S102 - the handin's own __init__.py, in the sandbox
+            except Exception as exc:  # noqa: BLE001 - whatever it raises is the student's to read
+                self._own_init = _OwnInit.FAILED
+                where = _handin_path(path) or path
+                self._own_init_error = ImportError(
+                    f"{where} (run because a graded file needs a name only it provides) failed: "
+                    f"{type(exc).__name__}: {_import_error_text(exc)}")
+                self._own_init_error.__traceback__ = exc.__traceback__
+            else:
+                self._own_init = _OwnInit.RAN
+        if self._own_init is _OwnInit.FAILED:
+            raise self._own_init_error
+        return self._own_init is _OwnInit.RAN
 
 
 def _has_source(package: types.ModuleType, name: str) -> bool:
@@ -226,7 +273,7 @@ def _import_failure(path: str, exc: BaseException) -> ImportFailure:
         via = "" if where == path else f" (imported while loading {path})"
         head = f"{where} has a syntax error on line {exc.lineno}: {exc.msg}{via}."
         return ImportFailure(head + _pointed_line(exc.text, exc.offset, exc.end_offset))
-    head = _sentence(f"Importing {path} failed: {type(exc).__name__}: {exc}{_import_site(exc)}")
+    head = _sentence(f"Importing {path} failed: {type(exc).__name__}: {_import_error_text(exc)}{_import_site(exc)}")
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if _handin_path(f.filename)]
     if not frames:
         return ImportFailure(head)
@@ -234,6 +281,28 @@ def _import_failure(path: str, exc: BaseException) -> ImportFailure:
     start = None if frame.colno is None else frame.colno + 1
     end = None if frame.end_colno is None else frame.end_colno + 1
     return ImportFailure(head + _pointed_line(frame.line and _source_line(frame), start, end))
+
+
+_CANNOT_IMPORT = re.compile(r"cannot import name '([^']+)' from '([^']+)'(?: \(.*\))?$")
+
+
+def _import_error_text(exc: BaseException) -> str:
+    """EXC's text, with Python's "cannot import name X from P (unknown location)" (or an absolute
+    sandbox path) replaced by what P is missing, as a file of the handin."""
+    match = _CANNOT_IMPORT.match(str(exc)) if isinstance(exc, ImportError) else None
+    if not match:
+        return str(exc)
+    name, package = match.groups()
+    module = sys.modules.get(package)
+    if isinstance(module, _LazyPackage):
+        folder = package.replace(".", "/")
+        own = os.path.join(module.__path__[0], "__init__.py")
+        ran = ("does not define it either" if os.path.isfile(own)
+               else "does not exist (so nothing else could provide it)")
+        return (f"cannot import name {name!r} from {package}: the handout's {folder}/__init__.py does not "
+                f"export it, there is no {folder}/{name}.py, and your own {folder}/__init__.py {ran}")
+    where = _handin_path(getattr(module, "__file__", None))
+    return f"cannot import name {name!r} from {package}" + (f" ({where} does not define it)" if where else "")
 
 
 def _source_line(frame: traceback.FrameSummary) -> str:
@@ -294,9 +363,25 @@ def _check_signature(func, args, kwargs, what: str, expects: str | None = None) 
     "Linear(in_features, out_features, debug=False)") when FUNC cannot take ARGS."""
     if _accepts(func, args, kwargs):
         return
-    shown = ", ".join(["…"] * len(args) + [f"{k}=…" for k in kwargs])
+    shown = ", ".join(["…"] * len(args) + [f"{k}={_short_repr(v)}" for k, v in kwargs.items()])
     writeup = f"the writeup's signature is {expects}, yours is " if expects else "its signature is "
+    unnamed = _names_not_taken(func, kwargs)
+    if unnamed:
+        names = " and ".join(repr(n) for n in unnamed)
+        official = f" (the writeup's signature is {expects})" if expects else ""
+        raise StudentError(f"{what} cannot be called as {what}({shown}), as the official script calls it: it "
+                           f"passes {names} by name, and your {what}{_signature(func)} has no parameter of "
+                           f"that name{official}.")
     raise StudentError(f"{what} cannot be called as {what}({shown}): {writeup}{what}{_signature(func)}.")
+
+
+def _names_not_taken(func, kwargs) -> list[str]:
+    """The keyword arguments FUNC has no parameter for (none when it takes **kwargs)."""
+    sig = _signature(func)
+    if sig is None or any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
+        return []
+    return [name for name in kwargs if name not in sig.parameters
+            or sig.parameters[name].kind is inspect.Parameter.POSITIONAL_ONLY]
 
 
 @contextlib.contextmanager

@@ -4,8 +4,11 @@ A superset of the official local autograder v3.0.1 (`../shared/notes/hw1p1-hando
 its fixed cases first, then what the writeup specifies and the local script never checks (plain
 SGD, several steps, BatchNorm running statistics and parameter gradients, MLP1's second layer),
 then randomized cases of several shapes including N=1, seeded from the handin so a regrade sees
-the same inputs. Methods are called with positional arguments only, like the official script, so
-parameter names never matter.
+the same inputs.
+
+Students' code is called as the official script calls it: positionally, except the arguments it
+passes by name (OFFICIAL_KEYWORDS), so a parameter's name matters exactly where it matters there,
+and a signature lacking that name is told so.
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ LINEAR_GRADIENT_KINDS = {"dLdA": ("values", ""), "dLdW": ("parameter", DLDW_WHY)
 def _linear_test(name, A, W, b, dLdZ, arch=False) -> Test:
     t = Test(name)
     out_f, in_f = W.shape
-    t.new("lin", LINEAR, "Linear", in_f, out_f, True)
+    t.new("lin", LINEAR, "Linear", in_f, out_f, kwargs={"debug": True})
     if arch:
         t.check(t.get("lin", "W", "W_init"), f"W right after Linear({in_f}, {out_f})", "shape",
                 shape_why=W_INIT_WHY, local=False)
@@ -182,7 +185,7 @@ def _indexed(attr: str) -> str:
 def _mlp_test(model: str, name: str, rng, n: int) -> Test:
     t = Test(name)
     shapes = MLP_LINEAR_SHAPES[model]
-    t.new("mlp", MLP, model, True)
+    t.new("mlp", MLP, model, kwargs={"debug": True})
     for k, (out_f, in_f) in enumerate(shapes):
         layer = f"layers.{2 * k}"
         t.check(t.get("mlp", f"{layer}.W", f"W{k}_init"), f"{model}.layers[{2 * k}].W right after {model}()",
@@ -257,7 +260,8 @@ def _sgd_test(name, lr, momentum, layer_shapes, grads_per_step) -> Test:
         t.set(f"l{k}", "b", t.array(f"b{k}", np.ones(b_shape)))
         layers.append({"var": f"l{k}"})
     t.set("model", "layers", layers)
-    t.new("opt", SGD_MODULE, "SGD", {"var": "model"}, lr, momentum)
+    # As the official script: SGD(model, lr=0.9) for plain SGD, SGD(model, lr=0.9, momentum=0.9).
+    t.new("opt", SGD_MODULE, "SGD", {"var": "model"}, kwargs={"lr": lr} | ({"momentum": momentum} if momentum else {}))
     for step, grads in enumerate(grads_per_step, start=1):
         for k, (dW, db) in enumerate(grads):
             t.set(f"l{k}", "dLdW", t.array(f"s{step}dW{k}", dW))
@@ -289,6 +293,8 @@ def sgd_section(seed: str) -> Section:
 # ---------------------------------------------------------------------------------------------
 # Batch Norm
 
+# The official script's calls: bn.forward(A, eval=True) and bn.forward(A, eval=False).
+EVAL, TRAIN = {"eval": True}, {"eval": False}
 BN_A = np.array([[1, 4], [7, 0], [1, 0], [7, 4]], dtype="f")
 BN_W = np.array([[2, 5]], dtype="f")
 BN_B = np.array([[-1, 2]], dtype="f")
@@ -300,7 +306,7 @@ def _bn_handout_eval() -> Test:
     t.new("bn", BATCHNORM, "BatchNorm1d", 2)
     t.set("bn", "BW", t.array("BW", BN_W))
     t.set("bn", "Bb", t.array("Bb", BN_B))
-    t.call("bn", "forward", t.array("A", BN_A), True, save="BZ")
+    t.call("bn", "forward", t.array("A", BN_A), kwargs=EVAL, save="BZ")
     t.check("BZ", "BZ = BatchNorm1d.forward(Z, eval=True)")
     return t
 
@@ -310,7 +316,7 @@ def _bn_training_test(name, Z, BW, Bb, dLdBZ, alpha=None) -> Test:
     t.new("bn", BATCHNORM, "BatchNorm1d", Z.shape[1], *([] if alpha is None else [alpha]))
     t.set("bn", "BW", t.array("BW", BW))
     t.set("bn", "Bb", t.array("Bb", Bb))
-    t.call("bn", "forward", t.array("Z", Z), save="BZ")
+    t.call("bn", "forward", t.array("Z", Z), kwargs=TRAIN, save="BZ")
     t.call("bn", "backward", t.array("dLdBZ", dLdBZ), save="dLdZ")
     t.check("BZ", "BZ = BatchNorm1d.forward(Z) in training mode")
     t.check("dLdZ", "dLdZ = BatchNorm1d.backward(dLdBZ)")
@@ -334,12 +340,12 @@ def _bn_running_stats_test(name, rng, c, alpha=None) -> Test:
     t.set("bn", "BW", t.array("BW", 1 + _normal(rng, 1, c, scale=0.5)))
     t.set("bn", "Bb", t.array("Bb", _normal(rng, 1, c)))
     for batch, n in enumerate((6, 3), start=1):
-        t.call("bn", "forward", t.array(f"Z{batch}", 2 + _normal(rng, n, c, scale=3.0)))
+        t.call("bn", "forward", t.array(f"Z{batch}", 2 + _normal(rng, n, c, scale=3.0)), kwargs=TRAIN)
         for attr in ("running_M", "running_V"):
             t.check(t.get("bn", attr, f"{attr}{batch}"), f"BatchNorm1d.{attr} after training batch {batch}",
                     "parameter", why=RUNNING_WHY, local=False)
     for n in (5, 1):
-        t.call("bn", "forward", t.array(f"E{n}", _normal(rng, n, c, scale=3.0)), True, save=f"BZ_eval{n}")
+        t.call("bn", "forward", t.array(f"E{n}", _normal(rng, n, c, scale=3.0)), kwargs=EVAL, save=f"BZ_eval{n}")
         t.check(f"BZ_eval{n}", f"BZ = BatchNorm1d.forward(Z, eval=True) on {n} row(s) after training",
                 local=False)
     for attr in ("running_M", "running_V"):
@@ -355,7 +361,7 @@ def _bn_small_variance_test(name, rng) -> Test:
     while harmless variants such as sqrt(V) + eps stay well within it."""
     t = Test(name)
     t.new("bn", BATCHNORM, "BatchNorm1d", 3)
-    t.call("bn", "forward", t.array("Z", _normal(rng, 8, 3, scale=0.03)), save="BZ")
+    t.call("bn", "forward", t.array("Z", _normal(rng, 8, 3, scale=0.03)), kwargs=TRAIN, save="BZ")
     t.check("BZ", "BZ = BatchNorm1d.forward(Z) in training mode on a batch with a small variance "
                   "(is eps 1e-8?)", local=False)
     return t
@@ -371,7 +377,7 @@ def _bn_variance_near_eps_test(name, rng) -> Test:
     t.set("bn", "Bb", t.array("Bb", _normal(rng, 1, 3)))
     Z = _normal(rng, 6, 3, scale=2.0)
     Z[:, 0] = _normal(rng, 6, scale=1e-4)
-    t.call("bn", "forward", t.array("Z", Z), save="BZ")
+    t.call("bn", "forward", t.array("Z", Z), kwargs=TRAIN, save="BZ")
     t.call("bn", "backward", t.array("dLdBZ", _normal(rng, 6, 3)), save="dLdZ")
     t.check("BZ", "BZ = BatchNorm1d.forward(Z) in training mode where column 0's variance is about eps",
             why="The writeup normalises with sqrt(V + eps), eps = 1e-8, which differs from sqrt(V) + eps "
@@ -447,6 +453,11 @@ def build_suite(seed: str) -> list[Section]:
                 sgd_section(seed), batchnorm_section(seed)]
     _name_signatures(sections)
     return sections
+
+
+# Every argument the official script (v3.0.1) passes by name, per call; all others go by position.
+OFFICIAL_KEYWORDS = {"Linear": {"debug"}, "MLP0": {"debug"}, "MLP1": {"debug"}, "MLP4": {"debug"},
+                     "SGD": {"lr", "momentum"}, "BatchNorm1d.forward": {"eval"}}
 
 
 # What each package's __init__.py exports in the handout.

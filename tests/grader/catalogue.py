@@ -10,8 +10,9 @@ sections:
   costs MLP0, MLP1 and MLP4;
 - SGD is graded with stand-in layers, never through the student's Linear, so a Linear bug does not
   cost SGD;
-- each section loads its modules from their own files and never runs the student's __init__.py, so a
-  syntax error in batchnorm.py costs only Batch Norm, and a broken __init__.py costs nothing.
+- each section loads its modules from their own files and runs the student's __init__.py only for a
+  name nothing else provides, so a syntax error in batchnorm.py costs only Batch Norm, and a broken
+  __init__.py costs only the sections that need a name from it.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ MLP = "models/mlp.py"
 NN_INIT = "mytorch/nn/__init__.py"
 TOP_INIT = "mytorch/__init__.py"
 MODELS_INIT = "models/__init__.py"
+NN_HELPER = "mytorch/nn/module.py"   # not in the handout: a student's own helper file
 
 Edit = tuple[str, str, str]
 
@@ -264,7 +266,31 @@ BUGGY: list[Buggy] = [
     bug("mlp4_debug_dLdA_wrong_order", {"MLP4"},
         (MLP, "self.dLdA = [dLdA] + self.dLdA", "self.dLdA.append(dLdA)")),
 
-    # -- __init__.py files are never executed: these cost nothing.
+    # -- Called as the official script calls it: Linear(2, 3, debug=True) passes debug by name.
+    bug("linear_debug_parameter_renamed", {"Linear Layer"},
+        (LINEAR, "def __init__(self, in_features, out_features, debug=False):",
+                 "def __init__(self, in_features, out_features, dbg=False):"),
+        (LINEAR, "self.debug = debug", "self.debug = dbg"),
+        why="the official script calls Linear(2, 3, debug=True) and crashes on this signature",
+        expect="passes 'debug' by name, and your Linear"),
+
+    # -- A name only the handin's own __init__.py provides: its __init__.py runs, for that name only.
+    bug("own_nn_init_breaks_for_a_needed_name", MLPS,
+        (NN_HELPER, "", "class Module:\n    pass\n"),
+        (NN_INIT, "from mytorch.nn.linear import Linear\n",
+                  "from mytorch.nn.linear import Linear\nfrom mytorch.nn.module import Modul\n"),
+        (MLP, "from mytorch.nn.linear import Linear\n", "from mytorch.nn.linear import Linear\nfrom mytorch.nn import Module\n"),
+        why="models/mlp.py needs Module from mytorch/nn/__init__.py, which fails: only the MLPs need it",
+        expect="mytorch/nn/__init__.py (run because a graded file needs a name only it provides) failed: "
+               "ImportError: cannot import name 'Modul' from mytorch.nn.module (mytorch/nn/module.py does "
+               "not define it)"),
+    bug("mlp_imports_a_name_nothing_provides", MLPS,
+        (MLP, "from mytorch.nn.linear import Linear\n", "from mytorch.nn.linear import Linear\nfrom mytorch.nn import Module\n"),
+        expect="cannot import name 'Module' from mytorch.nn: the handout's mytorch/nn/__init__.py does not "
+               "export it, there is no mytorch/nn/Module.py, and your own mytorch/nn/__init__.py does not "
+               "define it either"),
+
+    # -- __init__.py files run only for a name nothing else provides: these cost nothing.
     bug("s25_nn_init_without_swish", set(),
         (NN_INIT, "GELU, Identity, ReLU, Sigmoid, Softmax, Swish, Tanh", "GELU, Identity, ReLU, Sigmoid, Softmax, Tanh"),
         (NN_INIT, '"GELU", "Swish", "Softmax"', '"GELU", "Softmax"')),
@@ -431,6 +457,17 @@ CORRECT: list[Correct] = [
     Correct("linear_broadcast_bias_and_sum", (
         (LINEAR, "return A @ self.W.T + self.Ones @ self.b.T", "return np.dot(A, self.W.T) + self.b.T"),
         (LINEAR, "self.dLdb = dLdZ.T @ self.Ones", "self.dLdb = np.sum(dLdZ, axis=0, keepdims=True).T"))),
+    Correct("linear_extra_parameter_before_debug", (
+        (LINEAR, "def __init__(self, in_features, out_features, debug=False):",
+                 "def __init__(self, in_features, out_features, weight_init_fn=None, debug=False):"),),
+        why="the official script passes debug by name: Linear(2, 3, debug=True)"),
+    Correct("mlp_imports_a_base_class_from_own_nn_init", (
+        (NN_HELPER, "", "class Module:\n    \"\"\"A student's base class.\"\"\"\n"),
+        (NN_INIT, "from mytorch.nn.linear import Linear\n",
+                  "from mytorch.nn.linear import Linear\nfrom mytorch.nn.module import Module\n"),
+        (MLP, "from mytorch.nn.linear import Linear\n", "from mytorch.nn.linear import Linear\nfrom mytorch.nn import Module\n"),
+        (MLP, "class MLP0:", "class MLP0(Module):")),
+        why="Python runs mytorch/nn/__init__.py on that import; the official script gives full marks"),
     Correct("mlp_imports_through_packages", (
         (MLP, "from mytorch.nn.activation import ReLU\nfrom mytorch.nn.linear import Linear",
               "from mytorch.nn import Linear, ReLU"),)),
@@ -454,8 +491,13 @@ CORRECT: list[Correct] = [
 
 
 def apply_edits(root: Path, edits) -> None:
+    """Each edit replaces OLD by NEW in its file, once; an empty OLD on a file that does not exist
+    creates it (a helper file of the student's own)."""
     for rel, old, new in edits:
         path = root / rel
+        if not old and not path.exists():
+            path.write_text(new)
+            continue
         text = path.read_text()
         count = text.count(old)
         assert count == 1, f"{rel}: expected the text to replace exactly once, found it {count} times:\n{old}"

@@ -388,8 +388,10 @@ def test_unimplemented_skeleton_says_so(messages_result):
 
 def test_signature_errors_name_every_expected_parameter(messages_result):
     text = message(messages_result, "Linear Layer", "handout case: Linear(2, 3)")
-    assert text == ("Linear cannot be called as Linear(…, …, …): the writeup's signature is "
-                    "Linear(in_features, out_features, debug=False), yours is Linear(in_features, out_features).")
+    # The official script passes debug by name: the message says that is what the signature lacks.
+    assert text == ("Linear cannot be called as Linear(…, …, debug=True), as the official script calls it: it "
+                    "passes 'debug' by name, and your Linear(in_features, out_features) has no parameter of that "
+                    "name (the writeup's signature is Linear(in_features, out_features, debug=False)).")
     text = message(messages_result, "Loss", "handout case: MSELoss")
     assert text == ("MSELoss.forward cannot be called as MSELoss.forward(…, …): the writeup's signature is "
                     "MSELoss.forward(A, Y), yours is MSELoss.forward(A).")

@@ -117,3 +117,27 @@ def test_a_made_up_assessment_grades_through_the_same_core_with_a_judged_check(t
     assert result.score == score, result.sections[0].tests[0].message
     if not score:
         assert result.sections[0].tests[0].checks[0].message == "Noise.forward(x) returned x unchanged."
+
+
+def _keywords_passed(sections) -> dict[str, set[str]]:
+    """Call ("Linear", "BatchNorm1d.forward") -> the argument names the plans pass to it."""
+    passed: dict[str, set[str]] = {}
+    for section in sections:
+        for test in section.tests:
+            classes = {}
+            for step in test.steps:
+                if step["op"] == "new":
+                    classes[step["var"]] = step["class"]
+                    call = step["class"]
+                elif step["op"] == "call":
+                    call = f"{classes.get(step['var'], step['var'])}.{step['method']}"
+                else:
+                    continue
+                if step.get("kwargs"):
+                    passed.setdefault(call, set()).update(step["kwargs"])
+    return passed
+
+
+def test_hw1p1_passes_by_name_exactly_what_the_official_script_does():
+    # Linear(2, 3, debug=True), MLP0(debug=True), SGD(model, lr=0.9, momentum=0.9), bn.forward(A, eval=True)
+    assert _keywords_passed(hw1p1.build_suite("seed")) == hw1p1.OFFICIAL_KEYWORDS
