@@ -521,6 +521,9 @@ class TestRun:
         name = f"{label}.{step['method']}"
         method = getattr(obj, step["method"], None)
         if not callable(method):
+            if step["method"] == "__call__":
+                raise StudentError(f"{label} cannot be called as {label}(...): it has no __call__ method "
+                                   f"(the official script calls the object itself).")
             raise StudentError(f"{label} has no method {step['method']}().")
         args = self.value(step.get("args", []))
         kwargs = {k: self.value(v) for k, v in step.get("kwargs", {}).items()}

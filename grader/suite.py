@@ -36,6 +36,10 @@ class Layout:
     # The course's build command, quoted when a handin has none of the packages.
     build_hint: str = "run create_tarball.sh from the handout folder"
     summary: str = "models/ and mytorch/"   # what the archive holds, as the pages say it
+    # Files of which the handin must hold at least one (paths beside the packages), and the
+    # sentence that refuses an archive holding none of them (e.g. an HW1P1 handin sent to the bonus).
+    needs_one_of: tuple[str, ...] = ()
+    none_of_them: str = ""
 
 
 @dataclass(frozen=True)

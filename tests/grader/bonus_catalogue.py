@@ -87,13 +87,18 @@ BUGGY: list[Buggy] = [
                "def __init__(self, model, lr, beta1, beta2, eps):"),
         why="Adam(model, lr) must work; AdamW passes every argument, so it keeps its points",
         expect="cannot be called as Adam"),
-    bug("adam_eps_inside_the_square_root", BOTH_ADAMS,
-        (ADAM, "m_hat / (np.sqrt(v_hat) + self.eps)", "m_hat / np.sqrt(v_hat + self.eps)"),
-        why="torch and the paper add eps to sqrt(v_hat); the case with eps = 0.1 always shows it"),
+    bug("adam_hyperparameters_named_otherwise", {"Adam"},
+        (ADAM, "def __init__(self, model, lr, beta1=0.9, beta2=0.999, eps=1e-8):",
+               ("def __init__(self, model, lr, b1=0.9, b2=0.999, epsilon=1e-8):\n"
+               "        beta1, beta2, eps = b1, b2, epsilon")),
+        why="the official script passes beta1=, beta2=, eps= by name; AdamW's own signature keeps them",
+        expect="passes 'beta1' and 'beta2' and 'eps' by name, and your Adam"),
     bug("adam_ignores_eps", BOTH_ADAMS,
         (ADAM, "m_hat / (np.sqrt(v_hat) + self.eps)", "m_hat / (np.sqrt(v_hat) + 1e-8)")),
     bug("adam_squared_lr", BOTH_ADAMS,
-        (ADAM, "return param - self.lr * m_hat", "return param - self.lr * self.lr * m_hat")),
+        (ADAM, "return param - self.lr * m_hat", "return param - self.lr * self.lr * m_hat"),
+        expect="values differ from both forms of the update the course accepts, theta - lr m^ / (sqrt(v^) + eps) "
+               "(torch.optim) and theta - lr m^ / sqrt(v^ + eps) (the bonus writeups)"),
     bug("adam_syntax_error", BOTH_ADAMS,
         (ADAM, "class Adam:", "class Adam"), expect="syntax error"),
 
@@ -157,6 +162,16 @@ BUGGY: list[Buggy] = [
         expect="the mask repeats the same row"),
     bug("dropout_one_mask_per_column", {"Dropout"},
         (DROP, "np.random.binomial(1, 1 - self.p, size=x.shape)", "np.random.binomial(1, 1 - self.p, size=(1, x.shape[1]))")),
+    bug("dropout_without_call", {"Dropout"},
+        (DROP, "    def __call__(self, x):\n        return self.forward(x)\n\n", ""),
+        why="the official script calls dropout_layer(x); the handout's skeleton defines __call__",
+        expect="it has no __call__ method (the official script calls the object itself)"),
+    bug("dropout_mask_shape_from_the_first_batch", {"Dropout"},
+        (DROP, "self.mask = np.random.binomial(1, 1 - self.p, size=x.shape)",
+               ("self.shape = getattr(self, 'shape', x.shape)\n"
+               "        self.mask = np.random.binomial(1, 1 - self.p, size=self.shape)")),
+        why="state kept from the first call: only a second round with another batch size shows it",
+        expect="operands could not be broadcast together with shapes (50,200) (100,200)"),
     bug("dropout_returns_the_mask", {"Dropout"},
         (DROP, "return x * self.mask / (1 - self.p)", "return self.mask")),
 ]
@@ -166,6 +181,19 @@ CORRECT: list[Correct] = [
     Correct("reference"),
     Correct("reference_zip", packaging="zip"),
     Correct("reference_gzip", packaging="gzip_named_tar"),
+    Correct("adam_eps_inside_the_root_as_the_writeups",
+            ((ADAM, "m_hat / (np.sqrt(v_hat) + self.eps)", "m_hat / np.sqrt(v_hat + self.eps)"),),
+            why="the S24 and S25 bonus writeups print theta - lr m^ / sqrt(v^ + eps)"),
+    Correct("adam_eps_inside_the_root_for_W_only",
+            ((ADAM, "    def _update(self, param, grad, m, v):\n",
+                    "    def _update(self, param, grad, m, v, inside=False):\n"),
+             (ADAM, "return param - self.lr * m_hat / (np.sqrt(v_hat) + self.eps)",
+                    ("if inside:\n            return param - self.lr * m_hat / np.sqrt(v_hat + self.eps)\n"
+                    "        return param - self.lr * m_hat / (np.sqrt(v_hat) + self.eps)")),
+             (ADAM, "layer.W = self._update(layer.W, layer.dLdW, self.m_W[i], self.v_W[i])",
+                    "layer.W = self._update(layer.W, layer.dLdW, self.m_W[i], self.v_W[i], inside=True)")),
+            why="each parameter is judged on its own against both forms"),
+    Correct("s25_layout_models_beside_mytorch", why="S25: tar cvf handin.tar mytorch models"),
     Correct("adam_every_second_layer",
             ((ADAM, "self.l = model.layers\n", "self.l = model.layers[::2]  # every second layer is an activation\n"),),
             why="some handouts take model.layers[::2]"),
@@ -214,7 +242,8 @@ CORRECT: list[Correct] = [
     Correct("dropout_in_nn_modules", packaging="tar",
             why="some handouts place it at mytorch/nn/modules/dropout.py"),
 ]
-MOVES = {"dropout_in_nn_modules": (DROP, "mytorch/nn/modules/dropout.py")}
+MOVES = {"dropout_in_nn_modules": (DROP, "mytorch/nn/modules/dropout.py"),
+         "s25_layout_models_beside_mytorch": ("mytorch/models", "models")}
 
 
 def expected_score(lost) -> int:

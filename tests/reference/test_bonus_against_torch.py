@@ -105,3 +105,33 @@ def test_dropout_eval_mode_is_torchs_identity(bonus):
     x = np.random.default_rng(1).standard_normal((6, 4))
     expected = torch.nn.functional.dropout(torch.from_numpy(x), p=0.4, training=False).numpy()
     np.testing.assert_array_equal(bonus.Dropout(0.4).forward(x, False), expected)
+
+
+@pytest.mark.parametrize("optimizer, weight_decay", [("Adam", 0.0), ("AdamW", 0.05)])
+def test_the_suites_trajectory_is_torchs_with_eps_outside_the_root(optimizer, weight_decay):
+    """The bonus suite judges each parameter against adam_trajectory's two forms: eps outside the
+    root must be torch.optim.Adam / AdamW exactly."""
+    from grader.suites.hw1p1_bonus import adam_trajectory
+    rng = np.random.default_rng(13)
+    W, b = rng.standard_normal((4, 3)), rng.standard_normal((4, 1))
+    grads = [(rng.standard_normal(W.shape), rng.standard_normal(b.shape)) for _ in range(6)]
+    tW, tb = torch.tensor(W.copy(), requires_grad=True), torch.tensor(b.copy(), requires_grad=True)
+    kwargs = {"lr": 0.01, "betas": (0.8, 0.99), "eps": 0.1}
+    topt = (torch.optim.AdamW([tW, tb], weight_decay=weight_decay, **kwargs) if optimizer == "AdamW"
+            else torch.optim.Adam([tW, tb], **kwargs))
+    ours = adam_trajectory(W, b, grads, 0.01, 0.8, 0.99, 0.1, weight_decay)
+    for (dW, db), (W_t, b_t) in zip(grads, ours, strict=True):
+        tW.grad, tb.grad = torch.from_numpy(dW.copy()), torch.from_numpy(db.copy())
+        topt.step()
+        np.testing.assert_allclose(W_t, tW.detach().numpy(), atol=ATOL, rtol=RTOL)
+        np.testing.assert_allclose(b_t, tb.detach().numpy(), atol=ATOL, rtol=RTOL)
+
+
+def test_the_writeups_form_puts_eps_inside_the_root():
+    """Step 1 of the writeups' form: m^ = g and v^ = g^2, so theta - lr g / sqrt(g^2 + eps)."""
+    from grader.suites.hw1p1_bonus import adam_trajectory
+    rng = np.random.default_rng(17)
+    W, b, dW, db = (rng.standard_normal(s) for s in ((3, 2), (3, 1), (3, 2), (3, 1)))
+    [(W1, b1)] = adam_trajectory(W, b, [(dW, db)], 0.01, 0.9, 0.999, 0.1, eps_inside=True)
+    np.testing.assert_allclose(W1, W - 0.01 * dW / np.sqrt(dW ** 2 + 0.1), rtol=1e-12)
+    np.testing.assert_allclose(b1, b - 0.01 * db / np.sqrt(db ** 2 + 0.1), rtol=1e-12)
