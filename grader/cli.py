@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -56,15 +57,18 @@ def cmd_grade(args) -> int:
     from grader import suites
     from grader.execute import ExecutorUnavailable, open_executor
     from grader.grade import GraderBug, grade
+    from grader.workdir import WorkDir
 
+    work = WorkDir(args.work_dir)
+    work.sweep()   # what an earlier `grader grade`, killed mid-grade, left there
     try:
-        executor = open_executor(unsafe=args.unsafe_no_sandbox, slots=args.jobs)
+        executor = open_executor(unsafe=args.unsafe_no_sandbox, slots=args.jobs, work_dir=work.path)
     except ExecutorUnavailable as exc:
         print(f"grader: no safe sandbox is available here ({exc}); refusing to run student code.",
               file=sys.stderr)
         return EXIT_GRADER_ERROR
     try:
-        result = grade(Path(args.path), executor, suite=suites.get(args.suite))
+        result = grade(Path(args.path), executor, suite=suites.get(args.suite), workdir=work.path)
     except GraderBug as exc:
         print(f"grader: internal error, not the handin's fault: {exc}", file=sys.stderr)
         return EXIT_GRADER_ERROR
@@ -81,6 +85,14 @@ def cmd_grade(args) -> int:
     return EXIT_NOT_GRADABLE if result.error else 0
 
 
+def default_work_dir() -> Path:
+    """`grader grade`'s own work directory, never the shared temp directory a sweep could not own."""
+    if os.environ.get("GRADER_WORK_DIR"):
+        return Path(os.environ["GRADER_WORK_DIR"])
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "grader" / "work"
+
+
 def add_grade_command(sub) -> None:
     from grader.suites import all_suites
 
@@ -93,6 +105,9 @@ def add_grade_command(sub) -> None:
     output.add_argument("--autolab", action="store_true",
                         help='end with the official {"scores": {...}} line for Autolab')
     g.add_argument("--jobs", type=int, default=1, help="sandbox slots (a handin runs in one sandbox)")
+    g.add_argument("--work-dir", type=Path, default=default_work_dir(),
+                   help="where the handin is unpacked while it is graded (default: $GRADER_WORK_DIR, "
+                        "else ~/.cache/grader/work); what a killed grade left there is removed at start")
     g.add_argument("--unsafe-no-sandbox", action="store_true",
                    help="run student code WITHOUT isolation (tests and development only)")
     g.set_defaults(func=cmd_grade)

@@ -237,21 +237,30 @@ class SandboxExecutor(_Executor):
 
     unsafe = False
 
-    def __init__(self, slots: int = 1, first_slot: int = 0, limits=None, zygote: bool = True):
+    def __init__(self, slots: int = 1, first_slot: int = 0, limits=None, zygote: bool = True,
+                 work_dir: Path | None = None):
+        """WORK_DIR: where the slots keep their host-side scratch, in one slot directory this
+        executor owns until `close` (grader/workdir.py); the system temp directory when None."""
         import sandbox
+        from grader.workdir import SLOT_PREFIX, WorkDir
 
         self.name = sandbox.check_backend()
-        kwargs = {"zygote": zygote} | ({"limits": limits} if limits else {})
+        self._slot_dir = WorkDir(work_dir).claim(SLOT_PREFIX) if work_dir is not None else None
+        kwargs = {"zygote": zygote, "scratch_dir": self._slot_dir and self._slot_dir.path}
+        kwargs |= {"limits": limits} if limits else {}
         self._boxes = []
         slot = first_slot
-        while len(self._boxes) < slots:  # skip slots another process holds
-            try:
-                self._boxes.append(sandbox.Sandbox(slot, **kwargs))
-            except sandbox.SlotBusy:
-                if slot - first_slot > MAX_SLOT_SEARCH:
-                    self.close()
-                    raise
-            slot += 1
+        try:
+            while len(self._boxes) < slots:  # skip slots another process holds
+                try:
+                    self._boxes.append(sandbox.Sandbox(slot, **kwargs))
+                except sandbox.SlotBusy:
+                    if slot - first_slot > MAX_SLOT_SEARCH:
+                        raise
+                slot += 1
+        except BaseException:
+            self.close()   # the slots taken so far, and the slot directory
+            raise
         self._free = list(self._boxes)
         self.slots = slots
         self._lock = threading.Condition()
@@ -296,10 +305,13 @@ class SandboxExecutor(_Executor):
     def close(self) -> None:
         for box in self._boxes:
             box.close()
+        if self._slot_dir:
+            self._slot_dir.release()
 
 
 def open_executor(*, unsafe: bool = False, slots: int = 1, first_slot: int = 0,
-                  timeout: float | None = None, limits=None) -> SandboxExecutor | UnsafeExecutor:
+                  timeout: float | None = None, limits=None,
+                  work_dir: Path | None = None) -> SandboxExecutor | UnsafeExecutor:
     """The one way callers outside `grader` obtain an executor; close it with `.close()` when done.
 
     Fails closed: without a working sandbox it raises ExecutorUnavailable unless `unsafe` is asked
@@ -310,6 +322,6 @@ def open_executor(*, unsafe: bool = False, slots: int = 1, first_slot: int = 0,
     import sandbox
 
     try:  # slots are machine-wide; SandboxExecutor steps past the ones other processes hold
-        return SandboxExecutor(slots=slots, first_slot=first_slot, limits=limits)
+        return SandboxExecutor(slots=slots, first_slot=first_slot, limits=limits, work_dir=work_dir)
     except (sandbox.BackendUnavailable, sandbox.SlotBusy) as exc:
         raise ExecutorUnavailable(str(exc)) from exc

@@ -23,7 +23,7 @@ from grader.handin import HandinError, UnpackLimits, unpack_handin
 from grader.plan import Section, Test, serialize, write_job
 from grader.result import GradeError, GradeResult, SectionResult, SourceLocation, TestResult
 from grader.suite import Suite
-from sandbox.cleanup import remove_tree
+from grader.workdir import JOB_PREFIX, WorkDir
 
 log = logging.getLogger(__name__)
 # `mytorch` in sys.modules is process-wide: one reference run at a time, whichever the suite.
@@ -145,13 +145,15 @@ def grade(source: Path | bytes, executor, *, suite: Suite, limits: UnpackLimits 
           workdir: Path | None = None) -> GradeResult:
     """Grade SOURCE (an archive path, archive bytes, or a directory) with SUITE. A handin that
     cannot be graded gives a result with `error` set; a failure of the grader itself raises
-    GraderBug."""
+    GraderBug. The job directory is made in WORKDIR (grader/workdir.py; the system temp directory
+    when None), locked while the grade runs, so a sweep removes it if this process is killed."""
     result = GradeResult(assessment=suite.name, max_score=suite.max_score,
                          sandbox=executor.name, unsafe=executor.unsafe)
-    job = Path(tempfile.mkdtemp(prefix="grade-", dir=workdir))
+    owned = WorkDir(workdir or tempfile.gettempdir()).claim(JOB_PREFIX)
+    job = owned.path
     clock = _Stopwatch(result.timings)
     try:
-        # mkdtemp made it 0o700: private to the service; the sandbox binds what the slot may read.
+        # It is 0o700: private to the service; the sandbox binds what the slot may read.
         try:
             with clock("unpack"):
                 handin = unpack_handin(source, job, limits, layout=suite.layout)
@@ -183,7 +185,7 @@ def grade(source: Path | bytes, executor, *, suite: Suite, limits: UnpackLimits 
         return result
     finally:
         try:
-            remove_tree(job)
+            owned.release()
         except OSError:
             log.exception("the job directory %s could not be removed", job)
         result.timings["total"] = round(time.perf_counter() - clock.started, 4)

@@ -47,6 +47,12 @@ def _lock_slot(slot: int) -> int:
         os.close(fd)
         raise SlotBusy(f"sandbox slot {slot} is already in use by another Sandbox") from None
     return fd
+
+
+def _others_can_traverse(path: Path) -> bool:
+    return all(os.stat(p).st_mode & stat.S_IXOTH for p in (path.resolve(), *path.resolve().parents))
+
+
 ALLOWED_PACKAGES = ("numpy", "scipy")
 
 
@@ -59,7 +65,10 @@ class Sandbox:
     slot uid for the run."""
 
     def __init__(self, slot: int, limits: Limits = Limits(), *, zygote: bool = True,
-                 preload: tuple[str, ...] = ("numpy", "scipy", "scipy.special")) -> None:
+                 preload: tuple[str, ...] = ("numpy", "scipy", "scipy.special"),
+                 scratch_dir: Path | None = None) -> None:
+        """SCRATCH_DIR: where the slot's host-side folders go (its stage mountpoint, and each run's /out
+        without the zygote); the system temp directory when None."""
         if os.geteuid() != 0:
             raise BackendUnavailable("the sandbox must be started as root to drop to per-slot uids")
         bwrap = bwrap_backend.find_bwrap()
@@ -67,6 +76,8 @@ class Sandbox:
             raise BackendUnavailable("bubblewrap (bwrap) is not installed")
         if not 0 <= slot < 5000:
             raise ValueError("slot must be in 0..4999")
+        if scratch_dir is not None and not zygote and not _others_can_traverse(Path(scratch_dir)):
+            raise ValueError(f"without the zygote, bwrap runs as the slot uid and must reach {scratch_dir}")
         self._lock_fd = _lock_slot(slot)
         self.slot = slot
         self.limits = limits
@@ -80,7 +91,8 @@ class Sandbox:
             logger.warning("slot %d: no writable cgroup; total memory is bounded only by rlimits, "
                            "sized tmpfs and a memfd ban", slot)
         self._bpf = build_seccomp_bpf(deny_memfd=self._cgroup is None)
-        self._stage = tempfile.mkdtemp(prefix=f"sandbox-slot{slot}-")
+        self._scratch_dir = scratch_dir
+        self._stage = tempfile.mkdtemp(prefix=f"sandbox-slot{slot}-", dir=scratch_dir)
         self._zygote: Zygote | None = None
         kill_uid(self.uid)
         if zygote:
@@ -280,7 +292,7 @@ class Sandbox:
     def _run_with_host_out(self, script: Path, args: list[str], ro_binds: list[tuple[Path, str]],
                            read_back: tuple[str, ...], limits: Limits) -> RunResult:
         """A batch task on the plain bwrap path: its own sandbox, /out a private host folder."""
-        out = Path(tempfile.mkdtemp(prefix=f"sandbox-slot{self.slot}-out-"))
+        out = Path(tempfile.mkdtemp(prefix=f"sandbox-slot{self.slot}-out-", dir=self._scratch_dir))
         try:
             result = self._run(script, list(args), ro_binds, out, limits)
             self._read_back(out, read_back, limits, result)

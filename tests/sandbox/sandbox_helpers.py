@@ -28,13 +28,13 @@ def _bwrap_works() -> str | None:
 _SKIP = _bwrap_works()
 
 
-def free_sandbox(limits, *, zygote: bool):
+def free_sandbox(limits, *, zygote: bool, **options):
     """A Sandbox on the first free slot from 4000 up (the service or other test runs may hold others)."""
     from sandbox import Sandbox, SlotBusy
 
     for slot in range(4000, 4900):
         try:
-            return Sandbox(slot, limits, zygote=zygote)
+            return Sandbox(slot, limits, zygote=zygote, **options)
         except SlotBusy:
             continue
     raise RuntimeError("no free sandbox slot")

@@ -56,6 +56,37 @@ def test_concurrent_slots_have_their_own_process_budget(tmp_path, zygote):
             assert processes_of_uid(sandbox.uid) == []
 
 
+def test_a_slot_keeps_its_host_side_folders_in_its_scratch_dir(tmp_path):
+    # The grader's slot directory (grader/workdir.py): private to root, swept when its owner dies.
+    if _SKIP:
+        pytest.skip(_SKIP)
+    scratch = tmp_path / "slot"
+    scratch.mkdir(mode=0o700)
+    script = tmp_path / "job" / "run.py"
+    script.parent.mkdir()
+    script.write_text("def main(args):\n    open('/out/answer', 'w').write('42')\n")
+    script.chmod(0o644)
+    with free_sandbox(Limits(**TEST_LIMITS_KW), zygote=True, scratch_dir=scratch) as box:
+        [stage] = scratch.iterdir()
+        assert stage.name.startswith(f"sandbox-slot{box.slot}-")
+        [result] = box.run_batch(script, [[]], ro_binds=[], read_back=("answer",))
+        assert result.outcome == "ok" and result.files == {"answer": b"42"}
+    assert list(scratch.iterdir()) == []
+
+
+def test_bwrap_slot_refuses_a_scratch_dir_its_uid_cannot_reach(tmp_path):
+    # Without the zygote bwrap runs as the slot's uid and binds from the stage: a scratch folder
+    # behind a 0700 directory would fail every run; it fails once, at construction, instead.
+    if _SKIP:
+        pytest.skip(_SKIP)
+    hidden = tmp_path / "private"
+    hidden.mkdir(mode=0o700)
+    (hidden / "slot").mkdir(mode=0o711)
+    with pytest.raises(ValueError, match="slot uid"):
+        free_sandbox(Limits(**TEST_LIMITS_KW), zygote=False, scratch_dir=hidden / "slot")
+    assert list((hidden / "slot").iterdir()) == []
+
+
 def test_check_backend_passes_here():
     if _SKIP:
         pytest.skip(_SKIP)
