@@ -1,7 +1,7 @@
 """The zygote: a per-slot fork server with numpy and scipy already imported.
 
 Started by `sandbox.zygote.Zygote` as root, exec'd fresh (`python -I -S`, the sandbox's environment
-only, no secrets), with a SOCK_SEQPACKET socket (its fd number in the JSON config). It first hides every site-packages entry
+only, no secrets), with a SOCK_SEQPACKET socket whose first message is the JSON config. It first hides every site-packages entry
 except numpy and scipy (a private mount namespace), imports them, then serves one request at a time:
 fork -> child C1 joins the slot's cgroup and unshares every namespace -> C2 is pid 1 of the new pid
 namespace: builds /proc, rlimits, drops to the slot uid, seccomp -> C3 runs the script. C2 reports C3's
@@ -25,11 +25,20 @@ import socket
 import sys
 import traceback
 
-PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, PACKAGE_PARENT)
+
+def _receive_config() -> tuple[socket.socket, dict]:
+    """argv is "SOCK_FD SCRIPT_FD" only (a sandbox's /proc/1/cmdline shows it): the settings come as
+    the socket's first message, and the fd this script was read through is closed."""
+    sock = socket.socket(fileno=int(sys.argv[1]))
+    os.close(int(sys.argv[2]))
+    return sock, json.loads(sock.recv(1 << 20))
+
+
+SOCK, CONFIG = _receive_config()
+sys.path.insert(0, CONFIG["package_parent"])
 from sandbox import _linux, layout, mountns
 
-sys.path.remove(PACKAGE_PARENT)
+sys.path.remove(CONFIG["package_parent"])
 
 ALL_NAMESPACES = (_linux.CLONE_NEWNS | _linux.CLONE_NEWPID | _linux.CLONE_NEWNET | _linux.CLONE_NEWIPC
                   | _linux.CLONE_NEWUTS | _linux.CLONE_NEWCGROUP)
@@ -378,8 +387,7 @@ def serve(sock: socket.socket, bpf: bytes) -> None:
 
 
 def main() -> None:
-    config = json.loads(sys.argv[1])
-    sock = socket.socket(fileno=config["sock_fd"])
+    config, sock = CONFIG, SOCK
     hide_other_packages(config)
     import site
     site.main()

@@ -77,6 +77,14 @@ def _read_all(fd: int) -> bytes:
     return b"".join(chunks)
 
 
+def _args_file(args: list[str]) -> int:
+    """An fd holding ARGS NUL-terminated, read from the start (bwrap's `--args` format)."""
+    fd = os.memfd_create("bwrap-args", 0)
+    os.write(fd, b"".join(arg.encode() + b"\0" for arg in args))
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
 def start(bwrap: str, job: Job, bpf: bytes) -> Started:
     seccomp_r, seccomp_w = os.pipe()
     os.write(seccomp_w, bpf)
@@ -85,16 +93,23 @@ def start(bwrap: str, job: Job, bpf: bytes) -> Started:
     error_r, error_w = os.pipe()
     mounts = runtime_mounts(job.runtime) + job.job_mounts
     argv, binds = _bwrap_argv(bwrap, job, mounts, seccomp_r, status_w)
+    # bwrap's init is the sandbox's pid 1, whose command line is readable inside (/proc/1/cmdline):
+    # it gets its options (stage paths, mounts, fds) from an fd, `bwrap --args FD`.
+    # The command itself (the interpreter and the script's arguments) stays on the command line:
+    # bwrap takes it from nowhere else.
+    split = argv.index("--")
+    args_fd = _args_file(argv[1:split])
+    argv = [bwrap, "--args", str(args_fd), *argv[split:]]
     config = {"stage": job.stage, "stage_bytes": root_bytes(mounts), "binds": binds, "cgroup_procs": job.cgroup_procs,
               "rlimits": job.rlimits, "uid": job.uid, "gid": job.gid, "argv": argv, "error_fd": error_w}
     try:
         proc = subprocess.Popen(
             [os.path.realpath(sys.executable), "-I", "-S", str(LAUNCHER), json.dumps(config)],
             env={}, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            pass_fds=(seccomp_r, status_w, error_w), start_new_session=True, cwd="/",
+            pass_fds=(seccomp_r, status_w, error_w, args_fd), start_new_session=True, cwd="/",
         )
     finally:
-        for fd in (seccomp_r, status_w, error_w):
+        for fd in (seccomp_r, status_w, error_w, args_fd):
             os.close(fd)
     exit_fd = os.pidfd_open(proc.pid)
     assert proc.stdout is not None and proc.stderr is not None

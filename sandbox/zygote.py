@@ -37,15 +37,22 @@ class Zygote:
         self._sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         config = {"stage": stage, "site_packages": self.runtime.site_packages,
                   "packages": list(self.runtime.packages), "preload": list(preload), "bpf": bpf.hex(),
-                  "sock_fd": theirs.fileno(), "cgroup_procs": list(cgroup_procs)}
+                  "cgroup_procs": list(cgroup_procs), "package_parent": str(ZYGOTE_MAIN.parents[1])}
+        # Every sandbox's pid 1 is a fork of the zygote, so its command line is readable inside
+        # (/proc/1/cmdline): it names only fd numbers. The script comes through an inherited fd and
+        # the settings (paths, cgroups, seccomp filter) as the socket's first message.
+        script_fd = os.open(ZYGOTE_MAIN, os.O_RDONLY)
         try:
+            self._sock.send(json.dumps(config).encode())
             self.proc = subprocess.Popen(
-                [os.path.realpath(sys.executable), "-I", "-S", str(ZYGOTE_MAIN), json.dumps(config)],
+                [os.path.realpath(sys.executable), "-I", "-S", f"/proc/self/fd/{script_fd}",
+                 str(theirs.fileno()), str(script_fd)],
                 env=sandbox_environment(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                pass_fds=(theirs.fileno(),), cwd="/", start_new_session=True,
+                pass_fds=(theirs.fileno(), script_fd), cwd="/", start_new_session=True,
             )
         finally:
             theirs.close()
+            os.close(script_fd)
         self._ready = False
 
     def _await_ready(self) -> None:

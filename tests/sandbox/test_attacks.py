@@ -473,3 +473,35 @@ def test_proc_hides_host_mountinfo(runner, tmp_path):
         assert str(tmp_path) not in root and not root.startswith("/tmp/"), root
         assert str(REPO) not in root, root
     assert all(size in (0, -1) for size in report["sizes"].values()), report["sizes"]
+
+
+def _host_details(sandbox) -> list[str]:
+    """What a sandbox's command lines must never show: the checkout, the venv, the slot's stage,
+    its cgroup paths and the seccomp filter the init loads."""
+    import sys
+
+    details = [str(REPO), sys.prefix, sandbox._stage, "sandbox-slot", "/sys/fs/cgroup",
+               "cgroup", sandbox._bpf.hex()[:32], "seccomp"]
+    return [d for d in details if d and d != "/"]
+
+
+CMDLINES = """
+    import json, os
+    lines = {}
+    for pid in [p for p in os.listdir("/proc") if p.isdigit()]:
+        try:
+            lines[pid] = open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace")
+        except OSError as exc:
+            lines[pid] = f"unreadable: {exc}"
+    print(json.dumps(lines))
+"""
+
+
+def test_proc_1_cmdline_shows_no_host_paths_cgroups_or_seccomp_filter(runner):
+    result = runner.run(CMDLINES)
+    assert result.outcome == "ok", result
+    lines = last_json(result)
+    assert lines.get("1"), lines   # pid 1 (the sandbox's init) is there to be read
+    for pid, line in lines.items():
+        for detail in _host_details(runner.sandbox):
+            assert detail not in line, (pid, detail, line)

@@ -144,3 +144,41 @@ def test_killed_tasks_never_count_as_sandbox_errors(runner):
     results = run_batch(runner, [["litter"], ["hello", "after"]])
     assert [r.outcome for r in results] == ["ok", "ok"], results
     assert processes_of_uid(runner.sandbox.uid) == []
+
+
+
+CMDLINES_TASK = textwrap.dedent('''
+    import json, os
+
+    def main(argv):
+        lines = {}
+        for pid in [p for p in os.listdir("/proc") if p.isdigit()]:
+            try:
+                lines[pid] = open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace")
+            except OSError as exc:
+                lines[pid] = f"unreadable: {exc}"
+        open("/out/result.json", "w").write(json.dumps(lines))
+        return 0
+
+    if __name__ == "__main__":  # the bwrap path runs each task as a script
+        main([])
+''')
+
+
+def test_batch_init_cmdline_shows_no_host_paths_cgroups_or_seccomp_filter(runner):
+    from test_attacks import _host_details
+
+    job = runner.tmp_path / "job"
+    job.mkdir(exist_ok=True)
+    script = job / "cmdlines.py"
+    script.write_text(CMDLINES_TASK)
+    script.chmod(0o644)
+    [result] = runner.sandbox.run_batch(script, [["look"]], ro_binds=[], read_back=("result.json",),
+                                        limits=Limits(**TEST_LIMITS_KW | {"wall_seconds": 20}))
+    runner.assert_nothing_left()
+    assert result.outcome == "ok", result
+    lines = json.loads(result.files["result.json"])
+    assert lines.get("1"), lines   # the batch's init, pid 1, is there to be read
+    for pid, line in lines.items():
+        for detail in _host_details(runner.sandbox):
+            assert detail not in line, (pid, detail, line)
