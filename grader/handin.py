@@ -1,8 +1,13 @@
 """Safe unpacking of a handin and detection of its layout.
 
-Accepts a plain or gzip-compressed tar (whatever the file is called), a zip, or a directory. Only
-regular files and folders are accepted; links, devices, absolute paths and `..` are refused. The
-limits are checked while streaming, so a gzip bomb stops at the unpacked-size cap. Noise that real
+Accepts a plain, gzip, bzip2 or xz tar (whatever the file is called), a zip (stored, deflate,
+bzip2 or lzma), or a directory. Only regular files and folders are accepted; links, devices,
+absolute paths and `..` are refused, and so is every name a disk could refuse to create (control
+characters, bytes that are not UTF-8, a component over NAME_MAX_BYTES, a path over PATH_MAX_BYTES,
+a file and a folder of the same name). One reader serves two sinks: `check_handin` (the web tier,
+writing nothing) and `unpack_handin` (the worker, writing files), so both refuse exactly the same
+archives. Decompression is bounded while it streams (grader/decompress.py: a bzip2 or zip bomb
+stops after a few MiB), and the unpacked sizes are checked while streaming too. Noise that real
 handins carry (`__pycache__`, `.pyc`, `.DS_Store`, AppleDouble `._*`, `PaxHeader` folders) is
 dropped, so bytecode from a handin is never executed. The suite's layout names the graded folders
 (HW1P1: `models/` and `mytorch/`); they may sit at the archive root or under one wrapping folder;
@@ -11,8 +16,10 @@ everything else is ignored with a note.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
+import lzma
 import os
 import shutil
 import stat
@@ -22,8 +29,11 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from grader.errors import GraderBug
+from grader import decompress
+from grader.errors import GraderBug, HandinError
 from grader.suite import Layout
+
+__all__ = ["ARCHIVE_SUFFIXES", "Handin", "HandinError", "UnpackLimits", "check_handin", "unpack_handin"]
 
 # A PAX or GNU long-name header is read into memory whole by tarfile: cap its size (real ones hold
 # a path and a few times, well under 1 KiB) and how many may precede one member (tarfile chains
@@ -38,23 +48,20 @@ _EXTENDED_TYPES = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE, ta
 # and the upload form's early check use these names, so the form and the API take the same files).
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".zip")
 
+# Names the unpack can always create, whatever the destination (under PATH_MAX_BYTES of its own):
+# Linux refuses a component over NAME_MAX (255 bytes) and a path over PATH_MAX (4096).
+NAME_MAX_BYTES = 255
+PATH_MAX_BYTES = 1024
+
 
 @dataclass(frozen=True)
 class UnpackLimits:
     archive_bytes: int = 10 << 20      # the upload itself
     unpacked_bytes: int = 20 << 20     # sum of all regular files
     file_bytes: int = 5 << 20          # any one file
+    stream_bytes: int = 32 << 20       # everything decompressed: files, headers, skipped entries
     members: int = 2000
     depth: int = 16
-
-
-class HandinError(Exception):
-    """The handin cannot be graded; `message` is one sentence for the student."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass
@@ -70,18 +77,52 @@ def _ignored(parts: tuple[str, ...]) -> bool:
             or name.endswith((".pyc", ".pyo")) or name == ".DS_Store")
 
 
+def _shown(name: str) -> str:
+    """NAME as it can stand in a one-line sentence: control characters and bytes that are not
+    UTF-8 (tarfile keeps them as surrogates) escaped, a long name cut in the middle."""
+    def char(c: str) -> str:
+        if 0xDC80 <= ord(c) <= 0xDCFF:
+            return f"\\x{ord(c) - 0xDC00:02x}"
+        return c if c.isprintable() else ascii(c)[1:-1]
+    shown = "".join(map(char, name))
+    return shown if len(shown) <= 80 else shown[:60] + "..." + shown[-17:]
+
+
+def _check_name(name: str, parts: tuple[str, ...]) -> None:
+    """Refuse a name the disk sink could fail to create, so the check refuses it first."""
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
+        raise HandinError("bad_name", f"The archive has a name with a control character ({_shown(name)}); "
+                                      "rename the file.")
+    try:
+        encoded = [p.encode("utf-8") for p in parts]
+    except UnicodeEncodeError:
+        raise HandinError("bad_name", f"The archive has a name that is not UTF-8 ({_shown(name)}); "
+                                      "rename the file.") from None
+    if any(len(p) > NAME_MAX_BYTES for p in encoded):
+        raise HandinError("bad_name", f"The archive has a name longer than {NAME_MAX_BYTES} bytes "
+                                      f"({_shown(name)}).")
+    if sum(len(p) + 1 for p in encoded) > PATH_MAX_BYTES:
+        raise HandinError("bad_name", f"The archive has a path longer than {PATH_MAX_BYTES} bytes "
+                                      f"({_shown(name)}).")
+
+
+def _too_many_members(limits: UnpackLimits) -> HandinError:
+    return HandinError("too_many_members", f"The archive has more than {limits.members} entries.")
+
+
 def _safe_parts(name: str, limits: UnpackLimits) -> tuple[str, ...]:
     if "\\" in name:
         name = name.replace("\\", "/")
     path = PurePosixPath(name)
     if path.is_absolute() or name.startswith("/"):
-        raise HandinError("unsafe_member", f"The archive contains an absolute path ({name}); "
+        raise HandinError("unsafe_member", f"The archive contains an absolute path ({_shown(name)}); "
                                            "build it with create_tarball.sh from the handout folder.")
     parts = tuple(p for p in path.parts if p not in ("", "."))
     if ".." in parts:
-        raise HandinError("unsafe_member", f"The archive contains a path that leaves its folder ({name}).")
+        raise HandinError("unsafe_member", f"The archive contains a path that leaves its folder ({_shown(name)}).")
     if len(parts) > limits.depth:
-        raise HandinError("unsafe_member", f"The archive nests folders too deeply ({name}).")
+        raise HandinError("unsafe_member", f"The archive nests folders too deeply ({_shown(name)}).")
+    _check_name(name, parts)
     return parts
 
 
@@ -94,41 +135,62 @@ class _Listing:
     def __init__(self, limits: UnpackLimits):
         self.limits = limits
         self.total = self.count = 0
+        self.kinds: dict[tuple[str, ...], bool] = {}   # every path seen, parents included: is it a folder
         self.folders: set[tuple[str, ...]] = set()
-        self.paths: set[tuple[str, ...]] = set()   # every file and folder seen, parents included
 
     def member(self) -> None:
         self.count += 1
         if self.count > self.limits.members:
-            raise HandinError("too_many_members",
-                              f"The archive has more than {self.limits.members} entries.")
+            raise _too_many_members(self.limits)
 
-    def _seen(self, parts: tuple[str, ...], folder: bool) -> None:
-        self.folders.update(parts[:i] for i in range(1, len(parts) + folder))
-        self.paths.update(parts[:i] for i in range(1, len(parts) + 1))
+    def _admit(self, parts: tuple[str, ...], folder: bool) -> None:
+        """Record PARTS (and its parents as folders), refusing a path that is a file in one entry
+        and a folder in another: the disk holds one or the other."""
+        for i in range(1, len(parts) + 1):
+            path, is_folder = parts[:i], folder or i < len(parts)
+            if self.kinds.setdefault(path, is_folder) != is_folder:
+                raise HandinError("bad_name", "The archive has a file and a folder with the same name "
+                                              f"({_shown('/'.join(path))}).")
+            if is_folder:
+                self.folders.add(path)
 
     def names_in(self, folder: tuple[str, ...]) -> set[str]:
         """The names of the files and folders directly in FOLDER (() is the archive's root)."""
         depth = len(folder)
-        return {p[depth] for p in self.paths if len(p) == depth + 1 and p[:depth] == folder}
+        return {p[depth] for p in self.kinds if len(p) == depth + 1 and p[:depth] == folder}
 
     def directory(self, parts: tuple[str, ...]) -> None:
-        self._seen(parts, folder=True)
+        self._admit(parts, folder=True)
 
     def file(self, parts: tuple[str, ...], stream) -> None:
-        self._seen(parts, folder=False)
-        size = 0
-        while chunk := stream.read(1 << 16):  # an OSError here is the archive's (bz2 data errors)
-            size += len(chunk)
-            self.total += len(chunk)
-            if size > self.limits.file_bytes or self.total > self.limits.unpacked_bytes:
-                raise HandinError("too_large", "The archive unpacks to more than "
-                                  f"{self.limits.unpacked_bytes >> 20} MiB (or one file to more "
-                                  f"than {self.limits.file_bytes >> 20} MiB).")
-            self.write(chunk)
+        self._admit(parts, folder=False)
+        self.open(parts)
+        try:
+            size = 0
+            while chunk := stream.read(1 << 16):
+                size += len(chunk)
+                self.total += len(chunk)
+                if size > self.limits.file_bytes or self.total > self.limits.unpacked_bytes:
+                    raise HandinError("too_large", "The archive unpacks to more than "
+                                      f"{self.limits.unpacked_bytes >> 20} MiB (or one file to more "
+                                      f"than {self.limits.file_bytes >> 20} MiB).")
+                self.write(chunk)
+        except BaseException:
+            self.abandon()
+            raise
+        self.close(parts)
+
+    def open(self, parts: tuple[str, ...]) -> None:
+        """Where a file's bytes go: nowhere while listing."""
 
     def write(self, chunk: bytes) -> None:
-        """Where a file's bytes go: nowhere while listing."""
+        pass
+
+    def close(self, parts: tuple[str, ...]) -> None:
+        pass
+
+    def abandon(self) -> None:
+        """The file stopped half-way (a refusal)."""
 
 
 class _Writer(_Listing):
@@ -143,32 +205,48 @@ class _Writer(_Listing):
         super().directory(parts)
         try:
             self.dest.joinpath(*parts).mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise _ours(exc) from exc
+        except (OSError, ValueError) as exc:
+            raise _failed(exc, parts) from exc
 
-    def file(self, parts: tuple[str, ...], stream) -> None:
+    def open(self, parts: tuple[str, ...]) -> None:
         target = self.dest.joinpath(*parts)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-        except OSError as exc:
-            raise _ours(exc) from exc
-        with os.fdopen(fd, "wb") as self._out:
-            super().file(parts, stream)
-        try:
-            target.chmod(0o644)
-        except OSError as exc:
-            raise _ours(exc) from exc
+        except (OSError, ValueError) as exc:
+            raise _failed(exc, parts) from exc
+        self._out = os.fdopen(fd, "wb")
 
     def write(self, chunk: bytes) -> None:
         try:
             self._out.write(chunk)
+        except OSError as exc:   # a full disk, say: ours
+            raise GraderBug(f"unpacking the handin failed on the grader's disk: {exc}") from exc
+
+    def close(self, parts: tuple[str, ...]) -> None:
+        try:
+            self._out.close()
+            self.dest.joinpath(*parts).chmod(0o644)
         except OSError as exc:
-            raise _ours(exc) from exc
+            raise _failed(exc, parts) from exc
+        finally:
+            self._out = None
+
+    def abandon(self) -> None:
+        if self._out is not None:   # the half-written file goes with the job folder
+            self._out.close()
+            self._out = None
 
 
-def _ours(exc: OSError) -> GraderBug:
-    """Writing the unpacked handin failed (a full disk, say): the grader's failure, never the student's."""
+# What a name alone can make the disk refuse. `_check_name` and `_admit` refuse all of it first;
+# should one slip through, it is still the archive's refusal, never a grader error.
+_NAME_ERRNOS = {errno.ENAMETOOLONG, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.EILSEQ, errno.EINVAL}
+
+
+def _failed(exc: OSError | ValueError, parts: tuple[str, ...]) -> Exception:
+    if isinstance(exc, ValueError) or exc.errno in _NAME_ERRNOS:   # ValueError: an embedded NUL
+        return HandinError("bad_name", f"The archive has a name this server cannot create "
+                                       f"({_shown('/'.join(parts))}); rename the file.")
     return GraderBug(f"unpacking the handin failed on the grader's disk: {exc}")
 
 
@@ -191,10 +269,13 @@ class _CappedTarInfo(tarfile.TarInfo):
         return super()._proc_member(tarfile_)
 
 
-def open_tar_stream(fileobj) -> tarfile.TarFile:
-    """A tar (any compression) read in stream mode with extended headers capped: for every reader of
-    an uploaded tar (the web tier's check and the worker's unpack)."""
-    return tarfile.open(fileobj=fileobj, mode="r|*", tarinfo=_CappedTarInfo)
+def open_tar_stream(data: bytes, budget: decompress.Budget) -> tarfile.TarFile:
+    """A tar (any compression) read in stream mode with extended headers capped, its decompression
+    bounded by BUDGET: for every reader of an uploaded tar (the web tier's check and the worker's
+    unpack). tarfile itself decompresses nothing: its own stream reader hands a decompressor a
+    whole read at once and copies what comes out again and again."""
+    stream = decompress.open_compressed(data, decompress.tar_compression(data), budget)
+    return tarfile.open(fileobj=stream, mode="r|", tarinfo=_CappedTarInfo)
 
 
 def _kind_of(member: tarfile.TarInfo) -> str:
@@ -209,10 +290,10 @@ def _kind_of(member: tarfile.TarInfo) -> str:
     return "a special file"
 
 
-def _unpack_tar(fileobj, writer: _Listing, limits: UnpackLimits) -> None:
+def _unpack_tar(data: bytes, writer: _Listing, limits: UnpackLimits) -> None:
     try:
-        # Stream mode ("r|*") reads members in order and never seeks, so limits apply as it goes.
-        with open_tar_stream(fileobj) as archive:
+        # Stream mode ("r|") reads members in order and never seeks, so limits apply as it goes.
+        with open_tar_stream(data, decompress.Budget(limits.stream_bytes)) as archive:
             for member in archive:
                 writer.member()
                 parts = _safe_parts(member.name, limits)
@@ -225,16 +306,32 @@ def _unpack_tar(fileobj, writer: _Listing, limits: UnpackLimits) -> None:
                     writer.file(parts, archive.extractfile(member))
                 else:
                     raise HandinError("unsafe_member", f"The archive contains {_kind_of(member)} "
-                                      f"({member.name}); only regular files and folders are accepted.")
+                                      f"({_shown(member.name)}); only regular files and folders are accepted.")
     except tarfile.FilterError as exc:
-        raise HandinError("unsafe_member", f"The archive contains an unsafe entry: {exc}.") from None
-    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
-        raise HandinError("not_archive", f"The archive is damaged or truncated ({exc}).") from None
+        raise HandinError("unsafe_member", f"The archive contains an unsafe entry: {_shown(str(exc))}.") from None
+    except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError) as exc:
+        raise HandinError("not_archive", f"The archive is damaged or truncated ({_shown(str(exc))}).") from None
 
 
-def _unpack_zip(fileobj, writer: _Listing, limits: UnpackLimits) -> None:
+def _central_directory_entries(data: bytes) -> int:
+    """How many entries the zip's central directory may hold, counted before zipfile parses it
+    (it keeps an object per entry: 120,000 empty entries fit a 10 MiB upload and cost 64 MiB).
+    Counts the entry signatures in the directory zipfile will read (a zip64 one: everything
+    before the end record), so it never undercounts."""
+    end = data.rfind(b"PK\x05\x06", max(0, len(data) - 22 - 0xFFFF))
+    if end < 0:
+        return 0   # no end record: zipfile says the file is not a zip
+    size = int.from_bytes(data[end + 12:end + 16], "little")
+    start = 0 if size == 0xFFFFFFFF else max(0, end - size)
+    return data.count(b"PK\x01\x02", start, end)
+
+
+def _unpack_zip(data: bytes, writer: _Listing, limits: UnpackLimits) -> None:
+    budget = decompress.Budget(limits.stream_bytes)
+    if _central_directory_entries(data) > limits.members:
+        raise _too_many_members(limits)
     try:
-        with zipfile.ZipFile(fileobj) as archive:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
             for info in archive.infolist():
                 writer.member()
                 parts = _safe_parts(info.filename, limits)
@@ -245,12 +342,17 @@ def _unpack_zip(fileobj, writer: _Listing, limits: UnpackLimits) -> None:
                     writer.directory(parts)
                 elif stat.S_IFMT(mode) not in (0, stat.S_IFREG):  # many zippers store no type bits
                     raise HandinError("unsafe_member", f"The archive contains a link or special file "
-                                      f"({info.filename}); only regular files and folders are accepted.")
-                else:
-                    with archive.open(info) as stream:  # sizes come from the stream, not the header
-                        writer.file(parts, stream)
-    except (zipfile.BadZipFile, EOFError, OSError, NotImplementedError, zlib.error) as exc:
-        raise HandinError("not_archive", f"The zip file is damaged or unsupported ({exc}).") from None
+                                      f"({_shown(info.filename)}); only regular files and folders are accepted.")
+                elif info.flag_bits & 0x1:
+                    raise HandinError("not_archive", f"The zip file is encrypted ({_shown(info.filename)}); "
+                                                     "send it without a password.")
+                else:   # sizes come from the stream, never the header; zipfile would not bound bz2 or lzma
+                    raw = decompress.zip_member_data(data, info.header_offset, info.compress_size)
+                    writer.file(parts, decompress.open_zip_member(raw, info.compress_type, budget, crc=info.CRC))
+    except UnicodeDecodeError:   # zipfile decodes a name flagged UTF-8 strictly
+        raise HandinError("bad_name", "The zip file has a name that is not UTF-8; rename the file.") from None
+    except (zipfile.BadZipFile, EOFError, OSError, NotImplementedError, zlib.error, lzma.LZMAError) as exc:
+        raise HandinError("not_archive", f"The zip file is damaged or unsupported ({_shown(str(exc))}).") from None
 
 
 def _copy_directory(src: Path, writer: _Listing, limits: UnpackLimits) -> None:
@@ -341,10 +443,10 @@ def _read_archive(source: Path | bytes, listing: _Listing, limits: UnpackLimits)
     data = _read_upload(source, limits)
     if not data:
         raise HandinError("empty", "The upload is empty.")
-    if data[:2] == b"\x1f\x8b" or data[:3] == b"BZh" or data[:6] == b"\xfd7zXZ\x00" or _is_tar(data):
-        _unpack_tar(io.BytesIO(data), listing, limits)
+    if decompress.tar_compression(data) or _is_tar(data):
+        _unpack_tar(data, listing, limits)
     elif data[:4] == b"PK\x03\x04" or data[:4] == b"PK\x05\x06":
-        _unpack_zip(io.BytesIO(data), listing, limits)
+        _unpack_zip(data, listing, limits)
     else:
         raise HandinError("not_archive", "This file is not a tar or zip archive; build handin.tar "
                                          "with create_tarball.sh.")

@@ -1,7 +1,11 @@
 """Unpacking a handin safely, and the one-sentence reasons given when it cannot be graded."""
+import bz2
+import collections
 import gzip
 import io
+import lzma
 import os
+import random
 import stat
 import tarfile
 import tracemalloc
@@ -12,7 +16,9 @@ from pathlib import Path
 
 import pytest
 from catalogue import build_handin, tar_bytes, zip_bytes
+from hostile import TAR_KINDS, ZIP_METHODS, measure, tar_bomb, zip_bomb
 
+from grader.decompress import LZMA_DICT_LIMIT, MAX_RATIO, OUTPUT_CHUNK, RATIO_FLOOR
 from grader.handin import HandinError, UnpackLimits, check_handin, unpack_handin
 from grader.suites.hw1p1 import LAYOUT as HW1P1_LAYOUT
 
@@ -206,7 +212,7 @@ def _largest_file(folder: Path) -> int:
 def test_gzip_bomb_stops_at_the_cap(tmp_path, gzip_bomb):
     assert len(gzip_bomb) < LIMITS.archive_bytes  # small upload, huge content
     message = refuse(gzip_bomb, tmp_path, "too_large")
-    assert "MiB" in message
+    assert "times its compressed size" in message   # the ratio cap stops it long before the MiB caps
     # It stopped early: nothing of the bomb's size was ever written.
     assert _largest_file(tmp_path / "job") <= LIMITS.file_bytes
     assert sum(p.stat().st_size for p in (tmp_path / "job").rglob("*") if p.is_file()) <= LIMITS.unpacked_bytes
@@ -436,3 +442,320 @@ def test_ordinary_pax_and_gnu_long_names_still_unpack(tmp_path):
         job = tmp_path / str(fmt)
         handin = unpack_handin(make_tar([*VALID, reg(long_dir + "x.py")], fmt=fmt), job, LIMITS, layout=HW1P1_LAYOUT)
         assert (handin.root / long_dir / "x.py").is_file()
+
+
+# ---------------------------------------------------------------------------------------------
+# Decompression bombs (issue 18, item 1): a 3 KiB bzip2 tar unpacked to 3 GiB in tarfile's
+# reader, at upload, in the worker and on every source page view. Each compression the unpacker
+# reads is fed to its decompressor a chunk at a time and counted while it streams (grader/decompress.py):
+# what reading a bomb costs is measured in a fresh process (peak RSS, bytes decompressed).
+
+BOMB_MIB = 64
+# Above the process's peak before the call (the upload itself already read): bzip2's ~3.6 MiB
+# block, one 64 KiB output chunk, the 1 MiB + 100x the bytes read that may be decompressed.
+BOMB_RSS_BOUND = 16 << 20
+
+
+@pytest.fixture(scope="module")
+def bombs(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("bombs")
+    built = {f"tar.{kind}": tar_bomb(kind, BOMB_MIB << 20) for kind in TAR_KINDS}
+    built |= {f"zip.{method}": zip_bomb(method, BOMB_MIB << 20) for method in ZIP_METHODS}
+    built["tar.bz2-skipped-member"] = tar_bomb("bz2", BOMB_MIB << 20, "mytorch/nn/__pycache__/x.cpython-311.pyc")
+    paths = {}
+    for name, data in built.items():
+        paths[name] = folder / name
+        paths[name].write_bytes(data)
+    return paths
+
+
+def assert_bomb_cost_bounded(path: Path, cost: dict) -> None:
+    size = path.stat().st_size
+    assert cost["outcome"] == "too_large", cost
+    assert cost["fed"] <= size, cost
+    # the stated bound: at most 1 MiB + 100x what was read, at most the stream cap, one chunk over
+    assert cost["decompressed"] <= min(RATIO_FLOOR + MAX_RATIO * cost["fed"], LIMITS.stream_bytes) + OUTPUT_CHUNK, cost
+    assert cost["rss_growth"] <= BOMB_RSS_BOUND, f"{cost['rss_growth'] >> 20} MiB above the baseline"
+
+
+@pytest.mark.parametrize("bomb", [*(f"tar.{k}" for k in TAR_KINDS), *(f"zip.{m}" for m in ZIP_METHODS),
+                                  "tar.bz2-skipped-member"])
+def test_decompression_bomb_costs_the_upload_check_little(bombs, bomb):
+    """tar.bz2 was the 3 KiB -> 3 GiB bomb; zip's bzip2 and lzma members were unbounded in zipfile
+    too; a bomb in a skipped __pycache__ entry was decompressed whole and never counted."""
+    path = bombs[bomb]
+    assert path.stat().st_size < 300 << 10 and BOMB_MIB << 20 > 400 * path.stat().st_size
+    assert_bomb_cost_bounded(path, measure(path, "check"))
+
+
+@pytest.mark.parametrize("bomb", ["tar.bz2", "zip.bzip2", "tar.bz2-skipped-member"])
+def test_decompression_bomb_costs_the_workers_unpack_little(bombs, bomb):
+    assert_bomb_cost_bounded(bombs[bomb], measure(bombs[bomb], "unpack"))
+
+
+def test_bz2_bomb_is_refused_with_a_sentence_and_writes_little(tmp_path, bombs):
+    message = refuse(bombs["tar.bz2"].read_bytes(), tmp_path, "too_large")
+    assert "times its compressed size" in message
+    assert sum(p.stat().st_size for p in (tmp_path / "job").rglob("*") if p.is_file()) <= RATIO_FLOOR + OUTPUT_CHUNK
+
+
+def _pbzip2(data: bytes, pieces: int) -> bytes:
+    """DATA as several bzip2 streams back to back, as pbzip2 and lbzip2 write it."""
+    step = -(-len(data) // pieces)
+    return b"".join(bz2.compress(data[i:i + step]) for i in range(0, len(data), step))
+
+
+def test_every_compression_unpacks_the_same_handin(tmp_path):
+    """The bounded readers read what the stdlib writes: each tar compression (multi-stream too)
+    and each zip method give the same graded files."""
+    src = build_handin(tmp_path / "src")
+    plain = tar_bytes(src)
+    archives = {"tar": plain, "tar.gz": gzip.compress(plain), "tar.bz2": bz2.compress(plain),
+                "tar.xz": lzma.compress(plain), "tar.bz2-multistream": _pbzip2(plain, 3),
+                "tar.gz-multimember": gzip.compress(plain[:5000]) + gzip.compress(plain[5000:]),
+                "tar.gz-trailing-zeros": gzip.compress(plain) + bytes(512)}
+    for method in ZIP_METHODS.values():
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", method) as archive:
+            for path in sorted(src.rglob("*")):
+                if path.is_file():
+                    archive.write(path, path.relative_to(src).as_posix())
+        archives[f"zip-{method}"] = buffer.getvalue()
+    digests = {}
+    for name, data in archives.items():
+        check_handin(data, layout=HW1P1_LAYOUT)
+        digests[name] = unpack_handin(data, tmp_path / name, layout=HW1P1_LAYOUT).digest
+    assert len(set(digests.values())) == 1, digests
+
+
+def test_stream_cap_counts_headers_and_skipped_entries(tmp_path):
+    """Within the per-file caps but over the decompressed-stream cap: skipped noise is counted."""
+    limits = UnpackLimits(stream_bytes=2 << 20)
+    noise = [reg(f"mytorch/nn/__pycache__/m{i}.cpython-311.pyc", os.urandom(300 << 10)) for i in range(8)]
+    message = refuse(gzip.compress(make_tar([*VALID, *noise])), tmp_path, "too_large", limits)
+    assert "2 MiB" in message
+
+
+def test_zip_member_with_a_wrong_checksum_is_refused(tmp_path):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("models/mlp.py", "x = 1\n")
+        archive.writestr("mytorch/nn/linear.py", "y = 2\n")
+    data = buffer.getvalue().replace(b"y = 2\n", b"y = 3\n")
+    message = refuse(data, tmp_path, "not_archive")
+    assert "checksum" in message
+
+
+def _xz_declaring_dictionary(log2_size: int) -> bytes:
+    """A small valid xz stream whose block header declares an LZMA2 dictionary of 2**LOG2_SIZE
+    bytes (the decoder sizes its memory from the header: building a real one would need GiBs)."""
+    data = bytearray(lzma.compress(make_tar(VALID), preset=0))
+    header = 12                                     # the stream header; the block header follows
+    size = (data[header] + 1) * 4
+    assert data[header + 2] == 0x21                 # one filter, LZMA2, one byte of properties
+    data[header + 4] = (log2_size - 12) * 2         # LZMA2's dictionary byte: 2**(12 + n/2)
+    crc = zlib.crc32(bytes(data[header:header + size - 4]))
+    data[header + size - 4:header + size] = crc.to_bytes(4, "little")
+    return bytes(data)
+
+
+def test_xz_declaring_a_huge_dictionary_is_refused_before_decoding(tmp_path):
+    assert check_handin(_xz_declaring_dictionary(20), layout=HW1P1_LAYOUT) is not None   # 1 MiB: fine
+    message = refuse(_xz_declaring_dictionary(31), tmp_path, "too_large")   # 2 GiB
+    assert f"{LZMA_DICT_LIMIT >> 20} MiB" in message
+
+
+def test_zip_lzma_declaring_a_huge_dictionary_is_refused_before_decoding(tmp_path):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_LZMA) as archive:
+        archive.writestr("models/mlp.py", "x = 1\n" * 50)
+    data = bytearray(buffer.getvalue())
+    props = 30 + len("models/mlp.py") + 4           # local header, name, lzma version and size
+    assert data[props - 2:props] == b"\x05\x00"
+    data[props + 1:props + 5] = (1 << 31).to_bytes(4, "little")
+    message = refuse(bytes(data), tmp_path, "too_large")
+    assert "dictionary" in message
+
+
+# ---------------------------------------------------------------------------------------------
+# Names the disk cannot create (issue 18, items 2 and 12): the check accepted them, the worker's
+# unpack failed on them as a grader error (retried, never counted). The check refuses them first,
+# with the same sentence as the unpack.
+
+
+def raw_tar(*names: bytes, folder: bool = False) -> bytes:
+    """A GNU tar of files (or folders) named by raw bytes, beside a valid handin."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT, encoding="utf-8",
+                      errors="surrogateescape") as archive:
+        for info, data in VALID:
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+        for name in names:
+            info = tarfile.TarInfo(name.decode("utf-8", "surrogateescape"))
+            if folder:
+                info.type = tarfile.DIRTYPE
+                archive.addfile(info)
+            else:
+                info.size = 6
+                archive.addfile(info, io.BytesIO(b"x = 1\n"))
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("members", [
+    [reg("mytorch/nn"), *VALID],                                      # the file first
+    [*VALID, reg("mytorch/nn")],                                      # the folder first
+    [*VALID, (tarfile.TarInfo("models/mlp.py"), None)],               # a folder entry on a file (no data)
+    [*VALID, reg("models/mlp.py/inner.py")],
+], ids=["file-then-folder", "folder-then-file", "folder-entry-on-a-file", "file-under-a-file"])
+def test_file_and_folder_with_the_same_name_is_refused(tmp_path, members):
+    members = [(info, data) if data is not None or info.type != tarfile.REGTYPE
+               else (_as_dir(info), None) for info, data in members]
+    message = refuse(make_tar(members), tmp_path, "bad_name")
+    assert "a file and a folder with the same name" in message
+
+
+def _as_dir(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    info.type = tarfile.DIRTYPE
+    return info
+
+
+def test_zip_file_and_folder_with_the_same_name_is_refused(tmp_path):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("models/mlp.py", "x = 1\n")
+        archive.writestr("mytorch/nn/linear.py", "y = 2\n")
+        archive.writestr("mytorch/nn/linear.py/", "")
+    refuse(buffer.getvalue(), tmp_path, "bad_name")
+
+
+@pytest.mark.parametrize("name, words", [
+    (b"mytorch/" + b"n" * 256 + b".py", "longer than 255 bytes"),
+    (b"mytorch/" + "\u00e9".encode() * 128 + b".py", "longer than 255 bytes"),   # 131 characters, 259 bytes
+    (b"mytorch/" + b"/".join([b"d" * 200] * 6) + b"/x.py", "path longer than 1024 bytes"),
+], ids=["name-over-name-max", "name-over-name-max-in-bytes", "path-over-path-max"])
+def test_over_long_names_are_refused(tmp_path, name, words):
+    message = refuse(raw_tar(name), tmp_path, "bad_name")
+    assert words in message and "..." in message   # the name is shown cut short
+
+
+def test_longest_allowed_name_unpacks(tmp_path):
+    name = "mytorch/" + "n" * 252 + ".py"
+    handin = unpack_handin(raw_tar(name.encode()), tmp_path / "job", layout=HW1P1_LAYOUT)
+    assert (handin.root / name).is_file()
+
+
+@pytest.mark.parametrize("folder", [False, True], ids=["file", "folder"])
+def test_name_that_is_not_utf8_is_refused(tmp_path, folder):
+    message = refuse(raw_tar(b"mytorch/nn/caf\xe9.py", folder=folder), tmp_path, "bad_name")
+    assert "not UTF-8" in message and "caf\\xe9" in message
+
+
+def test_zip_name_flagged_utf8_that_is_not_is_refused(tmp_path):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("models/mlp.py", "x = 1\n")
+        archive.writestr("mytorch/nn/caf\u00e9.py", "y = 2\n")    # stored as UTF-8, flag 0x800 set
+    data = buffer.getvalue().replace("caf\u00e9".encode(), b"caf\xff\xfe")
+    message = refuse(data, tmp_path, "bad_name")
+    assert "not UTF-8" in message
+
+
+@pytest.mark.parametrize("name", ["mytorch/nn/a\0b.py", "mytorch/nn/\0", "mytorch/nn/line\nar.py",
+                                  "mytorch/nn/\x1b[31mred.py"], ids=["nul", "nul-only", "newline", "escape"])
+def test_control_character_in_a_pax_name_is_refused(tmp_path, name):
+    """Item 12: a NUL byte in a PAX path reached os.path.realpath in tarfile's filter: HTTP 500."""
+    info, data = reg("mytorch/nn/x.py")
+    info.pax_headers = {"path": name}   # the ustar name field would end at the NUL
+    message = refuse(make_tar([*VALID, (info, data)]), tmp_path, "bad_name")
+    assert "control character" in message
+
+
+def _nasty_name(rng) -> str:
+    fragments = ["models", "mytorch", "nn", "linear.py", "mlp.py", "x", "X", ".", "..", "", "a b",
+                 "\u00e9", "e\u0301", "__pycache__", "._x", "PaxHeader", "n" * 255, "n" * 256,
+                 "\u00e9" * 128, "caf\udce9", "a\0b", "new\nline", "tab\t", "\\", "back\\slash",
+                 "d" * 200, "\u202e", "\U0001f600", "CON", "a:b", "*", "~"]
+    parts = [rng.choice(fragments) for _ in range(rng.randint(1, 7))]
+    if rng.random() < 0.5:
+        parts.insert(0, rng.choice(["models", "mytorch"]))
+    return "/".join(parts) + rng.choice(["", "", "/", "//"])
+
+
+def _nasty_archive(rng) -> bytes:
+    members = list(VALID) if rng.random() < 0.7 else []
+    for _ in range(rng.randint(1, 6)):
+        info = tarfile.TarInfo(_nasty_name(rng))
+        if rng.random() < 0.3:
+            info.type = tarfile.DIRTYPE
+            members.append((info, None))
+        else:
+            members.append((info, b"x = 1\n"))
+    rng.shuffle(members)
+    fmt = rng.choice([tarfile.PAX_FORMAT, tarfile.GNU_FORMAT])
+    if rng.random() < 0.3:   # the same names in a zip (zipfile writes no surrogates or NULs)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            for info, data in members:
+                name = info.name.replace("\0", "").encode("utf-8", "replace").decode()
+                if name:
+                    archive.writestr(name + ("/" if data is None else ""), data or b"")
+        return buffer.getvalue()
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=fmt, encoding="utf-8", errors="surrogateescape") as tar:
+        for info, data in members:
+            try:
+                if data is None:
+                    tar.addfile(info)
+                else:
+                    info.size = len(data)
+                    tar.addfile(info, io.BytesIO(data))
+            except (ValueError, UnicodeError):   # a name the GNU format cannot hold: left out
+                continue
+    data = buffer.getvalue()
+    return gzip.compress(data) if rng.random() < 0.3 else data
+
+
+def _outcome(run, *args, **kwargs) -> tuple:
+    try:
+        return ("accepted", run(*args, **kwargs))
+    except HandinError as exc:
+        assert_sentence(exc.message)
+        return (exc.code, exc.message)
+
+
+def _unpacked_notes(data: bytes, job: Path) -> list[str]:
+    return unpack_handin(data, job, LIMITS, layout=HW1P1_LAYOUT).notes
+
+
+def test_check_and_unpack_agree_on_a_corpus_of_nasty_archives(tmp_path):
+    """Property: on any archive, the upload check and the worker's unpack give the same verdict
+    (the same refusal, or the same notes), and the unpack fails only as a refusal."""
+    rng = random.Random(18)
+    seen = collections.Counter()
+    for i in range(400):
+        data = _nasty_archive(rng)
+        checked = _outcome(check_handin, data, LIMITS, layout=HW1P1_LAYOUT)
+        unpacked = _outcome(_unpacked_notes, data, tmp_path / str(i))
+        assert checked == unpacked, (i, checked, unpacked)
+        seen[checked[0]] += 1
+    # the corpus exercises acceptance and the name refusals, not one verdict 400 times
+    assert seen["accepted"] >= 20 and seen["bad_name"] >= 50 and seen["unsafe_member"] >= 20, seen
+
+
+def test_zip_central_directory_of_tiny_entries_is_refused_before_parsing(tmp_path):
+    """zipfile builds an object per central directory entry before the first is read: 30,000
+    empty entries (1.7 MiB) cost 16 MiB that way; the entries are counted first."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for i in range(30000):
+            archive.writestr(zipfile.ZipInfo(f"{i}"), b"")
+    data = buffer.getvalue()
+    tracemalloc.start()
+    try:
+        message = refuse(data, tmp_path, "too_many_members")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert str(LIMITS.members) in message
+    assert peak < 2 << 20, f"refusing it held {peak >> 10} KiB"
