@@ -85,7 +85,10 @@ def extract(mirrors: Path, repo: str, commit: str, folder: str, dest: Path,
             packages=("models", "mytorch")) -> None:
     """models/ and mytorch/ of `folder` at `commit`, without bytecode or macOS litter."""
     prefix = f"{folder.strip('/')}/" if folder.strip("/") else ""
-    paths = [prefix + p for p in packages]
+    tree = subprocess.run(["git", "--git-dir", str(git_dir(mirrors, repo)), "ls-tree", "--name-only", commit,
+                           prefix or "."], capture_output=True, text=True, check=True).stdout.splitlines()
+    # a package the handin does not have (an HW2P1 handout without MCQ/) is simply absent
+    paths = [prefix + p for p in packages if (prefix + p) in tree]
     archive = subprocess.run(["git", "--git-dir", str(git_dir(mirrors, repo)), "archive", "--format=tar",
                               commit, *paths], capture_output=True, check=True).stdout
     dest.mkdir(parents=True, exist_ok=True)
@@ -249,9 +252,9 @@ def run_official(handin: Path, autograder: Path, workdir: Path, timeout: float) 
 # ----------------------------------------------------------------------------------------------
 # Ours
 
-def run_ours(handin: Path, grader: Path = GRADER) -> dict:
-    proc = subprocess.run([str(grader), "grade", str(handin), "--json"], capture_output=True, text=True,
-                          timeout=600, check=False)
+def run_ours(handin: Path, grader: Path = GRADER, suite: str | None = None) -> dict:
+    argv = [str(grader), "grade", str(handin), "--json"] + (["--suite", suite] if suite else [])
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
     try:
         data = json.loads(proc.stdout)
     except ValueError:  # the grader itself failed: a finding in its own right, never a crash of the bench
