@@ -21,7 +21,9 @@ handout generation and every handin names its generation (`handout = KEY`):
 
 Each official runner (`python autograder/runner.py` from the handout root) imports every student
 module by bare name at its top (sys.path gets mytorch/, mytorch/nn/, models/ appended relative to the
-working directory) and then runs its `tests` list, catching each test's exception. Here the runner
+working directory) and then runs its `tests` list, catching each test's exception. The handout root
+is put on sys.path as `PYTHONPATH=.` would, so handins that import `mytorch.nn.X` as a package are
+not failed for that alone (the handout's own files import by bare name). Here the runner
 is executed as a module (not __main__, so it builds `tests` and runs none), and each section calls
 only its own test's handler in its own forked process with a time limit. When the runner's top-level
 imports fail (a syntax error in one file, flatten.py in the wrong folder) the section still runs:
@@ -29,6 +31,13 @@ every module that imports is loaded by itself, the others become empty modules, 
 marked `*`. The column `shipped` is the runner as shipped (`__main__`, all tests, all flags on),
 where such an import failure scores nothing at all. The official side runs under bubblewrap with no
 network and a read-only file system except the handin's run directory.
+
+The snapshots lack each handout's three largest expected-value files (ref_result/upsample_2d_res.npz,
+convTranspose_2d_res.npz, maxpool2d_stride1_res.npz). They are rebuilt once per generation by running
+the very test that reads each file on the trusted reference (mytorch_reference_hw2/, checked against
+PyTorch): the runner seeds its own inputs, so the expected values are the reference's outputs on
+them. Rebuilding the files that are present the same way reproduces them (downsample_2d_res.npz,
+convTranspose_1d_res.npz, maxpool2d_res.npz in the F25, F23 and S23 generations, all close).
 
 Ours is `grader grade DIR --suite hw2p1 --json` through the real sandbox, exactly as a TA would run
 it. The table shows, per handin and section, official/ours (P passed, F failed, ! they differ), then
@@ -51,14 +60,15 @@ from pathlib import Path
 
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from real_handins import GRADER, extract, load_manifest, run_ours  # noqa: E402 - the shared machinery
+from real_handins import GRADER, extract, git_dir, load_manifest, run_ours
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MANIFEST = ROOT / "bench" / "real_handins_hw2p1.toml"
+REFERENCE = ROOT / "mytorch_reference_hw2"
 SUITE = "hw2p1"
 
-# The 17 sections of every generation (column label, the official runner's `autolab` name). The
-# MCQ tests of F23/S23 are not part of the CNN homework graded here and are left out.
+# The 17 tests of every generation's runner (our label, the runner's `autolab` name), each run in
+# its own process. The MCQ tests of F23/S23 are not part of the CNN homework graded here.
 SECTIONS = {
     "Down1": "Downsampling1d", "Up1": "Upsampling1d", "Down2": "Downsampling2d", "Up2": "Upsampling2d",
     "C1s1": "Conv1d_stride1", "C1": "Conv1d", "C2s1": "Conv2d_stride1", "C2": "Conv2d",
@@ -83,17 +93,27 @@ def _key(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
-# Our section names, by the same normalisation, onto the column labels; the suite's own names are
-# matched first, these aliases cover wording that differs from the official `autolab` names.
-OUR_ALIASES = {
-    "downsampling1d": "Down1", "upsampling1d": "Up1", "downsampling2d": "Down2", "upsampling2d": "Up2",
-    "conv1dstride1": "C1s1", "conv1d": "C1", "conv2dstride1": "C2s1", "conv2d": "C2",
-    "convtranspose1d": "CT1", "convtranspose2d": "CT2",
-    "maxpool2dstride1": "MPs1", "maxpool2d": "MP", "meanpool2dstride1": "APs1", "meanpool2d": "AP",
-    "cnnassimplescanningmlp": "Scan", "simplescanningmlp": "Scan",
-    "cnnasdistributedscanningmlp": "Dist", "distributedscanningmlp": "Dist",
-    "buildacnnmodel": "CNN", "cnnmodel": "CNN", "cnn": "CNN",
+# The compared sections: ours (grader/suites/hw2p1.py), each with the official tests it stands for.
+# Our points are whole numbers, so the four 2.5-point resampling tests are two 5-point sections; such
+# a section passes officially when all of its official tests pass.
+COMPARED = {
+    "Resampling 1d": ["Down1", "Up1"], "Resampling 2d": ["Down2", "Up2"],
+    "Conv1d_stride1": ["C1s1"], "Conv1d": ["C1"], "Conv2d_stride1": ["C2s1"], "Conv2d": ["C2"],
+    "convTranspose1d": ["CT1"], "convTranspose2d": ["CT2"],
+    "MaxPool2d_stride1": ["MPs1"], "MaxPool2d": ["MP"], "MeanPool2d_stride1": ["APs1"], "MeanPool2d": ["AP"],
+    "CNN as Simple Scanning MLP": ["Scan"], "CNN as Distributed Scanning MLP": ["Dist"],
+    "Build a CNN Model": ["CNN"],
 }
+SHORT = {"Resampling 1d": "Res1", "Resampling 2d": "Res2", "Conv1d_stride1": "C1s1", "Conv1d": "C1",
+         "Conv2d_stride1": "C2s1", "Conv2d": "C2", "convTranspose1d": "CT1", "convTranspose2d": "CT2",
+         "MaxPool2d_stride1": "MPs1", "MaxPool2d": "MP", "MeanPool2d_stride1": "APs1", "MeanPool2d": "AP",
+         "CNN as Simple Scanning MLP": "Scan", "CNN as Distributed Scanning MLP": "Dist",
+         "Build a CNN Model": "CNN"}
+
+
+def official_passed(off: dict, section: str) -> bool | None:
+    results = [off["sections"][label].get("passed") for label in COMPARED[section]]
+    return None if None in results else all(results)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -216,8 +236,10 @@ def official_inside(rundir: Path, timeout: float) -> dict:
     import numpy  # noqa: F401 - imported before forking so each section pays nothing for it
     import torch
     torch.set_num_threads(1)
-    # as `python autograder/runner.py` sees it: the script's folder first, the handout root absent
-    sys.path[:] = [str(rundir / "autograder")] + [p for p in sys.path if p not in ("", ".", str(rundir))]
+    # as `PYTHONPATH=. python autograder/runner.py` sees it: the script's folder first, then the handout
+    # root (some handins import `mytorch.nn.X` as a package where the handout's files use bare names;
+    # without the root on the path the script could not even import those)
+    sys.path[:] = [str(rundir / "autograder"), str(rundir)] + [p for p in sys.path if p not in ("", ".", str(rundir))]
     os.chdir(rundir)
     results = {label: _fork_run(rundir, label, lambda name=name: _run_official_section(rundir, name), timeout)
                for label, name in SECTIONS.items()}
@@ -232,7 +254,7 @@ def run_official(handin: Path, autograder: Path, workdir: Path, timeout: float) 
     shutil.copytree(autograder, rundir / "autograder", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     if f"from {FLAGS} import" in (rundir / "autograder" / "runner.py").read_text(errors="replace"):
         # every test built; the handin's or the official repository's own flag choices do not matter
-        flags = re.findall(r"^(DEBUG_AND_GRADE_\w+_flag)\s*=", (autograder / f"{FLAGS}.py").read_text(), re.M)
+        flags = re.findall(r"^(DEBUG_AND_GRADE_\w+_flag)\s*=", (autograder / f"{FLAGS}.py").read_text(), re.MULTILINE)
         (rundir / "autograder" / f"{FLAGS}.py").write_text("".join(f"{f} = True\n" for f in flags))
     argv = [sys.executable, "-B", str(Path(__file__).resolve()), "--_official-inside", str(rundir),
             "--timeout", str(timeout)]
@@ -252,15 +274,105 @@ def run_official(handin: Path, autograder: Path, workdir: Path, timeout: float) 
 
 
 # ----------------------------------------------------------------------------------------------
+# The official autograder folder, and the expected values the snapshots lack
+
+def extract_official(mirrors: Path, cfg: dict, dest: Path) -> list[str]:
+    """autograder/ of an official handout, file by file; returns the files whose blobs are absent.
+
+    The snapshots leave out a repository's largest blobs; in every HW2P1 handout those are the same
+    three expected-value files (ref_result/upsample_2d_res.npz, convTranspose_2d_res.npz,
+    maxpool2d_stride1_res.npz) and the unused updownsample_2d_res.npz.
+    """
+    git = str(git_dir(mirrors, cfg["repo"]))
+    prefix = f"{cfg.get('folder', '').strip('/')}/autograder/".lstrip("/")
+    listing = subprocess.run(["git", "--git-dir", git, "ls-tree", "-r", "-z", cfg["commit"], prefix],
+                             capture_output=True, text=True, check=True).stdout
+    missing = []
+    for record in filter(None, listing.split("\0")):
+        meta, path = record.split("\t", 1)
+        name = path[len(prefix):]
+        if "__pycache__" in name or name.endswith(".pyc") or name.rsplit("/", 1)[-1].startswith((".", "._")):
+            continue
+        blob = subprocess.run(["git", "--git-dir", git, "cat-file", "blob", meta.split()[2]],
+                              capture_output=True, check=False)
+        if blob.returncode:
+            missing.append(name)
+            continue
+        target = dest / "autograder" / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(blob.stdout)
+    return missing
+
+
+class _Recorded(dict):
+    """What a runner's test loads from an absent expected-value file: its own arrays, saved as expected."""
+
+    def __init__(self, path: str, saved: dict):
+        super().__init__()
+        self.path, self.saved = path, saved
+
+    def __getitem__(self, key: str):
+        frame = sys._getframe(1)
+        value = frame.f_locals["ep_bres_arr" if "backward" in key else "ep_fres_arr"]
+        self.saved.setdefault(self.path, {})[key] = value
+        return value
+
+
+def reconstruct_expected(autograder: Path, missing: list[str], timeout: float) -> list[str]:
+    """Write each absent ref_result/*.npz by running the very test that reads it on the trusted reference.
+
+    The runner seeds its inputs itself, so the expected values are the reference's outputs on those
+    inputs (the reference is checked against PyTorch in tests/reference/). Each generation's files are
+    rebuilt with that generation's own test. Returns what was rebuilt.
+    """
+    wanted = [m for m in missing if m.startswith("ref_result/") and m.endswith(".npz")]
+    if not wanted:
+        return []
+    work = Path(tempfile.mkdtemp(prefix="reconstruct-"))
+    shutil.copytree(REFERENCE, work, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(autograder, work / "autograder")
+    flags_file = work / "autograder" / f"{FLAGS}.py"
+    if flags_file.exists():
+        flags = re.findall(r"^(DEBUG_AND_GRADE_\w+_flag)\s*=", flags_file.read_text(), re.MULTILINE)
+        flags_file.write_text("".join(f"{f} = True\n" for f in flags))
+    code = r"""
+import json, os, runpy, sys, types
+import numpy as np
+root = sys.argv[1]; wanted = json.loads(sys.argv[2])
+os.chdir(root)
+sys.path[:0] = [os.path.join(root, "autograder"), root] + [os.path.join(root, p) for p in __PATHS__]
+sys.modules.setdefault("mcq", types.ModuleType("mcq"))
+sys.path.insert(0, __BENCH__)
+from real_handins_hw2p1 import _Recorded
+saved, real_load = {}, np.load
+def load(path, *args, **kwargs):
+    rel = os.path.relpath(os.path.abspath(path), os.path.join(root, "autograder"))
+    return _Recorded(rel, saved) if rel in wanted else real_load(path, *args, **kwargs)
+np.load = load
+ns = runpy.run_path(os.path.join(root, "autograder", "runner.py"), run_name="reconstruct")
+for test in ns["tests"]:
+    try:
+        test["handler"]()
+    except Exception:
+        pass
+for rel, arrays in saved.items():
+    np.savez(os.path.join(root, "autograder", rel), **arrays)
+print(json.dumps(sorted(saved)))
+""".replace("__PATHS__", repr(RUNNER_PATHS)).replace("__BENCH__", repr(str(Path(__file__).resolve().parent)))
+    proc = subprocess.run([sys.executable, "-B", "-c", code, str(work), json.dumps(wanted)], capture_output=True,
+                          text=True, timeout=timeout * 20, check=False,
+                          env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
+    if proc.returncode:
+        raise RuntimeError(f"rebuilding {wanted} failed: {proc.stderr[-1500:]}")
+    rebuilt = json.loads(proc.stdout.strip().splitlines()[-1])
+    for rel in rebuilt:
+        shutil.copy(work / "autograder" / rel, autograder / rel)
+    shutil.rmtree(work, ignore_errors=True)
+    return rebuilt
+
+
+# ----------------------------------------------------------------------------------------------
 # Ours, and the comparison
-
-def ours_by_column(ours: dict) -> dict:
-    """Our sections keyed by column label; a section name nothing maps is kept under its own name."""
-    by_column = {}
-    for name, section in ours.get("sections", {}).items():
-        by_column[OUR_ALIASES.get(_key(name), name)] = section
-    return by_column
-
 
 def compare(manifest: dict, mirrors: Path, workdir: Path, only: set[str], timeout: float,
             reuse_official: bool, grader: Path, with_ours: bool):
@@ -269,7 +381,11 @@ def compare(manifest: dict, mirrors: Path, workdir: Path, only: set[str], timeou
     for key, cfg in manifest["official"].items():
         dest = workdir / "official" / key.replace("/", "-")
         if not (dest / "autograder").exists():
-            extract(mirrors, cfg["repo"], cfg["commit"], cfg.get("folder", ""), dest, packages=("autograder",))
+            missing = extract_official(mirrors, cfg, dest)
+            rebuilt = reconstruct_expected(dest / "autograder", missing, timeout)
+            (dest / "missing.json").write_text(json.dumps({"missing": missing, "rebuilt": rebuilt}))
+            print(f"  official {key}: absent from the snapshot {missing}; rebuilt from the reference {rebuilt}",
+                  file=sys.stderr, flush=True)
         officials[key] = dest / "autograder"
     for entry in manifest["handin"]:
         if only and entry["id"] not in only:
@@ -284,7 +400,7 @@ def compare(manifest: dict, mirrors: Path, workdir: Path, only: set[str], timeou
                 shutil.rmtree(handin, ignore_errors=True)
                 continue
         # The official verdict depends only on the handin and the official script: kept between runs.
-        cached = workdir / "official-results" / f"{entry['id']}-{entry['commit'][:12]}-{entry['handout']}.json"
+        cached = workdir / "official-results" / f"{entry['id']}-{entry['commit'][:12]}-{entry['handout'].replace('/', '-')}.json"
         started = time.monotonic()
         if cached.exists() and reuse_official:
             official = json.loads(cached.read_text())
@@ -314,25 +430,24 @@ def _official_total(off: dict) -> float:
 
 def report(rows: list[dict]) -> tuple[str, int]:
     """The table, the totals and every disagreement with its verdict; also the number that differ."""
-    head = f"{'handin':<36} {'sem':<4} {'state':<8} " + " ".join(f"{s:<5}" for s in SECTIONS) \
+    head = f"{'handin':<36} {'sem':<4} {'state':<8} " + " ".join(f"{SHORT[s]:<5}" for s in COMPARED) \
         + "  off  shipped  ours"
     lines = [head, "-" * len(head)]
     sections = agree = judged_right = 0
     handins_graded = handins_agreeing = handins_matching_verdicts = 0
-    disagreements, unjudged, errors, unmapped = [], 0, [], set()
+    disagreements, unjudged, errors, unknown = [], 0, [], set()
     for row in rows:
         entry, off, ours = row["entry"], row["official"], row["ours"]
         patched = any(r.get("patched") for r in off["sections"].values())
         shipped = off["as_shipped"]
         shipped_total = "crash" if shipped.get("error") or shipped.get("scores") is None \
-            else f"{sum(shipped['scores'][k] for k in shipped['scores'] if not k.startswith('MCQ')):g}"
-        our_cols = ours_by_column(ours) if not ours.get("error") else {}
-        unmapped |= {name for name in our_cols if name not in SECTIONS}
-        graded = bool(our_cols)
+            else f"{sum(v for k, v in shipped['scores'].items() if not k.startswith('MCQ')):g}"
+        ours_sections = {} if ours.get("error") else ours.get("sections", {})
+        unknown |= set(ours_sections) - set(COMPARED)
         cells, row_differs, row_unexplained = [], False, False
-        for label in SECTIONS:
-            o = off["sections"][label].get("passed")
-            u = our_cols.get(label, {}).get("passed")
+        for name, labels in COMPARED.items():
+            o = official_passed(off, name)
+            u = ours_sections.get(name, {}).get("passed")
             cells.append(_cell(o, u))
             if u is None or o is None:
                 continue
@@ -342,16 +457,16 @@ def report(rows: list[dict]) -> tuple[str, int]:
                 judged_right += 1
                 continue
             row_differs = True
-            verdict = entry.get("verdicts", {}).get(label, "")
+            verdict = entry.get("verdicts", {}).get(name, "")
             unjudged += not verdict
-            # a verdict that calls our side wrong is a disagreement we do not accept
             if verdict and not verdict.startswith("OUR BUG"):
-                judged_right += 1
+                judged_right += 1  # the difference is explained, and ours is the right one
             else:
                 row_unexplained = True
-            disagreements.append((entry["id"], label, o, u, verdict, off["sections"][label].get("error"),
-                                  our_cols[label].get("why", "")))
-        if graded:
+            errs = [off["sections"][label].get("error") for label in labels]
+            disagreements.append((entry["id"], name, o, u, verdict, "; ".join(e for e in errs if e),
+                                  ours_sections[name].get("why", "")))
+        if ours_sections:
             handins_graded += 1
             handins_agreeing += not row_differs
             handins_matching_verdicts += not row_unexplained
@@ -363,26 +478,25 @@ def report(rows: list[dict]) -> tuple[str, int]:
                      + f"  {_official_total(off):>4g} {shipped_total:>7} {ours_total:>5}")
     lines += ["", ("official/ours per section: P passed, F failed, - not graded, ! they differ; * = the "
                    "runner's top-level imports fail on this handin, sections ran with the broken modules "
-                   "emptied; off = official points section by section; shipped = the runner as shipped "
-                   "(crash = no score at all)"), ""]
-    lines.append(f"{len(rows)} handins; {handins_graded} graded by ours; sections compared {sections}: "
+                   "emptied; off = official points section by section (F25 values); shipped = the runner "
+                   "as shipped, MCQ left out (crash = no score at all)"), ""]
+    lines.append(f"{len(rows)} handins; {handins_graded} graded by ours; {sections} sections compared: "
                  f"{agree} agree with the official script ({agree / max(sections, 1):.1%}), "
                  f"{judged_right} agree with the verdicts ({judged_right / max(sections, 1):.1%}), "
                  f"{sections - agree} differ ({unjudged} without a verdict in the manifest)")
     lines.append(f"handins: {handins_agreeing}/{handins_graded} agree with the official script on every "
                  f"section, {handins_matching_verdicts}/{handins_graded} agree with the verdicts on every section")
-    if unmapped:
-        lines.append(f"our sections with no column: {sorted(unmapped)}")
+    if unknown:
+        lines.append(f"our sections this bench does not know: {sorted(unknown)}")
     if errors:
         lines += ["", f"{len(errors)} handins our grader did not grade (not counted above):", *errors]
     if disagreements:
         lines += ["", "Disagreements:"]
-        for hid, label, o, u, verdict, off_err, our_why in disagreements:
-            lines.append(f"- {hid} / {SECTIONS[label]}: official {'PASS' if o else 'FAIL'}, "
-                         f"ours {'PASS' if u else 'FAIL'}")
+        for hid, name, o, u, verdict, off_err, our_why in disagreements:
+            lines.append(f"- {hid} / {name}: official {'PASS' if o else 'FAIL'}, ours {'PASS' if u else 'FAIL'}")
             lines.append(f"    verdict: {verdict or 'UNJUDGED'}")
             if not o and off_err:
-                lines.append(f"    official: {off_err}")
+                lines.append(f"    official: {off_err[:300]}")
             if not u and our_why:
                 lines.append(f"    ours: {our_why}")
     return "\n".join(lines), sections - agree
