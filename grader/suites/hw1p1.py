@@ -43,6 +43,17 @@ def _normal(rng, *shape, scale=1.0) -> np.ndarray:
     return (scale * rng.standard_normal(shape)).astype("f")
 
 
+# State across calls: real training calls every object many times, so every layer, activation,
+# loss, model and BatchNorm is used for a second round on the same object, with another batch size
+# (state kept from the first call, such as a ones vector of the first N, shows only then).
+SECOND_ROUND = "second round on the same object"
+
+
+def _second_round(name: str, n: int) -> tuple[np.random.Generator, int]:
+    """The second round's inputs (fixed by the test's name) and its batch size, never N's."""
+    return np.random.default_rng(derive_seed("second round", name)), n + 3
+
+
 # ---------------------------------------------------------------------------------------------
 # Linear Layer
 
@@ -75,6 +86,15 @@ def _linear_test(name, A, W, b, dLdZ, arch=False) -> Test:
     for attr, (kind, shape_why) in LINEAR_GRADIENT_KINDS.items():
         t.check(t.get("lin", attr, attr), f"Linear.{attr} after backward (debug=True)", kind,
                 shape_why=shape_why)
+    rng, n2 = _second_round(name, A.shape[0])
+    later = f"in a {SECOND_ROUND} (batch of {n2})"
+    t.call("lin", "forward", t.array("A_2", _normal(rng, n2, in_f)), save="Z_2")
+    t.call("lin", "backward", t.array("dLdZ_2", _normal(rng, n2, out_f)), save="dLdA_returned_2")
+    t.check("Z_2", f"Z = Linear.forward(A) {later}", local=False)
+    t.check("dLdA_returned_2", f"the value returned by Linear.backward(dLdZ) {later}", local=False)
+    for attr, (kind, shape_why) in LINEAR_GRADIENT_KINDS.items():
+        t.check(t.get("lin", attr, f"{attr}_2"), f"Linear.{attr} after backward {later}", kind,
+                shape_why=shape_why, local=False)
     return t
 
 
@@ -103,7 +123,23 @@ def _activation_test(name, cls, Z, dLdA, *, read_dLdbeta=False) -> Test:
     t.check("dLdZ", f"dLdZ = {cls}.backward(dLdA)")
     if read_dLdbeta:
         t.check(t.get("act", "dLdbeta", "dLdbeta"), "Swish.dLdbeta after backward", "scalar")
+    _activation_second_round(t, name, cls, Z, read_dLdbeta=read_dLdbeta)
     return t
+
+
+def _activation_second_round(t: Test, name: str, cls: str, Z: np.ndarray, *, read_dLdbeta: bool,
+                             shown: str | None = None) -> None:
+    shown = shown or cls
+    rng, n2 = _second_round(name, Z.shape[0])
+    shape = (n2, *Z.shape[1:])
+    later = f"in a {SECOND_ROUND} ({n2} rows)"
+    t.call("act", "forward", t.array("Z_2", _normal(rng, *shape, scale=3.0)), save="A_2")
+    t.call("act", "backward", t.array("dLdA_2", _normal(rng, *shape)), save="dLdZ_2")
+    t.check("A_2", f"A = {shown}.forward(Z) {later}", local=False)
+    t.check("dLdZ_2", f"dLdZ = {shown}.backward(dLdA) {later}", local=False)
+    if read_dLdbeta:
+        t.check(t.get("act", "dLdbeta", "dLdbeta_2"), f"{shown}.dLdbeta after backward {later}", "scalar",
+                why="dLdbeta is this call's gradient, not a sum over calls.", local=False)
 
 
 def _tanh_without_np_tanh() -> Test:
@@ -128,6 +164,7 @@ def _swish_beta_test(name, beta, Z, dLdA) -> Test:
             local=False)
     t.check(t.get("act", "dLdbeta", "dLdbeta"), f"Swish(beta={beta}).dLdbeta after backward", "scalar",
             local=False)
+    _activation_second_round(t, name, "Swish", Z, read_dLdbeta=True, shown=f"Swish(beta={beta})")
     return t
 
 
@@ -205,7 +242,27 @@ def _mlp_test(model: str, name: str, rng, n: int) -> Test:
             # The local autograder fetches MLP1's second Linear's gradients but never compares them.
             t.check(t.get("mlp", f"layers.{2 * k}.{grad}"), f"{model}.layers[{2 * k}].{grad} after backward",
                     "parameter", shape_why=LINEAR_GRADIENT_KINDS[grad][1], local=not (model == "MLP1" and k == 1))
+    rng, n2 = _second_round(name, n)
+    later = f"in a {SECOND_ROUND} (batch of {n2})"
+    t.call("mlp", "forward", t.array("A0_2", _normal(rng, n2, shapes[0][1])), save="output_2")
+    t.check("output_2", f"the value returned by {model}.forward(A0) {later}", local=False)
+    for attr in MLP_FORWARD_DEBUG[model]:
+        t.check(t.get("mlp", attr, f"{attr}_2"), f"{model}.{_indexed(attr)} after forward {later}",
+                why=DEBUG_LISTS_WHY if model == "MLP4" else "", local=False)
+    t.call("mlp", "backward", t.array("dLdOut_2", _normal(rng, n2, shapes[-1][0])))
+    for attr in MLP_BACKWARD_DEBUG[model]:
+        t.check(t.get("mlp", attr, f"{attr}_2"), f"{model}.{_indexed(attr)} after backward {later}",
+                why=DEBUG_LISTS_WHY if model == "MLP4" else "", local=False)
+    for k in range(len(shapes)):
+        for grad in ("dLdW", "dLdb"):
+            t.check(t.get("mlp", f"layers.{2 * k}.{grad}", f"layers.{2 * k}.{grad}_2"),
+                    f"{model}.layers[{2 * k}].{grad} after backward {later}", "parameter",
+                    shape_why=LINEAR_GRADIENT_KINDS[grad][1], local=False)
     return t
+
+
+DEBUG_LISTS_WHY = ("MLP4's A and dLdA lists hold this call's values: build them afresh in every forward "
+                   "and backward call, not once in __init__.")
 
 
 def mlp_section(model: str, seed: str) -> Section:
@@ -226,6 +283,14 @@ def _loss_test(name, cls, A, Y) -> Test:
     t.call("loss", "backward", save="dLdA")
     t.check("L", f"L = {cls}.forward(A, Y)", "scalar")
     t.check("dLdA", f"dLdA = {cls}.backward()")
+    rng, n2 = _second_round(name, A.shape[0])
+    Y2 = rng.random((n2, A.shape[1]))
+    later = f"in a {SECOND_ROUND} (batch of {n2})"
+    t.call("loss", "forward", t.array("A_2", _normal(rng, n2, A.shape[1], scale=2.0)),
+           t.array("Y_2", Y2 / Y2.sum(1, keepdims=True)), save="L_2")
+    t.call("loss", "backward", save="dLdA_2")
+    t.check("L_2", f"L = {cls}.forward(A, Y) {later}", "scalar", local=False)
+    t.check("dLdA_2", f"dLdA = {cls}.backward() {later}", local=False)
     return t
 
 
@@ -326,7 +391,24 @@ def _bn_training_test(name, Z, BW, Bb, dLdBZ, alpha=None) -> Test:
     for attr in ("running_M", "running_V"):
         t.check(t.get("bn", attr, attr), f"BatchNorm1d.{attr} after one training batch", "parameter",
                 why=RUNNING_WHY, local=False)
+    rng, n2 = _second_round(name, Z.shape[0])
+    _bn_training_round(t, f"in a {SECOND_ROUND} (batch of {n2})", "_2",
+                       1 + _normal(rng, n2, Z.shape[1], scale=2.0), _normal(rng, n2, Z.shape[1]))
     return t
+
+
+def _bn_training_round(t: Test, later: str, suffix: str, Z: np.ndarray, dLdBZ: np.ndarray) -> None:
+    """Another training batch and backward on the same BatchNorm1d, every value checked."""
+    t.call("bn", "forward", t.array(f"Z{suffix}", Z), kwargs=TRAIN, save=f"BZ{suffix}")
+    t.call("bn", "backward", t.array(f"dLdBZ{suffix}", dLdBZ), save=f"dLdZ{suffix}")
+    t.check(f"BZ{suffix}", f"BZ = BatchNorm1d.forward(Z) in training mode {later}", local=False)
+    t.check(f"dLdZ{suffix}", f"dLdZ = BatchNorm1d.backward(dLdBZ) {later}", local=False)
+    for attr in ("dLdBW", "dLdBb"):
+        t.check(t.get("bn", attr, f"{attr}{suffix}"), f"BatchNorm1d.{attr} after backward {later}", "parameter",
+                why=f"{attr} is what an optimizer uses to learn {attr[3:]}.", local=False)
+    for attr in ("running_M", "running_V"):
+        t.check(t.get("bn", attr, f"{attr}{suffix}"), f"BatchNorm1d.{attr} {later}", "parameter",
+                why=RUNNING_WHY, local=False)
 
 
 RUNNING_WHY = "Eval mode normalises with the running statistics."
@@ -352,6 +434,9 @@ def _bn_running_stats_test(name, rng, c, alpha=None) -> Test:
         t.check(t.get("bn", attr, f"{attr}_after_eval"), f"BatchNorm1d.{attr} after the eval calls",
                 "parameter", why="Inference must not change the running statistics: eval mode only reads them.",
                 local=False)
+    # Training -> eval -> training: back to training mode, the batch's own statistics again.
+    _bn_training_round(t, "in training mode again after the eval calls (batch of 4)", "_3",
+                       2 + _normal(rng, 4, c, scale=3.0), _normal(rng, 4, c))
     return t
 
 

@@ -266,6 +266,29 @@ BUGGY: list[Buggy] = [
     bug("mlp4_debug_dLdA_wrong_order", {"MLP4"},
         (MLP, "self.dLdA = [dLdA] + self.dLdA", "self.dLdA.append(dLdA)")),
 
+    # -- State kept from the first call: only a second round on the same object shows it.
+    bug("linear_ones_from_the_first_batch", LINEAR_AND_MLPS,
+        (LINEAR, "        self.Ones = np.ones((self.N, 1))\n",
+                 "        if not hasattr(self, 'Ones'):\n            self.Ones = np.ones((self.N, 1))\n"),
+        expect="ValueError: operands could not be broadcast together"),
+    bug("mlp4_debug_list_built_once", {"MLP4"},
+        (MLP, "        if self.debug:\n            self.A = [A]\n",
+              "        if self.debug:\n            if not hasattr(self, 'A'):\n                self.A = []\n"
+              "            self.A.append(A)\n"),
+        expect="build them afresh in every forward and backward call"),
+    bug("swish_dLdbeta_accumulates_over_calls", {"Activation"},
+        (ACT, "self.dLdbeta = np.sum(dLdA * Z * Z * s * (1.0 - s))",
+              "self.dLdbeta = getattr(self, 'dLdbeta', 0.0) + np.sum(dLdA * Z * Z * s * (1.0 - s))"),
+        expect="dLdbeta is this call's gradient, not a sum over calls."),
+    bug("bn_stays_in_eval_mode", {"Batch Norm"},
+        (BN, "        if eval:\n", "        self.in_eval = getattr(self, 'in_eval', False) or eval\n        if self.in_eval:\n"),
+        expect="in training mode again after the eval calls"),
+    bug("bn_batch_size_from_the_first_batch", {"Batch Norm"},
+        (BN, "self.N = Z.shape[0]", "self.N = getattr(self, 'N', Z.shape[0])")),
+    bug("mse_sizes_from_the_first_call", {"Loss"},
+        (LOSS, "        self.N, self.C = A.shape\n        se = ",
+               "        if not hasattr(self, 'N'):\n            self.N, self.C = A.shape\n        se = ")),
+
     # -- Called as the official script calls it: Linear(2, 3, debug=True) passes debug by name.
     bug("linear_debug_parameter_renamed", {"Linear Layer"},
         (LINEAR, "def __init__(self, in_features, out_features, debug=False):",
