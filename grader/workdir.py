@@ -131,10 +131,18 @@ class WorkDir:
         return removed
 
     def usage(self) -> WorkUsage:
-        names = [e.name for e in os.scandir(self.path) if e.is_dir(follow_symlinks=False)]
-        return WorkUsage(bytes=_disk_usage(self.path),
-                         job_dirs=sum(n.startswith(JOB_PREFIX) for n in names),
-                         slot_dirs=sum(n.startswith(SLOT_PREFIX) for n in names))
+        return usage(self.path)
+
+
+def usage(path: Path) -> WorkUsage | None:
+    """What the work directory PATH holds, or None if there is none (a web-only tier grades nothing);
+    never creates it."""
+    try:
+        names = [e.name for e in os.scandir(path) if e.is_dir(follow_symlinks=False)]
+    except FileNotFoundError:
+        return None
+    return WorkUsage(bytes=_disk_usage(path), job_dirs=sum(n.startswith(JOB_PREFIX) for n in names),
+                     slot_dirs=sum(n.startswith(SLOT_PREFIX) for n in names))
 
 
 def _disk_usage(path: Path) -> int:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.workdir import JOB_PREFIX, SLOT_PREFIX, WorkDir
+from grader.workdir import JOB_PREFIX, SLOT_PREFIX, WorkDir, usage
 
 ROOT = Path(__file__).resolve().parents[2]
 OWNER = """
@@ -134,6 +134,12 @@ def test_usage_counts_job_dirs_and_their_bytes(tmp_path):
         assert (used.job_dirs, used.slot_dirs) == (2, 1)
         assert used.bytes >= empty.bytes + (1 << 20)
     assert work.usage().job_dirs == 0
+
+
+def test_usage_of_a_missing_work_dir_is_none_and_creates_nothing(tmp_path):
+    # A web-only tier (workers elsewhere) shows no work directory, and its read-only root stays so.
+    assert usage(tmp_path / "work") is None
+    assert not (tmp_path / "work").exists()
 
 
 def test_claim_refuses_a_prefix_a_sweep_would_not_know(tmp_path):
