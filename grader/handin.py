@@ -455,7 +455,7 @@ def _read_archive(source: Path | bytes, listing: _Listing, limits: UnpackLimits)
 def _layout_notes(listing: _Listing, layout: Layout) -> tuple[tuple[str, ...], list[str]]:
     """Where the packages are (see `_locate_packages`) and what the student is told about the layout."""
     found, notes = _locate_packages(listing, layout)
-    if layout.needs_one_of and not any((*found, *f.split("/")) in listing.paths for f in layout.needs_one_of):
+    if layout.needs_one_of and not any((*found, *f.split("/")) in listing.kinds for f in layout.needs_one_of):
         raise HandinError("layout", layout.none_of_them)
     for package in layout.packages:
         if (*found, package) not in listing.folders:
