@@ -29,7 +29,7 @@ RUN pip install --upgrade pip setuptools wheel \
  && pip install . \
  && python -c "import grader.cli, app.cli, sandbox, mytorch_reference"
 
-# app/settings.py and app/db.py find assessments/ and migrations/ next to the installed `app`
+# app/settings.py and app/store/db.py find assessments/ and migrations/ next to the installed `app`
 # package (REPO_ROOT = parent of app/), and neither is Python package data yet: put them there.
 COPY assessments /opt/venv/lib/python3.11/site-packages/assessments
 COPY migrations /opt/venv/lib/python3.11/site-packages/migrations

@@ -8,12 +8,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from app import errors, headers
-from app.assessments import Assessment, demo_copy, load_dir
-from app.bodylimits import RequestBodyLimits
-from app.db import Database, check_schema
-from app.ratelimit import RateLimiter
+from app.auth.ratelimit import RateLimiter
+from app.course.assessments import Assessment, demo_copy, load_dir
+from app.http import errors, headers
+from app.http.bodylimits import RequestBodyLimits
 from app.settings import Settings
+from app.store.db import Database, check_schema
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None,
     async def lifespan(app: FastAPI):
         pool = app.state.worker_pool
         if pool is None and app.state.worker_count:
-            from app.worker import WorkerPool
+            from app.grading.worker import WorkerPool
             pool = WorkerPool(db, settings, app.state.worker_count)
         if pool is not None:
             pool.start()
@@ -62,7 +62,7 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None,
             log.info("grader service stopped")
 
     app = FastAPI(title="HW1P1 grading service", version="1", lifespan=lifespan,
-                  docs_url=None, redoc_url=None,   # app.docs serves /docs from local files
+                  docs_url=None, redoc_url=None,   # app.http.docs serves /docs from local files
                   description="Upload handins, see feedback and scores. Authenticate with "
                               "`Authorization: Bearer TOKEN` or the session cookie from /api/v1/login. "
                               'Every error answers `{"error": CODE, "message": SENTENCE}`.')
@@ -73,7 +73,9 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None,
     app.state.worker_pool = None   # `grader serve` sets its prepared WorkerProcesses here
     app.state.address = None       # and the address it listens on (for the start-up line)
     app.state.limiter = RateLimiter(db)   # logins and uploads, shared by every web process
-    from app import api, docs, handout, web
+    from app import api, web
+    from app.http import docs
+    from app.web import handout
     from app.web.common import error_response
     errors.install(app, html_page=error_response)   # pages for browsers, JSON for the API
     # caps and times every body, and stamps scope["received_at"] when it has fully arrived

@@ -169,10 +169,10 @@ def run(args) -> int:
     try:
         from sqlalchemy import select
 
-        from app import admin
-        from app.db import Database, upgrade
-        from app.models import Job, Result, Submission
+        from app.auth import admin
         from app.settings import Settings
+        from app.store.db import Database, upgrade
+        from app.store.models import Job, Result, Submission
 
         settings = Settings()
         upgrade(settings.db_url)

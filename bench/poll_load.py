@@ -64,10 +64,10 @@ def main() -> int:
     from fastapi.testclient import TestClient
     from support import make_tar, reference_files
 
-    from app import admin
-    from app.db import upgrade
+    from app.auth import admin
     from app.main import create_app
     from app.settings import Settings
+    from app.store.db import upgrade
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

@@ -139,7 +139,7 @@ def rush(args, base: str, tokens: list[str], ta_token: str, db, tag: str) -> dic
     """One round: upload, wait for the queue to empty (at most --max-wait), check the database."""
     from sqlalchemy import func, select
 
-    from app.models import Job, Result, Submission
+    from app.store.models import Job, Result, Submission
 
     t0 = time.perf_counter()
     latencies, accepted, failures = asyncio.run(upload_all(base, tokens, args.n, args.clients, args.handin, tag))
@@ -237,9 +237,9 @@ def main() -> int:
             env["DATABASE_URL"] = pg.url
         os.environ.update({k: v for k, v in env.items() if k.startswith("GRADER_") or k == "DATABASE_URL"})
 
-        from app import admin
-        from app.db import Database, upgrade
+        from app.auth import admin
         from app.settings import Settings
+        from app.store.db import Database, upgrade
 
         settings = Settings()
         upgrade(settings.db_url)

@@ -1,6 +1,6 @@
 """`grader grade`: grade one handin from the command line.
 
-The grading core's only command. The service's commands (serve, worker, db, ...) live in app/cli.py,
+The grading core's only command. The service's commands (serve, worker, db, ...) live in app/cli/main.py,
 which adds them next to this one under the same `grader` console script.
 """
 

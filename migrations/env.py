@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from app.models import Base
+from app.store.models import Base
 
 config = context.config
 url = config.get_main_option("sqlalchemy.url")
@@ -12,7 +12,7 @@ if not url:
 
 
 def run_migrations_online() -> None:
-    from app.db import make_engine
+    from app.store.db import make_engine
 
     engine = make_engine(url)
     with engine.connect() as connection:

@@ -1,5 +1,5 @@
 """Server-rendered pages (Jinja2, autoescaped) for students and TAs, built on the service's modules
-(app.submissions, app.standings, app.regrades, app.extensions, app.uploads).
+(app.course.submissions, app.course.standings, app.course.regrades, app.course.extensions, app.course.uploads).
 
 create_app includes `router` and mounts STATIC_DIR at /static.
 """

@@ -11,9 +11,9 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from app.assessments import Assessment
-from app.auth import SESSION_COOKIE, Principal, check_csrf, csrf_token, principal_for
-from app.errors import ApiError
+from app.auth.sessions import SESSION_COOKIE, Principal, check_csrf, csrf_token, principal_for
+from app.course.assessments import Assessment
+from app.exceptions import ApiError
 from app.web.feedback import array_html
 from grader.handin import ARCHIVE_SUFFIXES
 

@@ -1,6 +1,6 @@
 """Data the pages need that the service's modules do not already offer.
 
-Mostly reads on top of `app.submissions`/`app.standings`/`app.queue`; the few writes (nickname, role, activation
+Mostly reads on top of `app.course.submissions`/`app.course.standings`/`app.grading.queue`; the few writes (nickname, role, activation
 link) are small and go through `Database.session()` like the service's own writes.
 """
 
@@ -12,11 +12,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app import accounts, extensions, standings, submissions
-from app.assessments import Assessment
-from app.db import Database
-from app.models import ROLES, ApiToken, Extension, Job, Result, Submission, User, utcnow
-from grader import policy
+from app.auth import accounts
+from app.course import extensions, policy, standings, submissions
+from app.course.assessments import Assessment
+from app.store.db import Database
+from app.store.models import ROLES, ApiToken, Extension, Job, Result, Submission, User, utcnow
 
 NICKNAME = re.compile(r"^[A-Za-z0-9_.-]{3,32}$")
 

@@ -1,7 +1,7 @@
 """TA pages for similarity reports: start one, watch its progress, read the pairs side by side.
 
 The comparison never runs on the request thread: POST creates the report row and starts it in the
-background (app.similarity_reports), then redirects to the report's page, which polls its status.
+background (app.course.similarity_reports), then redirects to the report's page, which polls its status.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from app import similarity_reports as reports
-from app.auth import read_form
+from app.auth.sessions import read_form
+from app.course import similarity_reports as reports
 from app.web.common import (
     assessment_or_none,
     error_page,

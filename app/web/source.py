@@ -11,9 +11,9 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer, TextLexer
 from starlette.concurrency import run_in_threadpool
 
-from app import submissions
-from app.errors import NotFound
-from app.handin_source import read_handin, tree
+from app.course import submissions
+from app.course.handin_source import read_handin, tree
+from app.exceptions import NotFound
 from app.web.common import login_redirect, not_found, render, viewer
 
 router = APIRouter(include_in_schema=False)

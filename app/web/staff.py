@@ -10,10 +10,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from app import accounts, admin, extensions, failures, queue, regrades
-from app.auth import Principal, read_form
-from app.errors import NotFound
-from app.models import utcnow
+from app.auth import accounts, admin
+from app.auth.sessions import Principal, read_form
+from app.course import extensions, failures, regrades
+from app.exceptions import NotFound
+from app.grading import queue
+from app.store.models import utcnow
 from app.web import queries
 from app.web.common import (
     assessment_or_none,

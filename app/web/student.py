@@ -9,11 +9,12 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from app import accounts, standings, submissions, uploads
-from app import login as login_flow
-from app.auth import clear_session, foreign_origin, read_form
-from app.errors import NotFound
-from app.models import User
+from app.auth import accounts
+from app.auth import login as login_flow
+from app.auth.sessions import clear_session, foreign_origin, read_form
+from app.course import standings, submissions, uploads
+from app.exceptions import NotFound
+from app.store.models import User
 from app.web import queries
 from app.web.common import (
     assessment_or_none,
@@ -36,7 +37,7 @@ def _db(request: Request):
 
 # ---------------------------------------------------------------------------------------------
 # login, logout, activation: posted before there is a session, so these two forms carry the
-# login form token (app.login) instead of the session's
+# login form token (app.auth.login) instead of the session's
 
 def _anonymous_form(request: Request, name: str, status_code: int = 200, **context) -> Response:
     """The login or activation page with a fresh form token (and its cookie)."""

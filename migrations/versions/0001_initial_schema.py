@@ -7,7 +7,7 @@ Create Date: 2026-11-25
 import sqlalchemy as sa
 from alembic import op
 
-import app.models
+import app.store.models
 
 revision = '0001'
 down_revision = None
@@ -21,7 +21,7 @@ def upgrade() -> None:
     sa.Column('sha256', sa.String(length=64), nullable=False),
     sa.Column('size', sa.BigInteger(), nullable=False),
     sa.Column('data', sa.LargeBinary(), nullable=False),
-    sa.Column('created_at', app.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', app.store.models.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('sha256')
     )
     op.create_table('users',
@@ -34,7 +34,7 @@ def upgrade() -> None:
     sa.Column('password_hash', sa.String(length=200), nullable=True),
     sa.Column('activation_hash', sa.String(length=64), nullable=True),
     sa.Column('active', sa.Boolean(), nullable=False),
-    sa.Column('created_at', app.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', app.store.models.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('nickname'),
     sa.UniqueConstraint('username')
@@ -47,8 +47,8 @@ def upgrade() -> None:
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=100), nullable=False),
     sa.Column('token_hash', sa.String(length=64), nullable=False),
-    sa.Column('created_at', app.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('revoked_at', app.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', app.store.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('revoked_at', app.store.models.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('token_hash')
@@ -62,7 +62,7 @@ def upgrade() -> None:
     sa.Column('assessment', sa.String(length=100), nullable=False),
     sa.Column('seconds', sa.Integer(), nullable=False),
     sa.Column('granted_by', sa.Integer(), nullable=True),
-    sa.Column('created_at', app.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', app.store.models.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['granted_by'], ['users.id'], ),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
@@ -75,7 +75,7 @@ def upgrade() -> None:
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('blob_sha256', sa.String(length=64), nullable=False),
     sa.Column('filename', sa.String(length=255), nullable=False),
-    sa.Column('received_at', app.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('received_at', app.store.models.UTCDateTime(timezone=True), nullable=False),
     sa.Column('status', sa.String(length=10), nullable=False),
     sa.Column('score', sa.Integer(), nullable=True),
     sa.Column('max_score', sa.Integer(), nullable=True),
@@ -98,11 +98,11 @@ def upgrade() -> None:
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('max_attempts', sa.Integer(), nullable=False),
     sa.Column('lease_owner', sa.String(length=100), nullable=True),
-    sa.Column('lease_expires_at', app.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('queued_at', app.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('started_at', app.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('heartbeat_at', app.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('finished_at', app.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('lease_expires_at', app.store.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('queued_at', app.store.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('started_at', app.store.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('heartbeat_at', app.store.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('finished_at', app.store.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.ForeignKeyConstraint(['submission_id'], ['submissions.id'], ),
     sa.PrimaryKeyConstraint('id')
@@ -120,7 +120,7 @@ def upgrade() -> None:
     sa.Column('handin_error', sa.Text(), nullable=True),
     sa.Column('body', sa.Text(), nullable=False),
     sa.Column('worker', sa.String(length=100), nullable=False),
-    sa.Column('created_at', app.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', app.store.models.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['job_id'], ['jobs.id'], ),
     sa.ForeignKeyConstraint(['submission_id'], ['submissions.id'], ),
     sa.PrimaryKeyConstraint('id'),

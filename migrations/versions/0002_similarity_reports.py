@@ -7,7 +7,7 @@ Create Date: 2026-11-29
 import sqlalchemy as sa
 from alembic import op
 
-import app.models
+import app.store.models
 
 revision = '0002_similarity'
 down_revision = '0001'
@@ -24,9 +24,9 @@ def upgrade() -> None:
     sa.Column('done', sa.Integer(), nullable=False),
     sa.Column('total', sa.Integer(), nullable=False),
     sa.Column('requested_by', sa.Integer(), nullable=True),
-    sa.Column('created_at', app.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', app.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('finished_at', app.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', app.store.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', app.store.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('finished_at', app.store.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('error', sa.Text(), nullable=True),
     sa.Column('body', sa.Text(), nullable=True),
     sa.ForeignKeyConstraint(['requested_by'], ['users.id'], ),

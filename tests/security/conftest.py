@@ -62,9 +62,9 @@ def write_assessment(folder: Path, slug: str, release: datetime, due: datetime, 
 
 def make_settings(tmp_path: Path, **overrides):
     """A migrated SQLite database, assessments open now, and ACCOUNTS with password NAME-password."""
-    from app import admin
-    from app.db import Database, upgrade
+    from app.auth import admin
     from app.settings import Settings
+    from app.store.db import Database, upgrade
 
     folder = tmp_path / "assessments"
     folder.mkdir(exist_ok=True)
@@ -90,7 +90,7 @@ class Web:
     def __init__(self, settings):
         from fastapi.testclient import TestClient
 
-        from app import admin
+        from app.auth import admin
         from app.main import create_app
 
         self.settings = settings
@@ -134,11 +134,11 @@ def web(tmp_path):
 
 @contextlib.contextmanager
 def threaded_server(settings):
-    """The app under uvicorn configured exactly as `grader serve` does (app.server), in a thread."""
+    """The app under uvicorn configured exactly as `grader serve` does (app.http.server), in a thread."""
     import uvicorn
 
+    from app.http.server import public_settings, uvicorn_config
     from app.main import create_app
-    from app.server import public_settings, uvicorn_config
 
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))

@@ -8,8 +8,8 @@ from __future__ import annotations
 import httpx
 from sqlalchemy import func, select
 
-from app import accounts
-from app.models import RateLimitHit, User
+from app.auth import accounts
+from app.store.models import RateLimitHit, User
 
 from .conftest import ACCOUNTS, Web, form_token, make_settings, page_login, threaded_server
 

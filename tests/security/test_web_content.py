@@ -61,8 +61,7 @@ def test_create_tarball_script_quotes_a_hostile_base_url(tmp_path):
 # item 10
 
 def test_csv_formula_injection_neutralised(web):
-    from app import accounts
-
+    from app.auth import accounts
     with web.db.session() as s, s.begin():
         user = accounts.get_user(s, "alice")
         user.display_name, user.email = "=HYPERLINK(\"http://evil.example\",\"x\")", "+1+cmd|' /C calc'!A0"
@@ -85,7 +84,7 @@ def test_roster_import_refuses_formula_usernames(web):
     roster = b"username,name\ngood-one,Good\n@SUM(1+1),Evil\n"
     r = tina.post("/ta/students/import", data={"csrf_token": csrf}, files={"roster": ("r.csv", roster)})
     assert r.status_code == 400 and "line 3" in r.text
-    from app import accounts
+    from app.auth import accounts
     with web.db.read_session() as s:   # all or nothing: the good line is not imported either
         assert accounts.get_user(s, "@SUM(1+1)") is None and accounts.get_user(s, "good-one") is None
 

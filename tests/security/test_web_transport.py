@@ -12,9 +12,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from app import admin
-from app.db import Database
-from app.models import Submission
+from app.auth import admin
+from app.store.db import Database
+from app.store.models import Submission
 
 from .conftest import (
     TINY_TAR,

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from support import REFERENCE, REPO, free_port, make_tar, reference_files  # noqa: F401
 
-from app.db import Database, upgrade
 from app.settings import Settings
+from app.store.db import Database, upgrade
 
 # ---------------------------------------------------------------------------------------------
 # handins
@@ -179,7 +179,7 @@ class Service:
     def __init__(self, settings: Settings, workers: int = 0):
         from fastapi.testclient import TestClient
 
-        from app import admin
+        from app.auth import admin
         from app.main import create_app
 
         self.settings = settings
@@ -206,7 +206,7 @@ class Service:
 
     def drain(self, executor=None) -> int:
         """Grade everything queued, in this thread, with the real grader."""
-        from app.worker import Worker
+        from app.grading.worker import Worker
         from grader.execute import UnsafeExecutor
 
         worker = Worker(self.db, self.settings, executor or UnsafeExecutor(), name="test-worker")

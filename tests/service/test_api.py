@@ -9,7 +9,7 @@ from datetime import UTC
 
 from sqlalchemy import func, select
 
-from app.models import Blob, Job, Result, Submission
+from app.store.models import Blob, Job, Result, Submission
 
 
 def test_upload_by_token_is_durable_then_graded(service, good_tar):
@@ -104,8 +104,8 @@ def test_grader_error_is_retried_never_a_zero_and_not_counted(service, tiny_tar)
 def test_handin_the_grader_cannot_unpack_is_graded_zero_with_the_reason(service):
     from datetime import datetime
 
-    from app import submissions
-    from app.models import User
+    from app.course import submissions
+    from app.store.models import User
 
     with service.db.read_session() as s:
         alice = s.scalar(select(User).where(User.username == "alice"))
@@ -179,7 +179,7 @@ def test_scoreboard_gradebook_and_best(service, good_tar, partial_tar):
 
 
 def test_regrades_go_to_the_queue_below_live_work(service, tiny_tar, good_tar):
-    from app import queue
+    from app.grading import queue
 
     first = service.submit("alice", "open", tiny_tar).json()
     service.drain()

@@ -6,8 +6,8 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from app.assessments import load_file
-from app.models import Job
+from app.course.assessments import load_file
+from app.store.models import Job
 
 from .conftest import REPO
 

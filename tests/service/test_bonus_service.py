@@ -78,7 +78,7 @@ def test_demo_mode_adds_a_bonus_demo_copy(settings):
 
 
 def test_the_course_files_define_both_assessments():
-    from app.assessments import load_dir
+    from app.course.assessments import load_dir
 
     from .conftest import REPO
 

@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from app import admin, submissions
-from app.db import Database
+from app.auth import admin
+from app.course import submissions
 from app.main import load_assessments
-from app.models import Job, Result, Submission, User
 from app.settings import Settings
+from app.store.db import Database
+from app.store.models import Job, Result, Submission, User
 
 from .conftest import env_for, make_tar, reference_files
 
@@ -134,7 +135,7 @@ def test_many_workers_never_grade_a_submission_twice(db_url, durable_settings, t
 
 
 def test_lease_expiry_requeues_and_late_result_is_ignored(db_url, durable_settings, tiny_tar):
-    from app import queue
+    from app.grading import queue
 
     settings = durable_settings
     db = Database(settings.db_url)
@@ -156,7 +157,7 @@ def test_lease_expiry_requeues_and_late_result_is_ignored(db_url, durable_settin
 
 def test_grader_error_retries_are_capped_per_student(db_url, durable_settings, tiny_tar):
     # However a handin might make the grader fail, one student cannot keep the workers retrying it.
-    from app import queue
+    from app.grading import queue
 
     settings = durable_settings
     db = Database(settings.db_url)

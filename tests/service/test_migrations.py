@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 
-from app.db import alembic_config, make_engine
+from app.store.db import alembic_config, make_engine
 
 from .conftest import _admin
 

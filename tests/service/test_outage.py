@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select
 
-from app import queue
-from app.db import Database
-from app.models import Blob, Job, Submission
+from app.grading import queue
+from app.store.db import Database
+from app.store.models import Blob, Job, Submission
 
 LOCKED = sa_exc.OperationalError("INSERT ...", {}, sqlite3.OperationalError("database is locked"))
 PG_DOWN = sa_exc.OperationalError("SELECT 1", {}, psycopg.OperationalError(

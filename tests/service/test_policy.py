@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from app.assessments import demo_copy, load_file
-from grader import policy
-from grader.policy import Attempt
+from app.course import policy
+from app.course.assessments import demo_copy, load_file
+from app.course.policy import Attempt
 
 from .conftest import REPO
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.db import SchemaOutOfDate
 from app.settings import Settings
+from app.store.db import SchemaOutOfDate
 
 from .conftest import REFERENCE, Service, env_for, free_port
 
@@ -141,7 +141,7 @@ def test_refuses_to_start_on_a_stale_schema(tmp_path, assessments_dir):
 
 
 def test_without_the_unsafe_setting_workers_grade_in_the_sandbox_or_refuse(settings, good_tar):
-    from app.worker import SandboxRefused, make_executor
+    from app.grading.worker import SandboxRefused, make_executor
 
     safe = settings.model_copy(update={"unsafe_no_sandbox": False})
     try:
@@ -171,9 +171,9 @@ def test_wait_returns_the_grade_with_in_process_workers(settings, good_tar):
 def test_an_accepted_upload_survives_a_server_crash_right_after_the_202(db_url, settings, tiny_tar):
     from sqlalchemy import select
 
-    from app import admin
-    from app.db import Database
-    from app.models import Blob, Job, Submission
+    from app.auth import admin
+    from app.store.db import Database
+    from app.store.models import Blob, Job, Submission
 
     db = Database(settings.db_url)
     admin.add_user(db, "alice", "student", None)

@@ -10,8 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import event
 
-from app import queue, submissions
-from app.models import User
+from app.course import submissions
+from app.grading import queue
+from app.store.models import User
 
 BODY = {"assessment": "hw1p1", "score": 15, "max_score": 100, "error": None, "sandbox": "bwrap",
         "unsafe": False, "notes": [], "timings": {},

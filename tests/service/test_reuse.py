@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
-from app import submissions
-from app.models import Job, Result, User
+from app.course import submissions
+from app.store.models import Job, Result, User
 from grader.execute import UnsafeExecutor
 from grader.version import reuse_key
 

@@ -9,9 +9,9 @@ import time
 
 from support import make_tar, reference_files
 
-from app import admin
-from app import similarity_reports as reports
-from app.models import SimilarityReport
+from app.auth import admin
+from app.course import similarity_reports as reports
+from app.store.models import SimilarityReport
 
 from .conftest import env_for
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import event, text
 
-from app.db import Database, upgrade
+from app.store.db import Database, upgrade
 
 
 def test_writers_in_one_process_never_meet_sqlite_busy(tmp_path: Path):

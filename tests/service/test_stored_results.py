@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from app import queue
+from app.grading import queue
 
 OLD_ROW = {   # a result as stored before tests carried typed checks and notes
     "assessment": "hw1p1", "score": 0, "max_score": 15, "error": None, "sandbox": "bwrap", "unsafe": False,
@@ -52,7 +52,7 @@ def test_non_finite_excerpts_stay_strings_in_the_api(service, tiny_tar):
 
 
 def test_failures_across_the_class_group_by_typed_fields_not_sentences():
-    from app.failures import first_failure
+    from app.course.failures import first_failure
     from grader.result import GradeResult
 
     def result(check: dict) -> GradeResult:

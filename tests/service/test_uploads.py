@@ -1,4 +1,4 @@
-"""One upload use case (app/uploads.py) behind both doors: the web form and the JSON API refuse
+"""One upload use case (app/course/uploads.py) behind both doors: the web form and the JSON API refuse
 the same uploads with the same status and sentence, and store accepted ones the same way."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from app.models import Job, Submission
+from app.store.models import Job, Submission
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ import time
 
 from sqlalchemy import event
 
-from app import queue
-from app.db import Database
-from app.worker import GradingLane
+from app.grading import queue
+from app.grading.worker import GradingLane
+from app.store.db import Database
 
 from .conftest import Service
 
@@ -85,8 +85,8 @@ def test_serve_grades_in_worker_processes_that_a_queued_job_wakes(settings, tiny
     # with one poll an hour, only the pipe the web process rings can get this upload graded.
     from sqlalchemy import select
 
-    from app.models import Result
-    from app.worker_processes import WorkerProcesses
+    from app.grading.worker_processes import WorkerProcesses
+    from app.store.models import Result
 
     settings = settings.model_copy(update={"poll_seconds": 3600.0, "unsafe_no_sandbox": True})
     svc = Service(settings)
@@ -113,8 +113,8 @@ def test_serve_grades_in_worker_processes_that_a_queued_job_wakes(settings, tiny
 def test_a_queued_job_wakes_a_listening_grader_worker_on_postgres(settings, tiny_tar):
     # `grader worker` on another machine shares no process with the web tier: on Postgres it
     # LISTENs, and the transaction that queues a job NOTIFYs. One poll an hour: only that wakes it.
-    from app.db import PostgresDoorbell
-    from app.worker import Worker
+    from app.grading.worker import Worker
+    from app.store.db import PostgresDoorbell
     from grader.execute import UnsafeExecutor
 
     if settings.db_url.startswith("sqlite"):
@@ -148,8 +148,8 @@ def test_serve_refuses_when_a_worker_process_cannot_start(settings, tmp_path):
     # refuses to grade rather than run with fewer workers than it said, and stops the others.
     import pytest
 
-    from app.worker import SandboxRefused
-    from app.worker_processes import WorkerProcesses
+    from app.grading.worker import SandboxRefused
+    from app.grading.worker_processes import WorkerProcesses
 
     child = tmp_path / "child.py"
     child.write_text("import sys\n"

@@ -83,7 +83,7 @@ class LiveServer:
         self.gate.set()
 
     def token(self, username: str) -> str:
-        from app import admin
+        from app.auth import admin
         return admin.create_token(self.db, username, "test")
 
 
@@ -91,11 +91,11 @@ class LiveServer:
 def live_server(tmp_path_factory) -> LiveServer:
     import uvicorn
 
-    from app import admin
-    from app.db import upgrade
+    from app.auth import admin
+    from app.grading.worker import SandboxRefused, WorkerPool
     from app.main import create_app
     from app.settings import Settings
-    from app.worker import SandboxRefused, WorkerPool
+    from app.store.db import upgrade
 
     root = tmp_path_factory.mktemp("web")
     write_assessments(root / "assessments")
@@ -134,7 +134,7 @@ def live_server(tmp_path_factory) -> LiveServer:
         time.sleep(0.05)
     live = LiveServer(f"http://127.0.0.1:{port}", app, settings)
     # Tests can hold the workers (live.gate.clear()) to see a submission queued, then let them go.
-    import app.queue as queue_module
+    import app.grading.queue as queue_module
     real_claim = queue_module.claim
     queue_module.claim = lambda *a, **kw: real_claim(*a, **kw) if live.gate.is_set() else None
     try:

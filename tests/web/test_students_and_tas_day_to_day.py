@@ -17,8 +17,8 @@ WIDTHS = {"desktop": 1280, "phone": 390}
 def student(new_page, live_server):
     """student(name, width): a page logged in as a student of this file's own (other tests count
     alice's, bob's and carol's submissions), created on first use."""
-    from app import admin
-    from app.accounts import get_user
+    from app.auth import admin
+    from app.auth.accounts import get_user
 
     def make(name: str, width: int = 1280):
         with live_server.db.read_session() as s:

@@ -1,4 +1,4 @@
-// Starts Swagger UI for /docs from a file, so the page needs no inline script (see app/headers.py).
+// Starts Swagger UI for /docs from a file, so the page needs no inline script (see app/http/headers.py).
 window.addEventListener("load", function () {
   window.ui = SwaggerUIBundle({
     url: "/openapi.json",

@@ -1,0 +1,100 @@
+"""Sessions, API tokens and account activation under /api/v1."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, Field
+
+from app.api import deps
+from app.api.deps import UserDep
+from app.auth import accounts
+from app.auth import login as login_flow
+from app.auth.sessions import clear_session, csrf_token, principal_for, refuse_foreign_origin
+from app.exceptions import ApiError
+from app.store.models import User
+
+router = APIRouter(tags=["accounts"])
+
+
+def _user_view(user: User) -> dict:
+    return {"username": user.username, "display_name": user.display_name, "role": user.role,
+            "nickname": user.nickname}
+
+
+class LoginBody(BaseModel):
+    username: str = Field(max_length=login_flow.MAX_USERNAME)
+    password: str = Field(max_length=accounts.MAX_PASSWORD_LENGTH)
+
+
+@router.post("/login")
+def login(body: LoginBody, request: Request, response: Response) -> dict:
+    """Sets the session cookie; the returned csrf_token goes in X-CSRF-Token on later writes."""
+    refuse_foreign_origin(request)
+    result = login_flow.attempt(request, body.username, body.password)
+    if result.refused:
+        raise ApiError(429, "rate_limited", "Too many login attempts; wait a minute and try again.",
+                       headers={"Retry-After": str(result.refused.retry_after)})
+    if result.user is None:
+        raise ApiError(401, "bad_credentials", "Wrong username or password.")
+    return {"user": _user_view(result.user), "csrf_token": login_flow.start_session(request, response, result.user)}
+
+
+@router.post("/logout")
+def logout(request: Request, response: Response, user: UserDep) -> dict:
+    """Ends every session of your account (a copied cookie too); API tokens stay valid."""
+    with deps.database(request).session() as s, s.begin():
+        accounts.end_sessions(s.get(User, user.id))
+    clear_session(response)
+    return {"ok": True}
+
+
+@router.get("/me")
+async def me(request: Request, user: UserDep) -> dict:
+    return {"user": _user_view(user), "csrf_token": csrf_token(await principal_for(request))}
+
+
+class ActivateBody(BaseModel):
+    token: str
+    password: str = Field(min_length=8, max_length=accounts.MAX_PASSWORD_LENGTH)
+
+
+@router.post("/activate")
+def activate(body: ActivateBody, request: Request) -> dict:
+    refuse_foreign_origin(request)
+    try:
+        with deps.database(request).session() as s, s.begin():
+            user = accounts.activate(s, body.token, body.password)
+            return {"user": _user_view(user)}
+    except accounts.AccountError as exc:
+        raise ApiError(400, "activation_failed", str(exc)) from None
+
+
+class TokenBody(BaseModel):
+    name: str = "token"
+
+
+@router.get("/tokens")
+def list_tokens(request: Request, user: UserDep) -> list[dict]:
+    from sqlalchemy import select
+
+    from app.store.models import ApiToken
+    with deps.database(request).read_session() as s:
+        rows = s.scalars(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id))
+        return [{"id": t.id, "name": t.name, "created_at": t.created_at.isoformat(),
+                 "revoked": t.revoked_at is not None} for t in rows]
+
+
+@router.post("/tokens", status_code=201)
+def create_token(body: TokenBody, request: Request, user: UserDep) -> dict:
+    """The token is shown once; only its hash is stored."""
+    with deps.database(request).session() as s, s.begin():
+        row, token = accounts.create_token(s, s.get(User, user.id), body.name)
+        return {"id": row.id, "name": row.name, "token": token}
+
+
+@router.delete("/tokens/{token_id}")
+def revoke_token(token_id: int, request: Request, user: UserDep) -> dict:
+    with deps.database(request).session() as s, s.begin():
+        if not accounts.revoke_token(s, user, token_id):
+            raise ApiError(404, "not_found", "No such token.")
+    return {"revoked": token_id}

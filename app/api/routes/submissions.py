@@ -1,0 +1,98 @@
+"""Assessments, uploads and submissions under /api/v1."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from app.api import deps
+from app.api.deps import UserDep
+from app.course import extensions, submissions, uploads
+from app.exceptions import ApiError, NotFound
+from app.store.models import User
+
+router = APIRouter(tags=["submissions"])
+
+
+@router.get("/assessments")
+def list_assessments(request: Request, user: UserDep) -> list[dict]:
+    out = []
+    with deps.database(request).read_session() as s:
+        for a in request.app.state.assessments.values():
+            d = extensions.deadlines(s, a, user.id)
+            out.append({"slug": a.slug, "title": a.title, "timezone": a.timezone, "max_score": a.max_score,
+                        "early_bonus": a.early_bonus, "counts": a.counts,
+                        "max_submissions": a.max_submissions, "min_interval_seconds": a.min_interval_seconds,
+                        "late_penalty_percent_per_day": a.late_penalty_percent_per_day,
+                        "upload_max_bytes": a.upload_max_bytes, "sections": a.sections,
+                        "release": a.local(d.release), "early": a.local(d.early), "due": a.local(d.due),
+                        "last_accepted": a.local(d.last_accepted),
+                        "extension_seconds": extensions.extension_seconds(s, user.id, a.slug)})
+    return out
+
+
+@router.post("/assessments/{slug}/submissions", status_code=202,
+             openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {
+                 "schema": {"type": "object", "required": ["handin"],
+                            "properties": {"handin": {"type": "string", "format": "binary"}}}}}}})
+async def submit(slug: str, request: Request, user: UserDep, wait: float = 0) -> dict:
+    """Upload `handin` (multipart). 202 once it is stored; `?wait=SECONDS` waits for the grade."""
+    a = deps.find_assessment(request, slug)
+    # every check, limit and the storage are app/course/uploads.py's; UploadRefused is an ApiError
+    accepted = await uploads.accept_upload(request, uploads.Upload.of(request, a, user))
+    body = {"id": accepted.submission_id, "version": accepted.version, "status": accepted.status,
+            "url": f"/api/v1/submissions/{accepted.submission_id}"}
+    if wait > 0:
+        view = await _wait_for_grade(request, user, accepted.submission_id,
+                                     min(wait, deps.settings(request).max_wait_seconds))
+        body |= view
+    return body
+
+
+async def _wait_for_grade(request: Request, user: User, sub_id: int, seconds: float) -> dict:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    while True:
+        view = await run_in_threadpool(_view, request, user, sub_id)
+        if view["status"] in ("graded", "error") or loop.time() >= end:
+            return view
+        await asyncio.sleep(0.25)
+
+
+def _visible_submission(s, user: User, sub_id: int):
+    """The submission if USER may see it; another student's id is a 404 like a missing one."""
+    try:
+        return submissions.visible_submission(s, user, sub_id)
+    except NotFound:
+        raise ApiError(404, "not_found", "No such submission.") from None
+
+
+def _view(request: Request, user: User, sub_id: int) -> dict:
+    with deps.database(request).read_session() as s:
+        sub = _visible_submission(s, user, sub_id)
+        return submissions.submission_view(s, sub, request.app.state.assessments.get(sub.assessment), user)
+
+
+@router.get("/submissions/{submission_id}")
+def get_submission(submission_id: int, request: Request, user: UserDep) -> dict:
+    """Status (queued, running, graded, error), score, sections with feedback, policy, timestamps."""
+    return _view(request, user, submission_id)
+
+
+@router.get("/submissions/{submission_id}/handin")
+def download_handin(submission_id: int, request: Request, user: UserDep) -> Response:
+    with deps.database(request).read_session() as s:
+        sub = _visible_submission(s, user, submission_id)
+        data = submissions.blob_bytes(s, sub)
+    return Response(data, media_type="application/octet-stream",
+                    headers={"Content-Disposition": f'attachment; filename="handin-{submission_id}.tar"'})
+
+
+@router.get("/assessments/{slug}/submissions")
+def list_submissions(slug: str, request: Request, user: UserDep, user_name: str | None = None) -> list[dict]:
+    """Your submissions (TAs: everyone's, or one student's with ?user_name=)."""
+    a = deps.find_assessment(request, slug)
+    with deps.database(request).read_session() as s:
+        return submissions.submission_views(s, submissions.list_submissions(s, user, slug, user_name), a, user)

@@ -1,0 +1,171 @@
+"""Accounts: users, passwords (argon2), API tokens (stored as sha256), activation links."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from datetime import datetime
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.store.models import ROLES, ApiToken, User, utcnow
+
+_hasher = PasswordHasher()
+# A valid hash to verify against when the user does not exist, so timing does not reveal names.
+_DUMMY_HASH = _hasher.hash("not a real password")
+
+_ADJECTIVES = ("brisk", "calm", "clever", "daring", "eager", "fuzzy", "gentle", "happy", "jolly", "keen",
+               "lucky", "mellow", "nimble", "plucky", "quiet", "rapid", "sunny", "swift", "tidy", "witty")
+_ANIMALS = ("otter", "falcon", "lynx", "panda", "heron", "koala", "badger", "gecko", "ibis", "marten",
+            "newt", "orca", "puffin", "quokka", "raven", "seal", "tapir", "walrus", "yak", "zebra")
+
+
+# Letters, digits and . _ - (an Andrew id or the part of an email before @): nothing a spreadsheet
+# would read as a formula, nothing that needs quoting in a URL.
+USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+MAX_PASSWORD_LENGTH = 1024   # argon2 hashes anything, but a megabyte password is a denial of service
+
+
+class AccountError(ValueError):
+    pass
+
+
+class NotAllowed(AccountError):
+    """The actor's role does not reach the target account (see may_act_on)."""
+
+
+def may_act_on(actor: User, target: User) -> bool:
+    """The role order for every action on another account (activation links, roles, extensions,
+    tokens): a TA acts on students only; an admin acts on everyone, staff included."""
+    if actor.role == "admin":
+        return True
+    return actor.role == "ta" and target.role == "student"
+
+
+def may_grant(actor: User, target: User, role: str) -> bool:
+    """Only an admin makes or unmakes staff (TA or admin); nobody changes their own role."""
+    if actor.id == target.id:
+        return False
+    return may_act_on(actor, target) and (role == "student" or actor.role == "admin")
+
+
+def hash_password(password: str) -> str:
+    if len(password) < 8:
+        raise AccountError("passwords need at least 8 characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise AccountError(f"passwords have at most {MAX_PASSWORD_LENGTH} characters")
+    return _hasher.hash(password)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_nickname(session: Session) -> str:
+    while True:
+        name = f"{secrets.choice(_ADJECTIVES)}-{secrets.choice(_ANIMALS)}-{secrets.randbelow(1000):03d}"
+        if session.scalar(select(User.id).where(User.nickname == name)) is None:
+            return name
+
+
+def get_user(session: Session, username: str) -> User | None:
+    return session.scalar(select(User).where(User.username == username))
+
+
+def add_user(session: Session, username: str, role: str = "student", password: str | None = None,
+             display_name: str = "", email: str = "") -> User:
+    if role not in ROLES:
+        raise AccountError(f"role must be one of {', '.join(ROLES)}")
+    if not USERNAME.match(username):
+        raise AccountError(f"{username[:40]!r} is not a username: 1 to 100 letters, digits, dots, dashes or "
+                           "underscores, starting with a letter or digit")
+    if get_user(session, username) is not None:
+        raise AccountError(f"user {username!r} already exists")
+    user = User(username=username, role=role, display_name=display_name or username, email=email,
+                nickname=new_nickname(session),
+                password_hash=hash_password(password) if password else None)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def end_sessions(user: User) -> None:
+    """Every session cookie issued to USER so far stops working (API tokens are separate)."""
+    user.session_generation = (user.session_generation or 0) + 1
+
+
+def set_password(user: User, password: str) -> None:
+    """Also ends the account's sessions: a changed password locks out whoever held the old one."""
+    user.password_hash = hash_password(password)
+    user.activation_hash = None
+    end_sessions(user)
+
+
+def authenticate(session: Session, username: str, password: str) -> User | None:
+    user = get_user(session, username)
+    try:
+        _hasher.verify(user.password_hash if user and user.password_hash else _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if user is None or not user.password_hash or not user.active:
+        return None
+    return user
+
+
+def create_activation(user: User) -> str:
+    """A one-time secret for the activation link; only its hash is stored."""
+    secret = secrets.token_urlsafe(24)
+    user.activation_hash = hash_token(secret)
+    return secret
+
+
+def activate(session: Session, secret: str, password: str) -> User:
+    user = session.scalar(select(User).where(User.activation_hash == hash_token(secret)))
+    if user is None:
+        raise AccountError("this activation link is not valid (or was already used)")
+    set_password(user, password)
+    return user
+
+
+def create_token(session: Session, user: User, name: str = "") -> tuple[ApiToken, str]:
+    """Returns the row and the token itself, which is shown once and never stored."""
+    token = "gr_" + secrets.token_urlsafe(32)
+    row = ApiToken(user_id=user.id, name=name or "token", token_hash=hash_token(token))
+    session.add(row)
+    session.flush()
+    return row, token
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token),
+                                                ApiToken.revoked_at.is_(None)))
+    if row is None or not row.user.active:
+        return None
+    return row.user
+
+
+def why_token_refused(session: Session, token: str) -> str:
+    """One sentence for a Bearer token that `user_for_token` refused: revoked, or not a token."""
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+    fix = "Create a new token on your profile page and use that one."
+    if row is not None and row.revoked_at is not None:
+        return f"This API token ({row.name!r}) was revoked on {row.revoked_at:%Y-%m-%d %H:%M} UTC. {fix}"
+    if row is not None:
+        return "This API token's account is not active. Ask your course staff."
+    return f"This API token is not valid (mistyped, truncated, or from another server). {fix}"
+
+
+def revoke_token(session: Session, user: User, token_id: int) -> bool:
+    row = session.get(ApiToken, token_id)
+    if row is None or (row.user_id != user.id and user.role != "admin") or row.revoked_at:
+        return False
+    row.revoked_at = utcnow()
+    return True
+
+
+def now() -> datetime:
+    return utcnow()

@@ -1,0 +1,279 @@
+"""The `grader` console script: the service's commands (serve, worker, db, user, roster, token)
+next to the grading core's `grade` (grader/cli.py), which knows nothing of the service."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from grader.cli import add_grade_command
+
+
+def _settings(args, **overrides):
+    from app.settings import Settings
+
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if getattr(args, "unsafe_no_sandbox", False):
+        values["unsafe_no_sandbox"] = True
+    return Settings(**values)
+
+
+def _db(settings):
+    from app.store.db import Database
+    return Database(settings.db_url)
+
+
+def cmd_db_upgrade(args) -> int:
+    from app.store.db import upgrade
+
+    settings = _settings(args)
+    upgrade(settings.db_url)
+    print(f"database is up to date ({settings.db_url.split('@')[-1]})")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from app.http.server import public_settings, run
+    from app.main import create_app
+    from app.store.db import SchemaOutOfDate, upgrade
+
+    settings = public_settings(_settings(args, demo=True if args.demo else None), args.host, args.port)
+    if args.demo:
+        upgrade(settings.db_url)   # a demo starts from nothing: create the schema
+    workers = settings.workers if args.workers is None else args.workers
+    try:
+        app = create_app(settings, workers=workers)
+    except SchemaOutOfDate as exc:
+        print(f"grader: {exc}", file=sys.stderr)
+        return 1
+    if workers:
+        from app.grading.worker import SandboxRefused
+        from app.grading.worker_processes import WorkerProcesses
+        pool = WorkerProcesses(app.state.db, settings, workers)
+        try:
+            pool.prepare()
+        except SandboxRefused as exc:
+            print(f"grader: no safe sandbox is available here ({exc}); refusing to grade student code.\n"
+                  "  Run `grader serve --workers 0` for a web-only tier, or --unsafe-no-sandbox "
+                  "(development only).", file=sys.stderr)
+            return 3
+        app.state.worker_pool = pool
+        if settings.unsafe_no_sandbox:
+            print("WARNING: GRADER_UNSAFE_NO_SANDBOX: student code runs WITHOUT a sandbox.", file=sys.stderr)
+    if args.demo:
+        from app.auth.admin import setup_demo
+        creds = setup_demo(app.state.db)
+        url = f"http://{args.host}:{args.port}"
+        slug = next(s for s in app.state.assessments if s.endswith("-demo"))
+        print(f"""
+Demo course at {url}  (API docs: {url}/docs)
+  TA login:       ta / {creds['ta']}
+  Student login:  student / {creds['student']}   (and student2 / {creds['student2']})
+  Student token:  {creds['token']}
+Submit from a handout folder:
+  curl -s {url}/handout/create_tarball.sh -o create_tarball.sh
+  GRADER_TOKEN={creds['token']} bash create_tarball.sh
+or directly:
+  curl -H "Authorization: Bearer {creds['token']}" -F handin=@handin.tar \\
+       "{url}/api/v1/assessments/{slug}/submissions?wait=120"
+""", flush=True)
+    # The service's own lines (start-up, one per grade, shutdown) show whatever uvicorn's level.
+    logging.getLogger("app").setLevel(logging.INFO)
+    app.state.address = f"http://{args.host}:{args.port}"
+    run(app, settings, args.host, args.port, args.log_level)   # with bounds on slow clients (app/http/server.py)
+    return 0
+
+
+def cmd_worker(args) -> int:
+    import signal
+    import threading
+
+    from app.grading import queue
+    from app.grading.worker import SandboxRefused, Worker, make_executor
+    from app.store.db import PostgresDoorbell, SchemaOutOfDate, check_schema
+
+    settings = _settings(args)
+    db = _db(settings)
+    try:
+        check_schema(db.engine)
+    except SchemaOutOfDate as exc:
+        print(f"grader: {exc}", file=sys.stderr)
+        return 1
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    threads, executors = [], []
+    try:
+        for i in range(args.count):
+            executor = make_executor(settings, args.first_index + i)
+            executors.append(executor)
+            # On Postgres each worker LISTENs for queued jobs; on SQLite it polls (no web process here)
+            doorbell = PostgresDoorbell(db, queue.JOBS_CHANNEL) if not db.is_sqlite else None
+            worker = Worker(db, settings, executor, doorbell=doorbell)
+            worker.name = f"{worker.name}:w{i}"
+            t = threading.Thread(target=worker.run_forever, args=(stop,), daemon=True)
+            t.start()
+            threads.append(t)
+    except SandboxRefused as exc:
+        print(f"grader: no safe sandbox is available here ({exc}); refusing to grade.", file=sys.stderr)
+        stop.set()
+        return 3
+    print(f"grader worker: {args.count} worker(s) on {settings.db_url.split('@')[-1]}", flush=True)
+    while not stop.wait(1.0):
+        pass
+    for t in threads:
+        t.join(60)
+    for ex in executors:
+        getattr(ex, "close", lambda: None)()
+    return 0
+
+
+def cmd_user_add(args) -> int:
+    from app.auth.accounts import AccountError
+    from app.auth.admin import add_user
+
+    try:
+        add_user(_db(_settings(args)), args.name, args.role, args.password, args.display_name or "",
+                 args.email or "")
+    except AccountError as exc:
+        print(f"grader: {exc}", file=sys.stderr)
+        return 1
+    print(f"added {args.role} {args.name}" + ("" if args.password else " (no password yet)"))
+    return 0
+
+
+def cmd_roster_import(args) -> int:
+    from app.auth.admin import import_roster
+
+    settings = _settings(args)
+    links = import_roster(_db(settings), Path(args.csv), args.base_url or settings.base_url)
+    for username, link in links:
+        print(f"{username}\t{link}")
+    print(f"{len(links)} new student(s); each link works once.", file=sys.stderr)
+    return 0
+
+
+def cmd_token_create(args) -> int:
+    from app.auth.accounts import AccountError
+    from app.auth.admin import create_token
+
+    try:
+        print(create_token(_db(_settings(args)), args.name, args.token_name))
+    except AccountError as exc:
+        print(f"grader: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_similarity(args) -> int:
+    """Compare every student's counted handin with every other's, store the report (TAs read it at
+    /ta/similarity/ID) and print the pairs."""
+    from app.course import similarity_reports as reports
+    from app.main import load_assessments
+
+    settings = _settings(args, demo=args.slug.endswith("-demo") or None)
+    assessment = load_assessments(settings).get(args.slug)
+    if assessment is None:
+        print(f"grader: no assessment {args.slug!r}", file=sys.stderr)
+        return 2
+    db = _db(settings)
+    report_id = reports.request_report(db, assessment, None, args.threshold / 100)
+
+    def progress(done: int, total: int) -> None:
+        print(f"\rcomparing: {done}/{total}", end="" if done < total else "\n", file=sys.stderr, flush=True)
+
+    final = reports.run_report(db, assessment, report_id, on_progress=progress)
+    if final.state != "done":
+        print(f"grader: the report failed: {final.error}", file=sys.stderr)
+        return 3
+    rep = final.report
+    print(f"{rep.handins} handins, {rep.candidate_pairs} pairs share code, {len(rep.pairs)} at or above "
+          f"{args.threshold:g}% ({rep.seconds:.1f} s); report #{report_id}: "
+          f"{settings.base_url.rstrip('/')}/ta/similarity/{report_id}")
+    for pair in rep.pairs:
+        files = ", ".join(f.path for f in pair.files)
+        print(f"{pair.a}\t{pair.b}\t{pair.similarity_a:.0%}\t{pair.similarity_b:.0%}\t{pair.tokens} tokens\t{files}")
+    return 0
+
+
+def _add_service_commands(sub) -> None:
+    s = sub.add_parser("serve", help="run the web service with in-process grading workers",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                       description="Serve the pages and the JSON API (docs at /docs) with in-process "
+                                   "grading workers. Other settings are GRADER_* environment variables "
+                                   "(app/settings.py), e.g. DATABASE_URL; SQLite in ./data by default.")
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    s.add_argument("--port", type=int, default=8000, help="port to listen on")
+    s.add_argument("--workers", type=int, default=None,
+                   help="grading threads in this process; 0 for a web-only tier; None means "
+                        "GRADER_WORKERS, else one per core")
+    s.add_argument("--demo", action="store_true",
+                   help="create the schema and a demo course dated around now, and print its logins and a token")
+    s.add_argument("--unsafe-no-sandbox", action="store_true",
+                   help="grade WITHOUT isolation (development only; recorded on every result)")
+    s.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"],
+                   help="uvicorn's log level (info adds one line per request); the service's start-up, "
+                        "per-grade and shutdown lines are always shown")
+    s.set_defaults(func=cmd_serve)
+
+    w = sub.add_parser("worker", help="run grading workers alone (Postgres: any number, any machine)")
+    w.add_argument("--count", type=int, default=1)
+    w.add_argument("--first-index", type=int, default=0, help="sandbox slots start at this worker index")
+    w.add_argument("--unsafe-no-sandbox", action="store_true")
+    w.set_defaults(func=cmd_worker)
+
+    d = sub.add_parser("db", help="database maintenance")
+    dsub = d.add_subparsers(dest="db_command", required=True)
+    dsub.add_parser("upgrade", help="apply the migrations").set_defaults(func=cmd_db_upgrade)
+
+    u = sub.add_parser("user", help="accounts")
+    usub = u.add_subparsers(dest="user_command", required=True)
+    ua = usub.add_parser("add", help="add a user")
+    ua.add_argument("name")
+    ua.add_argument("--role", choices=["student", "ta", "admin"], default="student")
+    ua.add_argument("--password")
+    ua.add_argument("--display-name")
+    ua.add_argument("--email")
+    ua.set_defaults(func=cmd_user_add)
+
+    r = sub.add_parser("roster", help="class roster")
+    rsub = r.add_subparsers(dest="roster_command", required=True)
+    ri = rsub.add_parser("import", help="create students from a CSV (username[,name,email])")
+    ri.add_argument("csv")
+    ri.add_argument("--base-url", help="where the activation links point (default GRADER_BASE_URL)")
+    ri.set_defaults(func=cmd_roster_import)
+
+    t = sub.add_parser("token", help="API tokens")
+    tsub = t.add_subparsers(dest="token_command", required=True)
+    tc = tsub.add_parser("create", help="print a new API token for a user")
+    tc.add_argument("name", help="the user's name")
+    tc.add_argument("--token-name", default="cli")
+    tc.set_defaults(func=cmd_token_create)
+
+
+    m = sub.add_parser("similarity", help="compare every student's counted handin with every other's "
+                                          "(MOSS-style; the report is also shown to TAs)")
+    m.add_argument("slug", help="the assessment, e.g. hw1p1")
+    m.add_argument("--threshold", type=float, default=50.0,
+                   help="list pairs at or above this similarity, in percent (default: 50)")
+    m.set_defaults(func=cmd_similarity)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="grader", description="HW1P1 grading service")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_grade_command(sub)
+    _add_service_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""The upload use case: one handin arriving through either door (the web form or the JSON API).
+
+Both routes call `accept_upload` and only translate its outcome: an `Accepted` on success, an
+`UploadRefused` (status, code, one sentence) otherwise. Every check, every limit and the storage
+live here, in the order they run:
+
+  1. the per-user upload rate                       (before anything is read)
+  2. the assessment's rules: open, attempts, spacing (before the body is read; binding again at 6)
+  3. the declared size (Content-Length)              (before the body is read)
+  4. the `handin` file field, read up to the limit
+  5. the archive unpacks within the grader's limits  (nothing unpackable takes a submission slot)
+  6. blob + submission + job stored in one transaction, the rules checked again inside it
+
+The receive time that counts (deadlines, early bonus, late penalty) is when the whole body had
+arrived (app.http.bodylimits stamps it), not when the headers did: a dribbled upload cannot beat a
+deadline. Step 2 uses the headers' time only to refuse early what would be refused anyway.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+
+from app.auth.sessions import read_form
+from app.course import submissions
+from app.course.assessments import Assessment
+from app.exceptions import ApiError
+from app.http.bodylimits import received_at as body_received_at
+from app.store.models import User, utcnow
+from grader.handin import HandinError, UnpackLimits, check_handin
+from grader.version import reuse_key
+
+MULTIPART_OVERHEAD = 64 << 10   # room for the multipart framing around the file itself
+FILE_FIELD = "handin"
+
+
+@dataclass(frozen=True)
+class Upload:
+    """Who uploads what, when: the use case's input, whichever door the handin came through."""
+    assessment: Assessment
+    user: User
+    headers_at: datetime           # when the request's headers were handled: the cheap precheck's time
+    declared_bytes: int | None     # the request's Content-Length, when it sent one
+
+    @classmethod
+    def of(cls, request: Request, a: Assessment, user: User) -> Upload:
+        length = request.headers.get("content-length", "")
+        return cls(a, user, utcnow(), int(length) if length.isdigit() else None)
+
+
+@dataclass(frozen=True)
+class Handin:
+    data: bytes
+    filename: str
+    received_at: datetime          # when the whole body had arrived: deadlines are judged by it
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """Stored durably and queued for grading."""
+    submission_id: int
+    version: int
+    status: str
+
+
+class UploadRefused(ApiError):
+    """The upload is not accepted: `status` (HTTP), `code` (machine-readable), `message` (one sentence)."""
+
+
+def too_large(a: Assessment) -> UploadRefused:
+    return UploadRefused(413, "too_large", f"The upload is larger than {a.upload_max_bytes >> 20} MiB.")
+
+
+def check_rate(request: Request, upload: Upload) -> None:
+    """Blocking (a database write): call from a worker thread."""
+    verdict = request.app.state.limiter.hit(f"upload:{upload.user.id}",
+                                            request.app.state.settings.uploads_per_minute)
+    if not verdict.allowed:
+        raise UploadRefused(429, "rate_limited", "Too many uploads in a minute; wait and try again.",
+                            headers={"Retry-After": str(verdict.retry_after)})
+
+
+def check_declared_size(upload: Upload) -> None:
+    """Refuse an oversized body before reading it."""
+    if upload.declared_bytes is not None and \
+            upload.declared_bytes > upload.assessment.upload_max_bytes + MULTIPART_OVERHEAD:
+        raise too_large(upload.assessment)
+
+
+async def check_rules(request: Request, upload: Upload) -> None:
+    decision = await run_in_threadpool(submissions.precheck, request.app.state.db, upload.assessment,
+                                       upload.user, upload.headers_at)
+    if not decision.allowed:
+        raise UploadRefused(403, "refused", decision.reason)
+
+
+async def read_handin(request: Request, upload: Upload) -> Handin:
+    """The `handin` file field, never more than the assessment's limit (+1 byte to tell)."""
+    cap = upload.assessment.upload_max_bytes
+    form = await read_form(request)   # the one parse of this request's form, with its limits
+    file = form.get(FILE_FIELD)
+    if file is None or isinstance(file, str):
+        raise UploadRefused(422, "no_handin", f"Send the archive as the multipart file field `{FILE_FIELD}`.")
+    data = await file.read(cap + 1)
+    if len(data) > cap:
+        raise too_large(upload.assessment)
+    return Handin(data, file.filename or "handin.tar", body_received_at(request.scope))
+
+
+def check_archive(handin: Handin, a: Assessment) -> None:
+    """Refuse what the grader could never unpack (or a handin built for another assessment),
+    before it takes a submission slot."""
+    try:   # reads every member as the worker's unpack will, writing nothing
+        check_handin(handin.data, UnpackLimits(archive_bytes=a.upload_max_bytes), layout=a.grading_suite.layout)
+    except HandinError as exc:
+        raise UploadRefused(413 if exc.code == "too_large" else 422, exc.code, exc.message) from None
+
+
+def store(request: Request, upload: Upload, handin: Handin) -> Accepted:
+    try:
+        sub = submissions.create_submission(request.app.state.db, upload.assessment, upload.user, handin.data,
+                                            handin.filename, handin.received_at,
+                                            request.app.state.settings.max_attempts,
+                                            reuse_key(unsafe=request.app.state.settings.unsafe_no_sandbox))
+    except submissions.Refused as exc:
+        raise UploadRefused(403, "refused", exc.reason) from None
+    return Accepted(sub.id, sub.version, sub.status)
+
+
+async def accept_upload(request: Request, upload: Upload) -> Accepted:
+    """Run every check in order and store the handin; raises UploadRefused at the first that fails."""
+    await run_in_threadpool(check_rate, request, upload)
+    await check_rules(request, upload)
+    check_declared_size(upload)
+    handin = await read_handin(request, upload)
+    await run_in_threadpool(check_archive, handin, upload.assessment)
+    return await run_in_threadpool(store, request, upload, handin)

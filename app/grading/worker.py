@@ -1,0 +1,184 @@
+"""Worker loop: claim a job, grade its handin, record the result; heartbeats keep the lease.
+
+`grader serve` runs N of these in child processes (app/grading/worker_processes.py), `create_app(workers=N)`
+as threads next to the web app (tests), and `grader worker` alone.
+The web tier comes first: grading (the reference run, the sandboxes it starts) happens on a lane
+thread at a lower CPU priority, while the worker thread itself, which takes the database's locks,
+keeps the normal one so an upload never waits for a starved lock holder. Idle workers sleep until
+the database's doorbell rings (a job queued in this process) or the poll interval passes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy.orm import Session
+
+from app.grading import queue
+from app.settings import Settings
+from app.store.db import Database
+from app.store.models import Blob
+
+log = logging.getLogger(__name__)
+
+
+class SandboxRefused(RuntimeError):
+    """No safe sandbox here and unsafe mode was not asked for: refuse to grade (fail closed)."""
+
+
+def make_executor(settings: Settings, index: int):
+    from grader.execute import ExecutorUnavailable, open_executor
+
+    if settings.unsafe_no_sandbox:
+        log.warning("GRADER_UNSAFE_NO_SANDBOX is set: worker %d grades WITHOUT a sandbox; every result "
+                    "records unsafe=true", index)
+        return open_executor(unsafe=True)
+    slots = max(1, settings.sandbox_slots)
+    try:  # each worker index owns its own range of machine-wide sandbox slots
+        return open_executor(slots=slots, first_slot=index * slots)
+    except ExecutorUnavailable as exc:
+        raise SandboxRefused(str(exc)) from exc
+
+
+def lower_priority(nice: int) -> None:
+    """Raise the calling thread's nice value to at least NICE. On Linux a nice value belongs to the
+    thread, and the threads and processes it starts (sandboxes, zygotes) inherit it."""
+    tid = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, max(nice, os.getpriority(os.PRIO_PROCESS, tid)))
+    except OSError as exc:  # not permitted here: grade at normal priority
+        log.warning("could not lower the grading priority: %s", exc)
+
+
+class GradingLane:
+    """One thread at a lower CPU priority where a worker grades and builds its executor."""
+
+    def __init__(self, settings: Settings, name: str = "grading"):
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix=name, initializer=lower_priority,
+                                        initargs=(settings.worker_nice,))
+
+    def run(self, fn, *args, **kwargs):
+        return self._pool.submit(fn, *args, **kwargs).result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
+class Worker:
+    def __init__(self, db: Database, settings: Settings, executor, name: str | None = None,
+                 lane: GradingLane | None = None, doorbell=None):
+        self.db, self.settings, self.executor = db, settings, executor
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+        self.lane = lane   # None: grade in the calling thread, at its priority
+        self.doorbell = doorbell or db.doorbell   # what wakes it when idle
+
+    def _blob(self, sha: str) -> bytes:
+        with self.db.read_session() as s:
+            return Session.get(s, Blob, sha).data
+
+    def _keep_alive(self, claim: queue.Claim, done: threading.Event) -> None:
+        while not done.wait(self.settings.heartbeat_seconds):
+            try:
+                if not queue.heartbeat(self.db, claim, self.name, self.settings.lease_seconds):
+                    log.warning("%s lost the lease on job %d", self.name, claim.job_id)
+                    return
+            except Exception:  # a failed heartbeat is retried at the next tick
+                log.exception("heartbeat failed")
+
+    def run_once(self) -> bool:
+        """Grade one job if there is one; returns whether a job was claimed."""
+        from grader import suites
+        from grader.grade import grade
+        from grader.version import reuse_key
+
+        claim = queue.claim(self.db, self.name, self.settings.lease_seconds)
+        if claim is None:
+            return False
+        done = threading.Event()
+        beat = threading.Thread(target=self._keep_alive, args=(claim, done), daemon=True)
+        beat.start()
+        started = time.monotonic()
+        try:
+            blob, suite = self._blob(claim.blob_sha256), suites.get(claim.suite)
+            result = (self.lane.run(grade, blob, self.executor, suite=suite) if self.lane
+                      else grade(blob, self.executor, suite=suite))
+        except Exception as exc:  # GraderBug or anything else: a grader error, retried  # noqa: BLE001
+            log.error("job %d attempt %d: grader error: %s", claim.job_id, claim.attempt, exc)
+            done.set()
+            queue.record_failure(self.db, claim, self.name,
+                                 f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}")
+            return True
+        done.set()
+        log.info("graded submission %d: %d/%d in %.1f s (job %d, attempt %d, %s)", claim.submission_id,
+                 result.score, result.max_score, time.monotonic() - started, claim.job_id, claim.attempt, self.name)
+        # Reusable for an identical resubmission unless a section stopped on a limit or crashed,
+        # which can depend on the machine's load rather than on the handin.
+        complete = all(s.message is None for s in result.sections)
+        queue.record_result(self.db, claim, self.name, score=result.score, max_score=result.max_score,
+                            body=result.model_dump_json(),
+                            handin_error=result.error.message if result.error else None,
+                            reuse_key=reuse_key(unsafe=self.executor.unsafe) if complete else None)
+        return True
+
+    def run_forever(self, stop: threading.Event) -> None:
+        log.info("worker %s started", self.name)
+        doorbell = self.doorbell
+        while not stop.is_set():
+            rings = doorbell.rings   # before looking, so a job queued meanwhile is never slept through
+            try:
+                worked = self.run_once()
+            except Exception:  # the database went away for a moment, etc.: keep going
+                log.exception("worker %s: unexpected error", self.name)
+                worked = False
+            if not worked and not stop.is_set():
+                doorbell.wait(rings, self.settings.poll_seconds)
+
+
+class WorkerPool:
+    """N worker threads, each with its own executor (its own sandbox slots)."""
+
+    def __init__(self, db: Database, settings: Settings, count: int):
+        self.db, self.settings, self.count = db, settings, count
+        self.stop = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self.executors: list = []
+        self.lanes: list[GradingLane] = []
+
+    def prepare(self) -> None:
+        """Build the executors (may raise SandboxRefused: then nothing may be graded here), each on
+        its worker's lane, so the sandbox processes they keep (zygotes) run at its priority too."""
+        while len(self.executors) < self.count:
+            index = len(self.executors)
+            if len(self.lanes) <= index:
+                self.lanes.append(GradingLane(self.settings, name=f"grading-{index}"))
+            self.executors.append(self.lanes[index].run(make_executor, self.settings, index))
+
+    @property
+    def sandbox_name(self) -> str | None:
+        return getattr(self.executors[0], "name", "?") if self.executors else None
+
+    def start(self) -> None:
+        self.prepare()
+        for i, executor in enumerate(self.executors):
+            worker = Worker(self.db, self.settings, executor,
+                            name=f"{socket.gethostname()}:{os.getpid()}:w{i}", lane=self.lanes[i])
+            t = threading.Thread(target=worker.run_forever, args=(self.stop,), name=f"worker-{i}",
+                                 daemon=True)
+            t.start()
+            self.threads.append(t)
+
+    def close(self, timeout: float = 30.0) -> None:
+        self.stop.set()
+        self.db.doorbell.ring()   # wake the idle ones now
+        for t in self.threads:
+            t.join(timeout)
+        for ex in self.executors:
+            getattr(ex, "close", lambda: None)()
+        for lane in self.lanes:
+            lane.close()

@@ -1,0 +1,95 @@
+"""Every request body is capped while it streams, must arrive within a bounded time, and the
+moment it has fully arrived is the request's receive time.
+
+- Cap, per route: an upload route takes its assessment's `upload_max_bytes` plus
+  `upload_overhead_bytes` of multipart framing; the roster import `roster_max_bytes` plus the
+  same framing; every other route `form_max_bytes`. A declared Content-Length over the cap is
+  refused at the first read, and a chunked body the moment its running count passes the cap:
+  413, without spooling the rest.
+- Time: the whole body must arrive within `body_timeout_seconds` of its request's headers (408).
+  (app.http.server closes connections whose headers or body never finish even when no route reads.)
+- `scope["received_at"]` is stamped when the last byte of the body has arrived: deadlines, the
+  early bonus and late penalties count from then, so a slowly dribbled upload cannot be "on
+  time" for code finished after the deadline.
+
+Both refusals are Starlette HTTPExceptions raised from `receive`, so FastAPI's body parsing
+passes them through unchanged and app.errors renders them as {"error", "message"}.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from starlette.exceptions import HTTPException
+
+from app.store.models import utcnow
+
+_UPLOAD = re.compile(r"^/(?:api/v1/assessments/([^/]+)/submissions|assessments/([^/]+)/submit)$")
+_ROSTER = "/ta/students/import"
+_CLOSE = {"Connection": "close"}   # the rest of the body is not read: this connection is done
+
+
+class BodyTooLarge(HTTPException):
+    def __init__(self, cap: int):
+        super().__init__(413, f"The request body is larger than this route accepts ({cap} bytes).", _CLOSE)
+
+
+class BodyTooSlow(HTTPException):
+    def __init__(self, seconds: float):
+        super().__init__(408, f"The request body did not arrive within {seconds:g} seconds.", _CLOSE)
+
+
+def body_cap(app, method: str, path: str) -> int:
+    """The most bytes a request body may have on this route."""
+    settings = app.state.settings
+    if method == "POST":
+        if m := _UPLOAD.match(path):
+            a = app.state.assessments.get(m.group(1) or m.group(2))
+            # an unknown assessment gets the form cap: its route answers 404 anyway
+            return a.upload_max_bytes + settings.upload_overhead_bytes if a else settings.form_max_bytes
+        if path == _ROSTER:
+            return settings.roster_max_bytes + settings.upload_overhead_bytes
+    return settings.form_max_bytes
+
+
+class RequestBodyLimits:
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        app = scope["app"]
+        cap = body_cap(app, scope["method"], scope["path"])
+        timeout = app.state.settings.body_timeout_seconds
+        declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        received, done = 0, False
+
+        async def limited_receive():
+            nonlocal received, done
+            if done:   # the body is in: later reads wait for a disconnect, unbounded
+                return await receive()
+            if declared is not None and declared.isdigit() and int(declared) > cap:
+                raise BodyTooLarge(cap)
+            try:
+                message = await asyncio.wait_for(receive(), max(deadline - loop.time(), 0))
+            except TimeoutError:
+                raise BodyTooSlow(timeout) from None
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > cap:
+                    raise BodyTooLarge(cap)
+                if not message.get("more_body", False):
+                    done = True
+                    scope["received_at"] = utcnow()
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
+def received_at(scope) -> object:
+    """When the request's body had fully arrived (now, for a request whose body was not read)."""
+    return scope.get("received_at") or utcnow()

@@ -1,0 +1,106 @@
+"""GET /handout/create_tarball.sh: the student's build-and-submit script.
+
+Students run this script, so nothing a requester controls goes into it: the assessment must be
+one we know (404 otherwise), the base URL is the configured one (never the Host header), and
+both are shell-quoted into plain assignments.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from fastapi import APIRouter, Request
+from fastapi.responses import PlainTextResponse
+
+from app.exceptions import ApiError
+
+router = APIRouter()
+
+SCRIPT = r'''#!/usr/bin/env bash
+# Build handin.tar from __FOLDERS__ and submit it to the grading service.
+# Token: $GRADER_TOKEN, or the file named by $GRADER_TOKEN_FILE (default ~/.grader_token).
+# Create one on the service's web pages (or ask a TA for `grader token create`).
+set -euo pipefail
+DEFAULT_URL=__BASE__
+DEFAULT_SLUG=__SLUG__
+BASE_URL="${GRADER_URL:-$DEFAULT_URL}"
+SLUG="${GRADER_ASSESSMENT:-$DEFAULT_SLUG}"
+WAIT="${GRADER_WAIT:-300}"
+
+for d in __PACKAGES__; do
+  [ -d "$d" ] || { echo "error: run this from the handout folder (no $d/ here)." >&2; exit 1; }
+done
+tar --exclude='__pycache__' --exclude='*.pyc' --exclude='.DS_Store' --exclude='._*' \
+    -cf handin.tar __PACKAGES__
+echo "Built handin.tar ($(wc -c < handin.tar) bytes)."
+[ "${1:-}" = "--no-submit" ] && exit 0
+
+TOKEN="${GRADER_TOKEN:-}"
+if [ -z "$TOKEN" ]; then
+  TOKEN_FILE="${GRADER_TOKEN_FILE:-$HOME/.grader_token}"
+  [ -r "$TOKEN_FILE" ] || { echo "error: set GRADER_TOKEN or put your token in $TOKEN_FILE." >&2; exit 1; }
+  TOKEN="$(tr -d ' \r\n' < "$TOKEN_FILE")"
+fi
+command -v curl >/dev/null || { echo "error: curl is needed to submit (handin.tar is built)." >&2; exit 1; }
+
+echo "Submitting to $BASE_URL (assessment $SLUG); waiting up to ${WAIT}s for the grade..."
+BODY="$(mktemp)"; trap 'rm -f "$BODY"' EXIT
+STATUS="$(curl -sS -o "$BODY" -w '%{http_code}' -H "Authorization: Bearer $TOKEN" \
+  -F "handin=@handin.tar" "$BASE_URL/api/v1/assessments/$SLUG/submissions?wait=$WAIT")" || {
+  echo "error: could not reach $BASE_URL." >&2; exit 1; }
+if [ "${STATUS:0:1}" != 2 ]; then
+  echo "error: the server answered HTTP $STATUS:" >&2
+  python3 -c 'import json,sys; b=json.load(open(sys.argv[1])); print(b.get("message") or b)' "$BODY" >&2 \
+    || cat "$BODY" >&2
+  exit 1
+fi
+python3 - "$BODY" "$BASE_URL" <<'PY'
+import json, sys
+b = json.load(open(sys.argv[1]))
+print(f"Submission {b['id']} (version {b['version']}): {b['status']}")
+if b["status"] not in ("graded", "error"):
+    print(f"Still {b['status']}; see {sys.argv[2]}{b['url']} later."); sys.exit(0)
+if b.get("grader_error"):
+    print("Grader error (not your fault, does not count): " + b["grader_error"]); sys.exit(1)
+if b.get("handin_error"):
+    print("Cannot grade this handin: " + b["handin_error"]); sys.exit(1)
+secs = b.get("sections", [])
+w = max([len(s["name"]) for s in secs] + [7])
+print(f"{'Section':<{w}}  Result  Points")
+for s in secs:
+    print(f"{s['name']:<{w}}  {'PASSED' if s['passed'] else 'FAILED'}  {s['score']:>2}/{s['max_score']}")
+p = b.get("policy", {})
+print(f"Score: {b['score']}/{b['max_score']}")
+if p.get("late_penalty"):
+    print(f"Late penalty: -{p['late_penalty']} ({p['late_days']} day(s) late)")
+if p.get("early_bonus"):
+    print(f"Early bonus: +{p['early_bonus']}")
+print(f"Total for this assessment (counted: {p.get('counted_rule')}): {p.get('assessment_total')}")
+for s in secs:   # what failed: each failing section's first failing test and its first message
+    if s["passed"]:
+        continue
+    t = next((t for t in s.get("tests", []) if not t["passed"]), None)
+    c = next((c for c in (t or {}).get("checks", []) if not c["passed"]), None)
+    first = c["message"] if c else ((t or {}).get("message") or s.get("message") or "").strip()
+    print(f"\n{s['name']}: {t['name'] if t else 'did not run'}")
+    print("    " + (first.splitlines()[0] if first else "failed"))
+if b.get("page_url"):
+    print(f"\nFeedback page: {sys.argv[2]}{b['page_url']}")
+PY
+'''
+
+
+@router.get("/handout/create_tarball.sh", response_class=PlainTextResponse, tags=["handout"])
+def create_tarball(request: Request, assessment: str | None = None) -> PlainTextResponse:
+    assessments = request.app.state.assessments
+    slugs = list(assessments)
+    slug = assessment or next((s for s in slugs if s.endswith("-demo")), slugs[0] if slugs else "hw1p1")
+    if slug not in assessments:
+        raise ApiError(404, "not_found", "There is no such assessment.")
+    layout = assessments[slug].grading_suite.layout   # the folders this assessment's archive holds
+    base = request.app.state.settings.base_url.rstrip("/")   # never the Host header
+    text = (SCRIPT.replace("__BASE__", shlex.quote(base)).replace("__SLUG__", shlex.quote(slug))
+            .replace("__PACKAGES__", " ".join(layout.packages)).replace("__FOLDERS__", layout.summary))
+    return PlainTextResponse(text, media_type="text/x-shellscript",
+                             headers={"Content-Disposition": 'attachment; filename="create_tarball.sh"'})
+
