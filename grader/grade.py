@@ -93,7 +93,14 @@ def _class_file(test: Test) -> dict | None:
 NOT_IMPORTED = "Not run: your code could not be imported (the section's message says where)."
 
 
-def score_section(section: Section, expected: dict[str, np.ndarray], run: SectionRun) -> SectionResult:
+def _in_packages(where: dict | None, suite: Suite) -> dict | None:
+    """WHERE when its file lies in one of the suite's graded packages (the source view shows only those)."""
+    if where and where["path"].split("/")[0] in suite.layout.packages:
+        return where
+    return None
+
+
+def score_section(section: Section, expected: dict[str, np.ndarray], run: SectionRun, suite: Suite) -> SectionResult:
     """Compare every check of every test; the section scores only if all pass."""
     if run.arrays is None:
         tests = [TestResult(name=t.name, passed=False, message="Not run: " + (run.failure or ""))
@@ -130,9 +137,9 @@ def score_section(section: Section, expected: dict[str, np.ndarray], run: Sectio
             messages.append(report["error"])
         failing = {}
         if messages:   # where to look, and a script that rebuilds the case
-            where = report.get("location") or _class_file(test)
+            where = _in_packages(report.get("location"), suite) or _class_file(test)
             failing = {"error": report["error"], "location": SourceLocation(**where) if where else None,
-                       "reproduce": reproduce.snippet(test, section.name)}
+                       "reproduce": reproduce.snippet(test, section.name, suite)}
         tests.append(TestResult(name=test.name, passed=not messages, message="\n".join(messages),
                                 checks=checks, notes=notes, **failing))
     passed = all(t.passed for t in tests)
@@ -172,7 +179,7 @@ def grade(source: Path | bytes, executor, *, suite: Suite, limits: UnpackLimits 
         with clock("student"):
             runs = executor.run_handin(job, counts)
         with clock("compare"):
-            result.sections = [score_section(s, e, r) for s, e, r in zip(sections, expected, runs)]
+            result.sections = [score_section(s, e, r, suite) for s, e, r in zip(sections, expected, runs)]
         # A section that did not pass in the process it shared with the others is judged alone
         # (execute.py): what another section did before it can never cost it its points.
         again = [i for i, (run, scored) in enumerate(zip(runs, result.sections)) if run.together and not scored.passed]
@@ -180,7 +187,7 @@ def grade(source: Path | bytes, executor, *, suite: Suite, limits: UnpackLimits 
             with clock("student_alone"):
                 alone = executor.run_sections(job, counts, again)
             for index, run in zip(again, alone):
-                result.sections[index] = score_section(sections[index], expected[index], run)
+                result.sections[index] = score_section(sections[index], expected[index], run, suite)
         result.score = sum(s.score for s in result.sections)
         return result
     finally:

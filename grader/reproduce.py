@@ -14,8 +14,8 @@ import numpy as np
 
 from grader.compare import SMALL_ARRAY
 from grader.plan import Test
+from grader.suite import Suite
 
-REFERENCE_ROOT = Path(__file__).resolve().parents[1] / "mytorch_reference"
 MAX_SNIPPET_CHARS = 64 << 10   # beyond this the page would drown in numbers: no snippet
 
 
@@ -26,9 +26,9 @@ def _name(key: str) -> str:
 
 
 @cache
-def _init_params(module: str, cls: str) -> tuple[str, ...]:
-    """The reference class's __init__ parameter names (read with ast: nothing is imported)."""
-    path = REFERENCE_ROOT / (module.replace(".", "/") + ".py")
+def _init_params(reference_root: Path, module: str, cls: str) -> tuple[str, ...]:
+    """The suite's reference class's __init__ parameter names (read with ast: nothing is imported)."""
+    path = reference_root / (module.replace(".", "/") + ".py")
     try:
         tree = ast.parse(path.read_text())
     except (OSError, SyntaxError):
@@ -54,11 +54,20 @@ def _array_source(name: str, array: np.ndarray) -> str:
             f"    \"{packed}\")))")
 
 
+INITIALIZERS = {"normal": "lambda *shape: np.random.normal(0, 1.0, shape)",
+                "zeros": "lambda *shape: np.zeros(shape)", "ones": "lambda *shape: np.ones(shape)"}
+
+
 def _value(spec, arrays: dict[str, str]) -> str:
     if isinstance(spec, dict) and "array" in spec:
         return arrays[spec["array"]]
     if isinstance(spec, dict) and "var" in spec:
         return spec["var"]
+    if isinstance(spec, dict) and "saved" in spec:
+        return _name(spec["saved"])
+    if isinstance(spec, dict) and "init" in spec:
+        init = spec["init"]
+        return f"lambda *args: {_value(init, arrays)}.copy()" if isinstance(init, dict) else INITIALIZERS[init]
     if isinstance(spec, list):
         return "[" + ", ".join(_value(v, arrays) for v in spec) + "]"
     return repr(spec)
@@ -72,10 +81,14 @@ def _target(var: str, attr: str) -> str:
     return out
 
 
-def snippet(test: Test, section: str) -> str | None:
+def snippet(test: Test, section: str, suite: Suite) -> str | None:
     """TEST's steps as a runnable script, or None when its inputs are too large to be useful."""
     arrays = {key: _name(key) for key in test.inputs}
     imports, body, shown = ["import numpy as np"], [], []
+    flat = suite.package_plan().get("flat")
+    # The handout's own sys.path, before the first import from the handin, so that its files'
+    # `from resampling import *` resolve as they do in the local autograder.
+    path_lines = ["import sys", f"sys.path += {flat!r}"] if flat else []
     if any(a.size > SMALL_ARRAY for a in test.inputs.values()):
         imports[:0] = ["import base64", "import io"]
     for step in test.steps:
@@ -85,7 +98,7 @@ def snippet(test: Test, section: str) -> str | None:
             line = f"from {module} import {step['class']}"
             if line not in imports:
                 imports.append(line)
-            names = _init_params(module, step["class"])
+            names = _init_params(suite.reference_root, module, step["class"])
             args = []
             for i, a in enumerate(step.get("args", [])):
                 # flags read better by name: Linear(5, 4, debug=True)
@@ -112,7 +125,7 @@ def snippet(test: Test, section: str) -> str | None:
             else:
                 body.append(call)
     lines = [f"# Rebuilds the test \"{test.name}\" ({section}). Run it from your handout folder.",
-             *sorted(imports, key=lambda x: (not x.startswith("import"), x)), "",
+             *path_lines, *sorted(imports, key=lambda x: (not x.startswith("import"), x)), "",
              *(_array_source(arrays[k], v) for k, v in test.inputs.items()), "", *body, ""]
     lines += [f"print({s!r}, {_name(s)}, sep='\\n')" for s in dict.fromkeys(shown)]
     text = "\n".join(lines) + "\n"

@@ -24,10 +24,20 @@ A section is a list of tests, each a list of steps.
     {"op": "call",  "var": "lin", "method": "forward", "args": [{"array": "A"}], "save": "Z",
                     "forbid": ["tanh"]}                           # np.tanh raises while it runs
     {"op": "get",   "var": "lin", "attr": "layers.0.dLdW", "save": "dLdW0"}
+"call" and "get" steps may carry "summarize": true: the value is saved as `summarize(value)` and its
+shape as SAVE.shape (for arrays too large to send back whole).
 "new" and "call" steps may carry "expects" (the writeup's signature, named in the message when the
 call does not fit); a "new" step may carry "or_pass_to": ["forward", "backward"], meaning the arguments go to
 that method instead when the constructor takes none (Swish(beta) or Swish().forward(Z, beta)).
-Argument values: JSON literals, {"array": KEY} (a fresh copy of an input array) or {"var": NAME}.
+Argument values: JSON literals, {"array": KEY} (a fresh copy of an input array), {"var": NAME},
+{"saved": NAME} (a copy of a value an earlier step of the test saved, e.g. backward(forward's output)),
+or {"init": "normal" | "zeros" | "ones" | {"array": KEY}}: a function such as a handout's
+weight_init_fn, which returns an array of the shape it is called with (N(0, 1) draws, zeros, ones) or
+a fresh copy of input KEY whatever it is called with.
+
+The package may also name "flat" folders (HW2P1's handout puts mytorch/, mytorch/nn/ and models/ on
+sys.path, so its files import each other as `from resampling import *`): a top-level name that no
+installed module has resolves to FOLDER/NAME.py, the first folder that has it.
 
 Command line (inside the sandbox): runner.py PLANS_JSON INPUTS_BIN HANDIN_DIR OUT_DIR SECTION_INDEX|all
 (INPUTS_BIN: the raw input arrays the plans' "arrays" index; see `unpack_arrays`).
@@ -183,6 +193,27 @@ class HandinFinder(importlib.abc.MetaPathFinder):
         return None
 
 
+class FlatFinder(importlib.abc.MetaPathFinder):
+    """Resolves a plain top-level name (`resampling`) to ROOT/FOLDER/NAME.py for the package's
+    "flat" folders. It sits after the path finders, so the standard library and installed packages
+    win, as they do over folders a script appends to sys.path."""
+
+    def __init__(self, root: str, folders: list[str]):
+        self.root = root
+        self.folders = folders
+        self.loaded: set[str] = set()
+
+    def find_spec(self, fullname, path=None, target=None):
+        if "." in fullname:
+            return None
+        for folder in self.folders:
+            file = os.path.join(self.root, folder, fullname + ".py")
+            if os.path.isfile(file):
+                self.loaded.add(fullname)
+                return importlib.util.spec_from_file_location(fullname, file, loader=_SourceLoader(fullname, file))
+        return None
+
+
 def _top_levels() -> tuple[str, ...]:
     """The top-level names of the package(s) now under test."""
     return tuple(n for f in sys.meta_path if isinstance(f, HandinFinder) for n in f.top_level)
@@ -199,6 +230,8 @@ def package_under_test(root: str, package: dict):
         del sys.modules[name]
     finder = HandinFinder(root, package)
     sys.meta_path.insert(0, finder)
+    flat = FlatFinder(root, package.get("flat", []))
+    sys.meta_path.append(flat)
     # Never read or write bytecode for the package: a .pyc could differ from the source shown.
     dont_write, prefix = sys.dont_write_bytecode, sys.pycache_prefix
     sys.dont_write_bytecode, sys.pycache_prefix = True, "/dev/null/no-bytecode"
@@ -207,7 +240,8 @@ def package_under_test(root: str, package: dict):
     finally:
         sys.dont_write_bytecode, sys.pycache_prefix = dont_write, prefix
         sys.meta_path.remove(finder)
-        for name in [n for n in sys.modules if n.split(".")[0] in top_level]:
+        sys.meta_path.remove(flat)
+        for name in [n for n in sys.modules if n.split(".")[0] in top_level or n in flat.loaded]:
             del sys.modules[name]
         sys.modules.update(saved)
 
@@ -470,6 +504,28 @@ def _snapshot(value):
     return np.array(value, copy=True) if isinstance(value, np.ndarray) else value
 
 
+def summarize(value):
+    """A large array (HW2P1's 4-d outputs run to millions of values, beyond what a run may write)
+    as a short one that still tells nearly every wrong array from the right one: for each leading
+    index, the sums along the last axis, along the one before it, and one sum weighted by a fixed
+    pattern. Reference and handin are summarized alike. Anything but a 2-d or larger numeric
+    array is kept as it is (the comparison then says what is wrong with it)."""
+    if not isinstance(value, np.ndarray) or value.ndim < 2 or value.dtype.kind not in "biuf":
+        return value
+    rows, cols = value.shape[-2:]
+    pattern = (np.arange(rows)[:, None] * 31 + np.arange(cols)[None, :] * 17) % 7 - 3.0
+    return np.concatenate([value.sum(axis=-1).ravel(), value.sum(axis=-2).ravel(),
+                           (value * pattern).sum(axis=(-2, -1)).ravel()])
+
+
+def _initializer(kind, inputs):
+    """A function like a handout's weight_init_fn / bias_init_fn (see the module docstring)."""
+    if isinstance(kind, dict):
+        return lambda *args, **kwargs: np.array(inputs[kind["array"]], copy=True)
+    draw = {"normal": lambda shape: np.random.normal(0, 1.0, shape), "zeros": np.zeros, "ones": np.ones}[kind]
+    return lambda *shape: draw(shape)
+
+
 class TestRun:
     """Executes one test's steps; keeps variables and saved outputs."""
 
@@ -478,6 +534,7 @@ class TestRun:
         self.vars: dict[str, object] = {}
         self.labels: dict[str, str] = {}
         self.saved: dict[str, object] = {}
+        self.raw: dict[str, object] = {}    # what was saved, as the code under test returned it
         self.passed_on: dict[str, tuple[list, list]] = {}  # var -> (methods, extra arguments)
 
     def value(self, spec):
@@ -485,6 +542,10 @@ class TestRun:
             return np.array(self.inputs[spec["array"]], copy=True)
         if isinstance(spec, dict) and "var" in spec:
             return self.vars[spec["var"]]
+        if isinstance(spec, dict) and "saved" in spec:
+            return _snapshot(self.raw[spec["saved"]])
+        if isinstance(spec, dict) and "init" in spec:
+            return _initializer(spec["init"], self.inputs)
         if isinstance(spec, list):
             return [self.value(v) for v in spec]
         return spec
@@ -510,7 +571,7 @@ class TestRun:
         elif op == "set":
             _set_attr(self.vars[var], step["attr"], self.value(step["value"]), self.labels[var])
         elif op == "get":
-            self.saved[step["save"]] = _snapshot(_lookup(self.vars[var], step["attr"], self.labels[var]))
+            self._save(step, _lookup(self.vars[var], step["attr"], self.labels[var]))
         elif op == "call":
             self._call(step)
         else:
@@ -539,7 +600,15 @@ class TestRun:
             raise StudentError(f"{name} calls {exc}, which the writeup does not allow here; "
                                f"compute it from exponentials instead.") from None
         if "save" in step:
-            self.saved[step["save"]] = _snapshot(result)
+            self._save(step, result)
+
+    def _save(self, step: dict, value) -> None:
+        """Keep VALUE under the step's save name; "summarize": keep its shape and its sums instead."""
+        self.raw[step["save"]] = value
+        if step.get("summarize"):
+            self.saved[step["save"] + ".shape"] = np.array(np.shape(value)) if isinstance(value, np.ndarray) else value
+            value = summarize(value)
+        self.saved[step["save"]] = _snapshot(value)
 
 
 def _last_student_frame(exc: BaseException, roots: tuple[str, ...]) -> dict | None:

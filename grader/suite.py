@@ -22,8 +22,8 @@ SectionBuilder = Callable[[str], list[Section]]
 
 @dataclass(frozen=True)
 class Misplaced:
-    """A folder arrangement that means the handin was built for another assessment: when PRESENT
-    exists and ABSENT does not, unpacking refuses the handin with MESSAGE."""
+    """An arrangement that means the handin was built for another assessment: when PRESENT (a file
+    or folder) exists and ABSENT does not, unpacking refuses the handin with MESSAGE."""
     present: str
     absent: str
     message: str
@@ -40,6 +40,9 @@ class Layout:
     # sentence that refuses an archive holding none of them (e.g. an HW1P1 handin sent to the bonus).
     needs_one_of: tuple[str, ...] = ()
     none_of_them: str = ""
+    # Folders the handout's scripts put on sys.path (HW2P1: mytorch/nn/...), whose files the
+    # handin's own files import by their bare names (`from resampling import *`).
+    flat: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -64,4 +67,5 @@ class Suite:
 
     def package_plan(self) -> dict:
         """What the runner needs to import the package under test (part of plans.json)."""
-        return {"top_level": list(self.layout.packages), "exports": self.exports}
+        plan = {"top_level": list(self.layout.packages), "exports": self.exports}
+        return plan | {"flat": list(self.layout.flat)} if self.layout.flat else plan
