@@ -416,7 +416,7 @@ def _locate_packages(listing: _Listing, layout: Layout) -> tuple[tuple[str, ...]
     roots = [(), *((f,) for f in folders if f not in layout.packages)]  # the root or a wrapper
     for rule in layout.misplaced:  # built for another assessment: say so rather than grade zeros
         present, absent = tuple(rule.present.split("/")), tuple(rule.absent.split("/"))
-        if any((*f, *present) in listing.paths and (*f, *absent) not in listing.paths for f in roots):
+        if any((*f, *present) in listing.kinds and (*f, *absent) not in listing.kinds for f in roots):
             raise HandinError("layout", rule.message)
     if has_packages(()):
         return (), []
