@@ -3,7 +3,8 @@
 Tolerance: |got - expected| <= ATOL + RTOL * |expected|, elementwise. ATOL = 1e-4 is the official
 autograder's; RTOL = 1e-4 lets float32 work pass on values of tens or hundreds (float32 carries
 about 7 significant digits) while a real bug (a missing factor, a wrong sign, GELU's tanh
-approximation, off by ~1e-3) still fails. NaN never matches.
+approximation, off by ~1e-3) still fails. NaN never matches. An ill-conditioned value may carry
+its own extra tolerance per entry (`Check.tolerance`), the round-off its formula can amplify.
 
 Strictness policy (shapes), declared per check by `Check.kind` (grader/plan.py):
 - "values" (the default): quantities with a batch dimension (forward outputs, returned dLdA and
@@ -122,7 +123,10 @@ def _compare(check: Check, expected: np.ndarray, got: np.ndarray | None, problem
     got64, exp64 = got.astype(np.float64), expected.astype(np.float64)
     nonfinite = ~np.isfinite(got64)
     error = np.abs(got64 - exp64)
-    bad = error > ATOL + RTOL * np.abs(exp64)
+    allowed = ATOL + RTOL * np.abs(exp64)
+    if check.tolerance is not None:
+        allowed = allowed + np.broadcast_to(check.tolerance, exp64.shape)
+    bad = error > allowed
     if not nonfinite.any() and not bad.any():
         return _passed(label, fail["expected_shape"], fail["got_shape"]), notes  # notes only when accepted
     excerpts = {"expected": _excerpt(exp64), "got": _excerpt(got64)} if exp64.size <= SMALL_ARRAY else {}

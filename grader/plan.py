@@ -31,6 +31,9 @@ class Check:
     shape_why: str = ""  # why the shape matters, told when the shape is wrong (compare.py has defaults)
     local: bool = True   # False: the official local autograder never checks this value
     judge: Judge | None = None
+    # Extra absolute tolerance per entry, for an ill-conditioned value: the round-off its formula
+    # can amplify (compare.py adds it to ATOL + RTOL |expected|).
+    tolerance: np.ndarray | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -81,10 +84,10 @@ class Test:
         return save
 
     def check(self, save: str, label: str, kind: str = "values", *, why: str = "", shape_why: str = "",
-              local: bool = True, judge: Judge | None = None) -> None:
+              local: bool = True, judge: Judge | None = None, tolerance: np.ndarray | None = None) -> None:
         if (kind == "judged") != (judge is not None):
             raise ValueError("a judged check needs a judge, and only a judged check has one")
-        self.checks.append(Check(save, label, kind, why, shape_why, local, judge))
+        self.checks.append(Check(save, label, kind, why, shape_why, local, judge, tolerance))
 
 
 @dataclass

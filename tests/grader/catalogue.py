@@ -480,6 +480,10 @@ CORRECT: list[Correct] = [
     Correct("linear_broadcast_bias_and_sum", (
         (LINEAR, "return A @ self.W.T + self.Ones @ self.b.T", "return np.dot(A, self.W.T) + self.b.T"),
         (LINEAR, "self.dLdb = dLdZ.T @ self.Ones", "self.dLdb = np.sum(dLdZ, axis=0, keepdims=True).T"))),
+    Correct("bn_backward_sums_a_zero_term_over_all_features", (
+        (BN, "- (2 / N) * dLdV * np.sum(Z - M, axis=0, keepdims=True))", "- (2 / N) * dLdV * np.sum(Z - M))"),),
+        why="sum(Z - M) is zero in exact arithmetic, per feature or over all of them; where V is comparable "
+            "to eps, (V + eps)^-1.5 amplifies its round-off, within the conditioning the tolerance follows"),
     Correct("linear_extra_parameter_before_debug", (
         (LINEAR, "def __init__(self, in_features, out_features, debug=False):",
                  "def __init__(self, in_features, out_features, weight_init_fn=None, debug=False):"),),
