@@ -33,7 +33,8 @@ from grader import decompress
 from grader.errors import GraderBug, HandinError
 from grader.suite import Layout
 
-__all__ = ["ARCHIVE_SUFFIXES", "Handin", "HandinError", "UnpackLimits", "check_handin", "unpack_handin"]
+__all__ = ["ARCHIVE_SUFFIXES", "Handin", "HandinError", "HandinFile", "UnpackLimits", "check_handin", "read_handin_files",
+           "unpack_handin"]
 
 # A PAX or GNU long-name header is read into memory whole by tarfile: cap its size (real ones hold
 # a path and a few times, well under 1 KiB) and how many may precede one member (tarfile chains
@@ -69,6 +70,13 @@ class Handin:
     root: Path                    # contains the layout's packages (HW1P1: models/ and/or mytorch/)
     digest: str                   # sha256 over the graded files' paths and bytes
     notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class HandinFile:
+    path: str       # as graded: relative to the folder holding the layout's packages
+    size: int
+    head: bytes     # its first bytes (all of it when it is short)
 
 
 def _ignored(parts: tuple[str, ...]) -> bool:
@@ -236,6 +244,28 @@ class _Writer(_Listing):
         if self._out is not None:   # the half-written file goes with the job folder
             self._out.close()
             self._out = None
+
+
+class _Keeper(_Listing):
+    """Keeps each file's size and first KEEP bytes in memory (at most the unpacked-bytes cap in all)."""
+
+    def __init__(self, limits: UnpackLimits, keep: int):
+        super().__init__(limits)
+        self.keep = keep
+        self.files: dict[tuple[str, ...], tuple[int, bytes]] = {}   # a later entry of one path replaces it
+        self._head = bytearray()
+        self._size = 0
+
+    def open(self, parts: tuple[str, ...]) -> None:
+        self._head, self._size = bytearray(), 0
+
+    def write(self, chunk: bytes) -> None:
+        self._size += len(chunk)
+        if len(self._head) < self.keep:
+            self._head += chunk[:self.keep - len(self._head)]
+
+    def close(self, parts: tuple[str, ...]) -> None:
+        self.files[parts] = (self._size, bytes(self._head))
 
 
 # What a name alone can make the disk refuse. `_check_name` and `_admit` refuse all of it first;
@@ -475,6 +505,18 @@ def check_handin(source: bytes, limits: UnpackLimits = UnpackLimits(), *, layout
     listing = _Listing(limits)
     _read_archive(source, listing, limits)
     return _layout_notes(listing, layout)[1]
+
+
+def read_handin_files(source: bytes, limits: UnpackLimits = UnpackLimits(), *, layout: Layout,
+                      keep_bytes: int) -> list[HandinFile]:
+    """The graded files `unpack_handin` would leave (the same refusals, raised as HandinError),
+    read without writing a file: each one's path, size and first KEEP_BYTES, sorted by path."""
+    keeper = _Keeper(limits, keep_bytes)
+    _read_archive(source, keeper, limits)
+    found, _ = _layout_notes(keeper, layout)
+    depth = len(found)
+    return [HandinFile("/".join(parts[depth:]), size, head) for parts, (size, head) in sorted(keeper.files.items())
+            if parts[:depth] == found and len(parts) > depth + 1 and parts[depth] in layout.packages]
 
 
 def unpack_handin(source: Path | bytes, dest: Path, limits: UnpackLimits = UnpackLimits(), *,

@@ -19,7 +19,7 @@ from catalogue import build_handin, tar_bytes, zip_bytes
 from hostile import TAR_KINDS, ZIP_METHODS, measure, tar_bomb, zip_bomb
 
 from grader.decompress import LZMA_DICT_LIMIT, MAX_RATIO, OUTPUT_CHUNK, RATIO_FLOOR
-from grader.handin import HandinError, UnpackLimits, check_handin, unpack_handin
+from grader.handin import HandinError, UnpackLimits, check_handin, read_handin_files, unpack_handin
 from grader.suites.hw1p1 import LAYOUT as HW1P1_LAYOUT
 
 LIMITS = UnpackLimits()
@@ -724,20 +724,32 @@ def _outcome(run, *args, **kwargs) -> tuple:
         return (exc.code, exc.message)
 
 
-def _unpacked_notes(data: bytes, job: Path) -> list[str]:
-    return unpack_handin(data, job, LIMITS, layout=HW1P1_LAYOUT).notes
+def _unpacked(data: bytes, job: Path) -> tuple[list[str], list[tuple[str, int, bytes]]]:
+    """The notes, and each graded file's path, size and first 8 bytes as written to disk."""
+    handin = unpack_handin(data, job, LIMITS, layout=HW1P1_LAYOUT)
+    files = [(p.relative_to(handin.root).as_posix(), p.stat().st_size, p.read_bytes()[:8])
+             for p in sorted(handin.root.rglob("*")) if p.is_file()]
+    return handin.notes, sorted(files)
 
 
 def test_check_and_unpack_agree_on_a_corpus_of_nasty_archives(tmp_path):
     """Property: on any archive, the upload check and the worker's unpack give the same verdict
-    (the same refusal, or the same notes), and the unpack fails only as a refusal."""
+    (the same refusal, or the same notes), and the unpack fails only as a refusal; the source
+    page's in-memory read refuses the same and lists the files the unpack wrote."""
     rng = random.Random(18)
     seen = collections.Counter()
     for i in range(400):
         data = _nasty_archive(rng)
         checked = _outcome(check_handin, data, LIMITS, layout=HW1P1_LAYOUT)
-        unpacked = _outcome(_unpacked_notes, data, tmp_path / str(i))
-        assert checked == unpacked, (i, checked, unpacked)
+        unpacked = _outcome(_unpacked, data, tmp_path / str(i))
+        listed = _outcome(read_handin_files, data, LIMITS, layout=HW1P1_LAYOUT, keep_bytes=8)
+        if unpacked[0] == "accepted":
+            notes, files = unpacked[1]
+            assert checked == ("accepted", notes), (i, checked, notes)
+            assert listed[0] == "accepted", (i, listed)
+            assert [(f.path, f.size, f.head) for f in listed[1]] == files, (i, listed, files)
+        else:
+            assert checked == unpacked == listed, (i, checked, unpacked, listed)
         seen[checked[0]] += 1
     # the corpus exercises acceptance and the name refusals, not one verdict 400 times
     assert seen["accepted"] >= 20 and seen["bad_name"] >= 50 and seen["unsafe_member"] >= 20, seen
@@ -759,3 +771,11 @@ def test_zip_central_directory_of_tiny_entries_is_refused_before_parsing(tmp_pat
         tracemalloc.stop()
     assert str(LIMITS.members) in message
     assert peak < 2 << 20, f"refusing it held {peak >> 10} KiB"
+
+
+def test_read_handin_files_keeps_only_the_head_of_each_graded_file(tmp_path):
+    members = [*VALID, reg("mytorch/nn/big.py", b"#" * 5000), reg("notes.txt", b"ignored"),
+               reg("mytorch/nn/__pycache__/x.cpython-311.pyc", b"\0" * 16)]
+    files = read_handin_files(make_tar(members), layout=HW1P1_LAYOUT, keep_bytes=100)
+    assert [(f.path, f.size, len(f.head)) for f in files] == [
+        ("models/mlp.py", 6, 6), ("mytorch/nn/big.py", 5000, 100), ("mytorch/nn/linear.py", 6, 6)]
