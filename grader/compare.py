@@ -174,3 +174,23 @@ def judge(check: Check, got: np.ndarray | None, problem: str | None, saved: dict
     if message:
         return CheckResult(**fail, message=message), []
     return CheckResult(label=label, passed=True, got_shape=_shape(got)), []
+
+
+def _matches(expected: np.ndarray, got: np.ndarray | None) -> bool:
+    if got is None or got.size != expected.size or got.dtype.kind not in "biuf":
+        return False
+    got64, exp64 = got.astype(np.float64).reshape(expected.shape), expected.astype(np.float64)
+    return bool(np.all(np.abs(got64 - exp64) <= ATOL + RTOL * np.abs(exp64)))
+
+
+def swapped_pairs(failed: list[tuple[Check, np.ndarray, np.ndarray | None]]) -> list[tuple[str, str]]:
+    """Among a test's failing value checks (check, expected, got), the pairs whose values are each
+    other's (dLdBW holding dLdBb's value and the reverse): one cause, named as such."""
+    pairs = []
+    for i, (check_a, expected_a, got_a) in enumerate(failed):
+        for check_b, expected_b, got_b in failed[i + 1:]:
+            if (not np.array_equal(expected_a, expected_b) and _matches(expected_b, got_a)
+                    and _matches(expected_a, got_b)):
+                pairs.append((check_a.label, check_b.label))
+    return pairs
+

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from grader import reproduce, runner
-from grader.compare import compare, format_check, judge
+from grader.compare import compare, format_check, judge, swapped_pairs
 from grader.errors import GraderBug
 from grader.execute import SectionRun
 from grader.handin import HandinError, UnpackLimits, unpack_handin
@@ -119,7 +119,7 @@ def score_section(section: Section, expected: dict[str, np.ndarray], run: Sectio
         if report.get("kind") == "import":
             tests.append(TestResult(name=test.name, passed=False, message=NOT_IMPORTED))
             continue
-        checks, notes = [], []
+        checks, notes, failed_values = [], [], []
         saved = saved_by_test.get(str(index), {})
         for check in test.checks:
             key = f"{index}/{check.save}"
@@ -130,8 +130,14 @@ def score_section(section: Section, expected: dict[str, np.ndarray], run: Sectio
                 outcome, check_notes = judge(check, run.arrays.get(key), problem, saved)
             else:
                 outcome, check_notes = compare(check, expected[key], run.arrays.get(key), problem)
+                if not outcome.passed:
+                    failed_values.append((check, expected[key], run.arrays.get(key), outcome))
             checks.append(outcome)
             notes += check_notes
+        by_label = {check.label: outcome for check, _, _, outcome in failed_values}
+        for first, second in swapped_pairs([(c, e, g) for c, e, g, _ in failed_values]):
+            for label in (first, second):
+                by_label[label].message += f" {first} and {second} look swapped: each holds the other's value."
         messages = [format_check(c) for c in checks if not c.passed]
         if report["error"]:
             messages.append(report["error"])

@@ -78,9 +78,13 @@ class Test:
             step["forbid"] = list(forbid)
         self.steps.append(step)
 
-    def get(self, var: str, attr: str, save: str | None = None) -> str:
+    def get(self, var: str, attr: str, save: str | None = None, *, hint: str = "") -> str:
+        """HINT: a sentence added when ATTR cannot be reached (e.g. how a list must be built)."""
         save = save or f"{var}.{attr}"
-        self.steps.append({"op": "get", "var": var, "attr": attr, "save": save})
+        step = {"op": "get", "var": var, "attr": attr, "save": save}
+        if hint:
+            step["hint"] = hint
+        self.steps.append(step)
         return save
 
     def check(self, save: str, label: str, kind: str = "values", *, why: str = "", shape_why: str = "",

@@ -24,6 +24,7 @@ A section is a list of tests, each a list of steps.
     {"op": "call",  "var": "lin", "method": "forward", "args": [{"array": "A"}], "save": "Z",
                     "forbid": ["tanh"]}                           # np.tanh raises while it runs
     {"op": "get",   "var": "lin", "attr": "layers.0.dLdW", "save": "dLdW0"}
+                    # may carry "hint": a sentence added when the attribute cannot be reached
 "call" and "get" steps may carry "summarize": true: the value is saved as `summarize(value)` and its
 shape as SAVE.shape (for arrays too large to send back whole).
 "new" and "call" steps may carry "expects" (the writeup's signature, named in the message when the
@@ -439,6 +440,10 @@ def _forbidden_numpy(names):
 
 def _describe(obj) -> str:
     """A one-line description of a container the student built (no multi-line array reprs)."""
+    if (isinstance(obj, (list, tuple)) and 0 < len(obj) <= 12
+            and not all(isinstance(item, (np.ndarray, int, float)) for item in obj)):  # objects: name them
+        held = ", ".join(type(item).__name__ for item in obj)
+        return f"a {type(obj).__name__} of length {len(obj)} holding {held}"
     if isinstance(obj, (list, tuple, dict)):
         return f"a {type(obj).__name__} of length {len(obj)}"
     if isinstance(obj, np.ndarray):
@@ -571,7 +576,11 @@ class TestRun:
         elif op == "set":
             _set_attr(self.vars[var], step["attr"], self.value(step["value"]), self.labels[var])
         elif op == "get":
-            self._save(step, _lookup(self.vars[var], step["attr"], self.labels[var]))
+            try:
+                value = _lookup(self.vars[var], step["attr"], self.labels[var])
+            except StudentError as exc:   # "hint": how the container must be built, from the plans
+                raise StudentError(" ".join(filter(None, (str(exc), step.get("hint"))))) from None
+            self._save(step, value)
         elif op == "call":
             self._call(step)
         else:

@@ -225,8 +225,9 @@ def _mlp_test(model: str, name: str, rng, n: int) -> Test:
     t.new("mlp", MLP, model, kwargs={"debug": True})
     for k, (out_f, in_f) in enumerate(shapes):
         layer = f"layers.{2 * k}"
-        t.check(t.get("mlp", f"{layer}.W", f"W{k}_init"), f"{model}.layers[{2 * k}].W right after {model}()",
-                "shape", shape_why=W_INIT_WHY)
+        label = f"{model}.layers[{2 * k}].W right after {model}()"
+        t.check(t.get("mlp", f"{layer}.W", f"W{k}_init", hint=LAYERS_HINT), label, "judged",
+                judge=_mlp_weight_shape_judge(model, k, label))
     for k, (out_f, in_f) in enumerate(shapes):
         t.set("mlp", f"layers.{2 * k}.W", t.array(f"W{k}", _normal(rng, out_f, in_f)))
         t.set("mlp", f"layers.{2 * k}.b", t.array(f"b{k}", _normal(rng, out_f, 1)))
@@ -259,6 +260,27 @@ def _mlp_test(model: str, name: str, rng, n: int) -> Test:
                     f"{model}.layers[{2 * k}].{grad} after backward {later}", "parameter",
                     shape_why=LINEAR_GRADIENT_KINDS[grad][1], local=False)
     return t
+
+
+LAYERS_HINT = ("The grader reads the Linears at layers[0], [2], [4], ...: layers must interleave each Linear "
+               "with its activation, [Linear, ReLU, Linear, ReLU, ...].")
+
+
+def _mlp_weight_shape_judge(model: str, k: int, label: str):
+    """W's shape right after construction; a shape that is another Linear's means layers holds the
+    Linears alone (layers[2k] is then the (2k+1)-th Linear), which the message says."""
+    shapes = MLP_LINEAR_SHAPES[model]
+    expected = shapes[k]
+
+    def judge(got: np.ndarray, saved: dict) -> str | None:
+        if got.shape == expected:
+            return None
+        head = f"{label}: expected shape {expected}, got {got.shape}."
+        if 2 * k < len(shapes) and got.shape == shapes[2 * k]:
+            return (f"{head} That is the shape of Linear number {2 * k + 1}: {model}.layers seems to hold only "
+                    f"the Linears. {LAYERS_HINT}")
+        return f"{head} {W_INIT_WHY}"
+    return judge
 
 
 DEBUG_LISTS_WHY = ("MLP4's A and dLdA lists hold this call's values: build them afresh in every forward "

@@ -266,6 +266,24 @@ BUGGY: list[Buggy] = [
     bug("mlp4_debug_dLdA_wrong_order", {"MLP4"},
         (MLP, "self.dLdA = [dLdA] + self.dLdA", "self.dLdA.append(dLdA)")),
 
+    # -- Messages that name the cause.
+    bug("bn_parameter_gradients_swapped", {"Batch Norm"},
+        (BN, "        self.dLdBW = np.sum(dLdBZ * self.NZ, axis=0, keepdims=True)\n"
+             "        self.dLdBb = np.sum(dLdBZ, axis=0, keepdims=True)\n",
+             "        self.dLdBb = np.sum(dLdBZ * self.NZ, axis=0, keepdims=True)\n"
+             "        self.dLdBW = np.sum(dLdBZ, axis=0, keepdims=True)\n"),
+        expect="BatchNorm1d.dLdBW after backward and BatchNorm1d.dLdBb after backward look swapped: "
+               "each holds the other's value."),
+    bug("mlp1_layers_hold_only_the_linears", {"MLP1"},
+        (MLP, "self.layers = [Linear(2, 3), ReLU(), Linear(3, 2), ReLU()]",
+              "self.layers = [Linear(2, 3), Linear(3, 2)]"),
+        expect="MLP1.layers has no item [2]: it is a list of length 2 holding Linear, Linear. The grader reads "
+               "the Linears at layers[0], [2], [4], ...: layers must interleave each Linear with its activation"),
+    bug("mlp4_layers_hold_only_the_linears", {"MLP4"},
+        (MLP, "self.layers += [Linear(fan_in, fan_out), ReLU()]", "self.layers += [Linear(fan_in, fan_out)]"),
+        expect="MLP4.layers[2].W right after MLP4(): expected shape (8, 4), got (8, 8). That is the shape of "
+               "Linear number 3: MLP4.layers seems to hold only the Linears."),
+
     # -- State kept from the first call: only a second round on the same object shows it.
     bug("linear_ones_from_the_first_batch", LINEAR_AND_MLPS,
         (LINEAR, "        self.Ones = np.ones((self.N, 1))\n",

@@ -404,7 +404,8 @@ def test_signature_errors_name_every_expected_parameter(messages_result):
 def test_layers_never_built(messages_result):
     text = message(messages_result, "MLP1", "random case: MLP1 with a batch of 4")
     assert text == ("MLP1.layers is None, so it has no item [0]: the list was never built "
-                    "(build self.layers in MLP1.__init__).")
+                    "(build self.layers in MLP1.__init__). The grader reads the Linears at layers[0], [2], [4], "
+                    "...: layers must interleave each Linear with its activation, [Linear, ReLU, Linear, ReLU, ...].")
 
 
 def test_value_that_is_not_an_array(tmp_path, executor):
