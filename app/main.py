@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None,
             db.dispose()
             log.info("grader service stopped")
 
-    app = FastAPI(title="HW1P1 grading service", version="1", lifespan=lifespan,
+    app = FastAPI(title="MyTorch grading service", version="1", lifespan=lifespan,
                   docs_url=None, redoc_url=None,   # app.http.docs serves /docs from local files
                   description="Upload handins, see feedback and scores. Authenticate with "
                               "`Authorization: Bearer TOKEN` or the session cookie from /api/v1/login. "

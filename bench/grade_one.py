@@ -1,12 +1,14 @@
 """Time `grader grade` on one correct handin (the bundled reference), end to end and by phase.
 
-    .venv/bin/python bench/grade_one.py [--runs 10] [--unsafe-no-sandbox]
+    .venv/bin/python bench/grade_one.py [--runs 10] [--unsafe-no-sandbox] [--suite hw1p1 hw2p1 ...]
 
 Prints the wall time of the whole command (process start, sandbox self-check and zygote start
 included), the share of each phase (unpacking, the reference run, the student's code, comparing)
 from the result's timings, and the peak memory of the command. Then the same grade in a warm
 process, as a service worker does it (sandbox slots and zygotes already started). For comparison
 it times `import torch`, which the official local autograder pays on every run before its first test.
+With several --suite names, each suite's correct handin (its reference tree) is timed in turn, so the
+figures stand side by side from one run.
 """
 
 from __future__ import annotations
@@ -28,11 +30,12 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 GRADER = Path(sys.executable).with_name("grader")
 
 
-def build_handin(directory: Path) -> Path:
-    path = directory / "handin.tar"
+def build_handin(directory: Path, suite) -> Path:
+    """The suite's reference tree as a handin: a correct one."""
+    path = directory / f"{suite.name}.tar"
     with tarfile.open(path, "w") as tar:
-        for package in ("models", "mytorch"):
-            tar.add(ROOT / "mytorch_reference" / package, arcname=package,
+        for package in suite.layout.packages:
+            tar.add(suite.reference_root / package, arcname=package,
                     filter=lambda m: None if "__pycache__" in m.name else m)
     return path
 
@@ -43,51 +46,46 @@ def time_command(argv: list[str]) -> tuple[float, str]:
     return time.perf_counter() - start, proc.stdout
 
 
-def warm(handin: bytes, args) -> None:
+def warm(handin: bytes, args, suite) -> None:
     """Grade in this process with one long-lived executor, as `grader serve`/`grader worker` do."""
     from grader.execute import open_executor
     from grader.grade import grade
-    from grader.suites.hw1p1 import SUITE as HW1P1
 
     executor = open_executor(unsafe=args.unsafe_no_sandbox, slots=1, first_slot=4400)
     try:
-        grade(handin, executor, suite=HW1P1)  # first grade imports the reference's modules
+        grade(handin, executor, suite=suite)  # first grade imports the reference's modules
         walls, students = [], []
         for _ in range(args.runs):
             start = time.perf_counter()
-            result = grade(handin, executor, suite=HW1P1)
+            result = grade(handin, executor, suite=suite)
             walls.append(time.perf_counter() - start)
-            students.append(result.timings["student"])
-            assert result.score == 100
+            students.append(result.timings)
+            assert result.score == suite.max_score, result
     finally:
         getattr(executor, "close", lambda: None)()
-    print(f"warm grading in one process ({result.sandbox}), {args.runs} runs:")
+    print(f"[{suite.name}] warm grading in one process ({result.sandbox}), {args.runs} runs:")
     print(f"  wall: median {statistics.median(walls):.3f} s, min {min(walls):.3f} s, max {max(walls):.3f} s")
-    print(f"  student phase median {statistics.median(students):.3f} s (one sandbox per handin; every "
-          f"section in one process, as a correct handin runs)")
+    phases = ", ".join(f"{phase} {statistics.median(t.get(phase, 0.0) for t in students):.3f} s"
+                       for phase in ("unpack", "reference", "student", "compare"))
+    print(f"  phases (median): {phases} (one sandbox per handin; every section in one process, as a "
+          f"correct handin runs)")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--unsafe-no-sandbox", action="store_true")
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        handin = build_handin(Path(tmp))
-        handin_bytes = handin.read_bytes()
-        argv = [str(GRADER), "grade", str(handin), "--json"]
-        if args.unsafe_no_sandbox:
-            argv.append("--unsafe-no-sandbox")
-        time_command(argv)  # warm the page cache
-        walls, phases = [], []
-        for _ in range(args.runs):
-            wall, out = time_command(argv)
-            result = json.loads(out)
-            assert result["score"] == 100, result
-            walls.append(wall)
-            phases.append(result["timings"])
+def cold(handin: Path, args, suite) -> None:
+    """`grader grade` as a fresh process, RUNS times."""
+    argv = [str(GRADER), "grade", str(handin), "--json", "--suite", suite.name]
+    if args.unsafe_no_sandbox:
+        argv.append("--unsafe-no-sandbox")
+    time_command(argv)  # warm the page cache
+    walls, phases = [], []
+    for _ in range(args.runs):
+        wall, out = time_command(argv)
+        result = json.loads(out)
+        assert result["score"] == suite.max_score, result
+        walls.append(wall)
+        phases.append(result["timings"])
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(f"grader grade on a correct handin ({result['sandbox']}), {args.runs} runs:")
+    print(f"[{suite.name}] grader grade on a correct handin ({result['sandbox']}), {args.runs} runs:")
     print(f"  wall: median {statistics.median(walls):.3f} s, min {min(walls):.3f} s, max {max(walls):.3f} s")
     total = statistics.median(p["total"] for p in phases)
     print(f"  in-process grading (median): {total:.3f} s, of which")
@@ -95,8 +93,26 @@ def main() -> None:
         median = statistics.median(p.get(phase, 0.0) for p in phases)
         print(f"    {phase:<10} {median:.3f} s  ({100 * median / total:.0f}%)")
     print(f"  process start + imports + output: {statistics.median(walls) - total:.3f} s")
-    print(f"  peak RSS of one grader process: {peak_mb:.0f} MB")
-    warm(handin_bytes, args)
+    print(f"  peak RSS of a grader process so far: {peak_mb:.0f} MB")
+
+
+def main() -> None:
+    from grader.suites import all_suites
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--unsafe-no-sandbox", action="store_true")
+    parser.add_argument("--suite", nargs="+", default=["hw1p1"], choices=sorted(all_suites()),
+                        help="whose correct handin to time (several: side by side)")
+    parser.add_argument("--warm-only", action="store_true", help="skip the fresh-process timings")
+    args = parser.parse_args()
+    suites = [all_suites()[name] for name in args.suite]
+    with tempfile.TemporaryDirectory() as tmp:
+        for suite in suites:
+            handin = build_handin(Path(tmp), suite)
+            if not args.warm_only:
+                cold(handin, args, suite)
+            warm(handin.read_bytes(), args, suite)
     try:
         wall, _ = time_command([sys.executable, "-c", "import torch"])
         print(f"for comparison, `import torch` alone (paid by the official autograder): {wall:.3f} s")

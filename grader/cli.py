@@ -114,7 +114,7 @@ def add_grade_command(sub) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="grader", description="grade HW1P1 handins")
+    parser = argparse.ArgumentParser(prog="grader", description="grade MyTorch handins with an assessment's suite (--suite)")
     sub = parser.add_subparsers(dest="command", required=True)
     add_grade_command(sub)
     return parser

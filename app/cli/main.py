@@ -262,7 +262,7 @@ def _add_service_commands(sub) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="grader", description="HW1P1 grading service")
+    parser = argparse.ArgumentParser(prog="grader", description="MyTorch grading service")
     sub = parser.add_subparsers(dest="command", required=True)
     add_grade_command(sub)
     _add_service_commands(sub)

@@ -24,7 +24,7 @@ PAGE = f"""<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
-<title>HW1P1 grading service: API</title>
+<title>MyTorch grading service: API</title>
 <link rel="stylesheet" href="{ASSETS}/swagger-ui.css">
 </head>
 <body>

@@ -98,6 +98,7 @@ suite builds the activations and the loss from the student's own files.
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -197,6 +198,7 @@ def _upsampling_2d_cases(runner: _LocalRunner) -> list[tuple[np.ndarray, int]]:
     return cases
 
 
+@cache  # the same arrays for every handin (read only): drawn once per process
 def local_runner_conv1d_cases() -> tuple[list[dict], list[dict]]:
     """Conv1d_stride1's and Conv1d's 15 cases each: the stream continues from the four resampling
     tests (Downsampling1d, Upsampling1d, Downsampling2d, Upsampling2d, in the runner's order)."""
@@ -226,6 +228,7 @@ def local_runner_conv1d_cases() -> tuple[list[dict], list[dict]]:
     return stride1, strided
 
 
+@cache  # the same arrays for every handin (read only): drawn once per process
 def local_runner_conv2d_cases(strided: bool) -> list[dict]:
     runner = _LocalRunner()
     runner.seed(11785)
@@ -243,6 +246,7 @@ def local_runner_conv2d_cases(strided: bool) -> list[dict]:
     return cases
 
 
+@cache  # the same arrays for every handin (read only): drawn once per process
 def local_runner_conv_transpose_cases(dims: int) -> list[dict]:
     runner = _LocalRunner()
     cases = []
@@ -266,6 +270,7 @@ def local_runner_conv_transpose_cases(dims: int) -> list[dict]:
     return cases
 
 
+@cache  # the same arrays for every handin (read only): drawn once per process
 def local_runner_pool_cases(kind: str, strided: bool) -> list[dict]:
     """Max pools reseed per case (11485, 11685, 11785); mean pools seed 11785 once."""
     runner = _LocalRunner()
@@ -325,17 +330,19 @@ def _random_resample_tests(seed: str, cls: str, dims: int) -> list[Test]:
     return tests
 
 
-def resampling_section(dims: int, seed: str) -> Section:
+@cache  # the same arrays for every handin (read only): drawn once per process
+def local_runner_resampling_cases(dims: int) -> dict[str, list[tuple[np.ndarray, int]]]:
     runner = _LocalRunner()
-    tests = []
     if dims == 1:
-        for cls in ("Downsample1d", "Upsample1d"):
-            for k, (A, factor) in enumerate(_resampling_1d_cases(runner), start=1):
-                tests.append(_resample_test(f"handout case {k}: {cls}({factor}) on {A.shape}", cls, factor, A))
-    else:
-        for cls, cases in (("Downsample2d", _downsampling_2d_cases(runner)), ("Upsample2d", _upsampling_2d_cases(runner))):
-            for k, (A, factor) in enumerate(cases, start=1):
-                tests.append(_resample_test(f"handout case {k}: {cls}({factor}) on {A.shape}", cls, factor, A))
+        return {"Downsample1d": _resampling_1d_cases(runner), "Upsample1d": _resampling_1d_cases(runner)}
+    return {"Downsample2d": _downsampling_2d_cases(runner), "Upsample2d": _upsampling_2d_cases(runner)}
+
+
+def resampling_section(dims: int, seed: str) -> Section:
+    tests = []
+    for cls, cases in local_runner_resampling_cases(dims).items():
+        for k, (A, factor) in enumerate(cases, start=1):
+            tests.append(_resample_test(f"handout case {k}: {cls}({factor}) on {A.shape}", cls, factor, A))
     for cls in (("Downsample1d", "Upsample1d") if dims == 1 else ("Downsample2d", "Upsample2d")):
         tests += _random_resample_tests(seed, cls, dims)
     name = f"Resampling {dims}d"

@@ -7,11 +7,14 @@ windows overlap, so gradients add up.
 """
 import numpy as np
 from mytorch.nn.resampling import Downsample2d
-from numpy.lib.stride_tricks import sliding_window_view
 
 
-def _windows(A, K):
-    return sliding_window_view(A, (K, K), axis=(2, 3))  # (N, C, H_out, W_out, K, K)
+def _shifted(A, K):
+    """(k, l, A[:, :, k:k + H_out, l:l + W_out]) for every offset of a K x K window."""
+    H_out, W_out = A.shape[2] - K + 1, A.shape[3] - K + 1
+    for k in range(K):
+        for l in range(K):
+            yield k, l, A[:, :, k:k + H_out, l:l + W_out]
 
 
 def _scatter(dLdZ, weights_by_offset, K, input_shape):
@@ -31,13 +34,26 @@ class MaxPool2d_stride1:
     def forward(self, A):
         K = self.kernel
         self.input_shape = A.shape
-        flat = _windows(A, K).reshape(*A.shape[:2], A.shape[2] - K + 1, A.shape[3] - K + 1, K * K)
-        self.argmax = flat.argmax(axis=-1)
-        return flat.max(axis=-1)
+        Z = offset = None
+        for k, l, window in _shifted(A, K):
+            if Z is None:
+                Z, offset = window.copy(), np.zeros(window.shape, dtype=np.int64)
+                continue
+            better = window > Z   # strictly: a tie keeps the earlier offset (row-major first)
+            np.copyto(Z, window, where=better)
+            np.copyto(offset, k * A.shape[3] + l, where=better)
+        # The input index each output came from, flat over the whole input.
+        N, C, H, W = A.shape
+        H_out, W_out = Z.shape[2:]
+        base = (np.arange(N * C).reshape(N, C, 1, 1) * H * W + np.arange(H_out).reshape(1, 1, -1, 1) * W
+                + np.arange(W_out).reshape(1, 1, 1, -1))
+        self.source = base + offset
+        return Z
 
     def backward(self, dLdZ):
-        K = self.kernel
-        return _scatter(dLdZ, lambda k, l: self.argmax == k * K + l, K, self.input_shape)
+        size = int(np.prod(self.input_shape))
+        dLdA = np.bincount(self.source.ravel(), weights=dLdZ.ravel(), minlength=size)
+        return dLdA.reshape(self.input_shape)
 
 
 class MeanPool2d_stride1:
@@ -45,8 +61,9 @@ class MeanPool2d_stride1:
         self.kernel = kernel
 
     def forward(self, A):
+        K = self.kernel
         self.input_shape = A.shape
-        return _windows(A, self.kernel).mean(axis=(-2, -1))
+        return sum(window for _, _, window in _shifted(A, K)) / (K * K)
 
     def backward(self, dLdZ):
         K = self.kernel
