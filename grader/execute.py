@@ -1,19 +1,19 @@
 """Where a handin's section plans run against the student's package: `run_handin(job, n_tests)`
-returns one `SectionRun` per section, in order; `run_sections(job, n_tests, indices)` runs the
-given sections each in its own process.
+returns one `SectionRun` per section, in order, each from its own process.
 
-`run_handin` first runs every section one after another in ONE process, a correct handin's usual
-case (the official autograder does the same): a fresh process per section was most of a grade's
-cost. Those runs are marked `together`. If that process did not end normally (a crash, a limit,
-damaged results), every section runs alone instead; and the grader runs alone again any section
-that failed together (grader/grade.py), so a section is judged in isolation whenever it does not
-pass: one section's crash, hang, memory blow-up or leftovers never cost another its points.
+A section's points come only from a process in which no other section's student code has run:
+code in one file must never make another file's visible code irrelevant (halving another
+section's inputs, lifting its np.tanh ban, lending it a class it cannot import alone; issue 18).
+So every section runs alone, in a fresh process forked from a state that holds only trusted code
+(the runner, and the job's plans and inputs it loaded); its inputs are that state's copy, which no
+other section's code can reach. One section's crash, hang, memory blow-up or leftovers never cost
+another its points.
 
-`SandboxExecutor` runs grader/runner.py inside the `sandbox` package: one sandbox per call (its
-namespaces, root and the job loaded once), each process in it fresh and separately limited
-(`Sandbox.run_batch`). `UnsafeExecutor` runs plain subprocesses: no isolation at all, for tests and
-explicit development use only, and every result it produces says so. Both return raw outputs;
-neither decides a score.
+`SandboxExecutor` runs grader/runner.py inside the `sandbox` package: one sandbox per handin (its
+namespaces, root, and the runner and job loaded once by its init, which runs no student code),
+each section a fresh, separately limited process forked from that init (`Sandbox.run_batch`).
+`UnsafeExecutor` runs plain subprocesses: no isolation at all, for tests and explicit development
+use only, and every result it produces says so. Both return raw outputs; neither decides a score.
 """
 
 from __future__ import annotations
@@ -40,7 +40,6 @@ __all__ = ["ExecutorUnavailable", "GraderBug", "SandboxExecutor", "SectionRun", 
 RUNNER = Path(__file__).with_name("runner.py")
 REPORT_MAX_BYTES = 1 << 20
 OUTPUTS_MAX_BYTES = 64 << 20
-TOGETHER_MAX_ARRAYS = 4096   # one process's arrays for every section (a section's limit is 256)
 OUTPUTS = "outputs.safetensors"
 RESULT_FILES = (OUTPUTS, "report.json")
 MAX_SLOT_SEARCH = 256
@@ -55,46 +54,13 @@ class SectionRun:
     arrays: dict[str, np.ndarray] | None   # "TEST_INDEX/NAME" -> value, None if the run failed
     reports: list[dict] | None             # per-test reports from the runner (untrusted text)
     failure: str | None = None             # one sentence when the section did not complete
-    together: bool = False                 # ran in one process with the other sections
-
-
-TOGETHER = "all"   # the runner's section argument for every section in one process
-
-
-def split_together(files: dict[str, bytes], n_tests: list[int]) -> list[SectionRun] | None:
-    """The per-section runs inside one process's result files, or None if they are not exactly
-    what the runner writes for N_TESTS (then every section is run alone)."""
-    from sandbox.result_files import load_safetensors_bytes
-
-    try:
-        arrays = load_safetensors_bytes(files[OUTPUTS], OUTPUTS, max_members=TOGETHER_MAX_ARRAYS)
-        sections = json.loads(files["report.json"])["sections"]
-    except Exception:  # noqa: BLE001 - missing, hostile or damaged result files: run each section alone
-        return None
-    if not isinstance(sections, list) or len(sections) != len(n_tests):
-        return None
-    runs = []
-    for index, (section, count) in enumerate(zip(sections, n_tests)):
-        reports = _clean_reports(section, count)
-        if reports is None:
-            return None
-        prefix = f"{index}|"
-        own = {key[len(prefix):]: value for key, value in arrays.items() if key.startswith(prefix)}
-        runs.append(SectionRun(own, reports, together=True))
-    return runs
 
 
 class _Executor:
-    """What both executors share: every section in one process first, each alone if that fails."""
+    """What both executors share: every section alone, in its own process."""
 
     def run_handin(self, job: Path, n_tests: list[int]) -> list[SectionRun]:
-        together = self.run_together(job, n_tests)
-        if together is not None:
-            return together
         return self.run_sections(job, n_tests, list(range(len(n_tests))))
-
-    def run_together(self, job: Path, n_tests: list[int]) -> list[SectionRun] | None:
-        raise NotImplementedError
 
     def run_sections(self, job: Path, n_tests: list[int], indices: list[int]) -> list[SectionRun]:
         raise NotImplementedError
@@ -114,17 +80,8 @@ def _clean_location(where) -> dict | None:
 def _parse_reports(text: str, expected_tests: int) -> list[dict] | None:
     """The runner's report is untrusted: keep only well-formed string fields."""
     try:
-        report = json.loads(text)
-    except ValueError:
-        return None
-    return _clean_reports(report, expected_tests)
-
-
-def _clean_reports(report, expected_tests: int) -> list[dict] | None:
-    """`_parse_reports` for a report already parsed ({"tests": [...]}, untrusted all the same)."""
-    try:
-        tests = report["tests"]
-    except (KeyError, TypeError):
+        tests = json.loads(text)["tests"]
+    except (ValueError, KeyError, TypeError):   # not JSON, or not {"tests": ...}
         return None
     if not isinstance(tests, list) or len(tests) != expected_tests:
         return None
@@ -152,14 +109,6 @@ class UnsafeExecutor(_Executor):
         self.slots = slots
         log.warning("UNSAFE: student code will run WITHOUT a sandbox (development/test mode only)")
 
-    def run_together(self, job: Path, n_tests: list[int]) -> list[SectionRun] | None:
-        out = job / "out-together"
-        out.mkdir()
-        if self._run(job, TOGETHER, out) is not None:
-            return None
-        files, _errors = read_result_files(out, report_bytes=REPORT_MAX_BYTES * len(n_tests))
-        return split_together(files, n_tests)
-
     def run_sections(self, job: Path, n_tests: list[int], indices: list[int]) -> list[SectionRun]:
         runs = []
         for index in indices:
@@ -170,7 +119,7 @@ class UnsafeExecutor(_Executor):
         return runs
 
     def _run(self, job: Path, which: str, out_dir: Path) -> str | None:
-        """Run the runner for WHICH ("all" or a section index); a sentence if it did not end normally."""
+        """Run the runner for section WHICH; a sentence if it did not end normally."""
         env = {"PATH": os.environ.get("PATH", "/usr/bin"), "OPENBLAS_NUM_THREADS": "1",
                "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
         argv = [sys.executable, "-I", "-B", str(RUNNER), str(job / "plans.json"),
@@ -188,14 +137,14 @@ class UnsafeExecutor(_Executor):
         """Nothing to release; present so every executor is closed the same way."""
 
 
-def read_result_files(out_dir: Path, report_bytes: int = REPORT_MAX_BYTES) -> tuple[dict[str, bytes], dict[str, str]]:
+def read_result_files(out_dir: Path) -> tuple[dict[str, bytes], dict[str, str]]:
     """A run's result files from OUT_DIR the way hostile files must be read (no symlink, FIFO or
     device; capped), as the sandbox reads them back: ({name: bytes}, {name: why it is missing})."""
     from sandbox.errors import ResultFileError
     from sandbox.result_files import read_result_file
 
     files, errors = {}, {}
-    for name, cap in ((OUTPUTS, OUTPUTS_MAX_BYTES), ("report.json", report_bytes)):
+    for name, cap in ((OUTPUTS, OUTPUTS_MAX_BYTES), ("report.json", REPORT_MAX_BYTES)):
         try:
             files[name] = read_result_file(out_dir / name, cap)
         except ResultFileError as exc:
@@ -233,8 +182,8 @@ def _with_report(arrays: dict[str, np.ndarray], text: str, n_tests: int) -> Sect
 
 
 class SandboxExecutor(_Executor):
-    """Runs each call in one sandbox (a fresh, limited process per run), on one of SLOTS slots:
-    SLOTS handins may be graded at once."""
+    """Runs each call in one sandbox (a fresh, limited process per section), on one of SLOTS
+    slots: SLOTS handins may be graded at once."""
 
     unsafe = False
 
@@ -265,14 +214,6 @@ class SandboxExecutor(_Executor):
         self._free = list(self._boxes)
         self.slots = slots
         self._lock = threading.Condition()
-
-    def run_together(self, job: Path, n_tests: list[int]) -> list[SectionRun] | None:
-        [result] = self._run_batch(job, [TOGETHER])
-        if result.outcome == "sandbox_error":  # before the code started: ours, retried
-            raise GraderBug(f"the sandbox could not run the sections: {result.message}")
-        if result.outcome != "ok":
-            return None
-        return split_together(result.files, n_tests)
 
     def run_sections(self, job: Path, n_tests: list[int], indices: list[int]) -> list[SectionRun]:
         runs = []

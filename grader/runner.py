@@ -40,7 +40,7 @@ The package may also name "flat" folders (HW2P1's handout puts mytorch/, mytorch
 sys.path, so its files import each other as `from resampling import *`): a top-level name that no
 installed module has resolves to FOLDER/NAME.py, the first folder that has it.
 
-Command line (inside the sandbox): runner.py PLANS_JSON INPUTS_BIN HANDIN_DIR OUT_DIR SECTION_INDEX|all
+Command line (inside the sandbox): runner.py PLANS_JSON INPUTS_BIN HANDIN_DIR OUT_DIR SECTION_INDEX
 (INPUTS_BIN: the raw input arrays the plans' "arrays" index; see `unpack_arrays`).
 Writes OUT_DIR/outputs.safetensors (arrays keyed "TEST_INDEX/SAVE_NAME") and OUT_DIR/report.json.
 """
@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import gc
 import importlib.abc
 import importlib.machinery
 import importlib.util
@@ -419,21 +420,134 @@ def _names_not_taken(func, kwargs) -> list[str]:
             or sig.parameters[name].kind is inspect.Parameter.POSITIONAL_ONLY]
 
 
-@contextlib.contextmanager
-def _forbidden_numpy(names):
-    """Replace numpy functions the writeup forbids (np.tanh) with ones that raise."""
-    saved = {name: getattr(np, name) for name in names}
+# numpy's namespace as it was before any code under test ran: what "np.tanh" means is decided here.
+_NUMPY_AS_LOADED = dict(vars(np))
 
-    def make(name):
-        def forbidden(*args, **kwargs):
-            raise ForbiddenCall(f"np.{name}")
-        return forbidden
 
-    for name in names:
-        setattr(np, name, make(name))
+class _Forbidden:
+    """What a forbidden numpy function is while a step that forbids it runs: calling it raises."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __call__(self, *args, **kwargs):
+        raise ForbiddenCall(f"np.{self.name}")
+
+    def __getattr__(self, attr: str):   # np.tanh.reduce, np.tanh.at, ...: the same function
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        raise ForbiddenCall(f"np.{self.name}")
+
+
+class _Swap:
+    """One place that held the forbidden function: HOLDER[KEY] (a dict or list), a closure cell
+    (KEY None) or a function's defaults (KEY "__defaults__"), and what was there before."""
+
+    __slots__ = ("holder", "key", "new", "old")
+
+    def __init__(self, holder, key, old, new):
+        self.holder, self.key, self.old, self.new = holder, key, old, new
+
+    def put(self, value) -> None:
+        if isinstance(self.holder, types.CellType):
+            self.holder.cell_contents = value
+        elif self.key == "__defaults__" and isinstance(self.holder, types.FunctionType):
+            self.holder.__defaults__ = value
+        else:
+            self.holder[self.key] = value
+
+    def current(self):
+        if isinstance(self.holder, types.CellType):
+            return self.holder.cell_contents
+        if self.key == "__defaults__" and isinstance(self.holder, types.FunctionType):
+            return self.holder.__defaults__
+        try:
+            return self.holder[self.key]
+        except (IndexError, KeyError):
+            return None
+
+
+def _swap_everywhere(original, stand_in, keep: set[int]) -> list[_Swap]:
+    """Put STAND_IN wherever Python code can reach ORIGINAL: every module's namespace (np.tanh,
+    `from numpy import tanh`, numpy._core.umath.tanh), class and instance attributes, dict values,
+    list items, closure cells, default arguments, and tuples held in any of those (replaced whole).
+    KEEP: ids of the caller's own containers, left alone. Returns the swaps, for `_restore`."""
+    swaps: list[_Swap] = []
+    pending: list[_Swap] = [_Swap(None, None, original, stand_in)]
+    keep = keep | {id(swaps), id(pending), id(_NUMPY_AS_LOADED)}
+    frozen = gc.get_freeze_count()
+    if frozen:   # the sandbox's init froze what it preloaded (numpy's modules): get_referrers skips it
+        gc.unfreeze()
     try:
+        _find_holders(pending, swaps, keep)
+    finally:
+        if frozen:
+            gc.freeze()
+    for swap in swaps:
+        swap.put(swap.new)
+    sys._clear_type_cache()   # class attributes were written in their dicts directly
+    return swaps
+
+
+def _find_holders(pending: list[_Swap], swaps: list[_Swap], keep: set[int]) -> None:
+    """`_swap_everywhere`'s search: PENDING (objects to replace, tuples added as they are found)
+    becomes SWAPS (where each is held)."""
+    done = 0
+    while done < len(pending) and done < 64:
+        old, new = pending[done].old, pending[done].new
+        done += 1
+        for holder in gc.get_referrers(old):
+            if id(holder) in keep or isinstance(holder, (types.FrameType, _Swap)):
+                continue
+            keep.add(id(holder))
+            if isinstance(holder, (dict, list)):
+                keys = holder.keys() if isinstance(holder, dict) else range(len(holder))
+                swaps += [_Swap(holder, key, old, new) for key in list(keys) if holder[key] is old]
+            elif isinstance(holder, types.CellType):
+                swaps.append(_Swap(holder, None, old, new))
+            elif isinstance(holder, types.FunctionType) and holder.__defaults__ is old:
+                swaps.append(_Swap(holder, "__defaults__", old, new))
+            elif isinstance(holder, tuple):   # immutable: a copy replaces it where it is held
+                pending.append(_Swap(None, None, holder, tuple(new if v is old else v for v in holder)))
+            elif not isinstance(holder, type):   # an instance whose attributes live in the object
+                try:
+                    namespace = object.__getattribute__(holder, "__dict__")
+                except (AttributeError, TypeError):
+                    continue
+                if isinstance(namespace, dict):
+                    swaps += [_Swap(namespace, key, old, new) for key, v in list(namespace.items()) if v is old]
+
+
+def _restore(swaps: list[_Swap]) -> None:
+    """Undo `_swap_everywhere` wherever the stand-in is still in place."""
+    for swap in reversed(swaps):
+        if swap.current() is swap.new:
+            swap.put(swap.old)
+    sys._clear_type_cache()
+
+
+@contextlib.contextmanager
+def _forbidden_numpy(names, every_alias: bool = True):
+    """Make the numpy functions the writeup forbids (np.tanh) raise while the block runs.
+
+    With EVERY_ALIAS, the function as numpy was loaded (before any code under test) is replaced
+    by one that raises wherever `_swap_everywhere` finds it, so another name for it (`from numpy
+    import tanh`, numpy._core.umath.tanh, a stored reference) is banned too. Not covered: a local
+    variable of a suspended generator, tanh computed without that ufunc (math.tanh, scipy, ctypes
+    into libm), and code that deliberately takes the grader apart (patching this module, which
+    only its own section's files can do: each section runs in its own process). Without it (the
+    trusted reference, which never calls np.tanh), only the numpy attribute is replaced."""
+    swaps: list[_Swap] = []
+    saved = {name: getattr(np, name) for name in names}
+    try:
+        for name in names:
+            original = _NUMPY_AS_LOADED.get(name, saved[name])
+            if every_alias:
+                swaps += _swap_everywhere(original, _Forbidden(name), keep={id(saved), id(swaps)})
+            setattr(np, name, _Forbidden(name))
         yield
     finally:
+        _restore(swaps)
         for name, func in saved.items():
             setattr(np, name, func)
 
@@ -534,8 +648,9 @@ def _initializer(kind, inputs):
 class TestRun:
     """Executes one test's steps; keeps variables and saved outputs."""
 
-    def __init__(self, inputs):
+    def __init__(self, inputs, trusted: bool = False):
         self.inputs = inputs
+        self.trusted = trusted   # the reference: a forbidden function is replaced in numpy only
         self.vars: dict[str, object] = {}
         self.labels: dict[str, str] = {}
         self.saved: dict[str, object] = {}
@@ -601,9 +716,12 @@ class TestRun:
         if step["method"] in passed_on and _accepts(method, args + extra, kwargs):
             args = args + extra  # e.g. backward(dLdA, beta), as the writeup writes it
         _check_signature(method, args, kwargs, name, step.get("expects"))
-        forbidden = step.get("forbid", [])
+        forbidden = step.get("forbid")
         try:
-            with _forbidden_numpy(forbidden):
+            if forbidden:
+                with _forbidden_numpy(forbidden, every_alias=not self.trusted):
+                    result = method(*args, **kwargs)
+            else:
                 result = method(*args, **kwargs)
         except ForbiddenCall as exc:
             raise StudentError(f"{name} calls {exc}, which the writeup does not allow here; "
@@ -689,9 +807,9 @@ def as_array(value):
     return array, None
 
 
-def run_test(test: dict, inputs, roots: tuple[str, ...]) -> tuple[dict, dict]:
+def run_test(test: dict, inputs, roots: tuple[str, ...], trusted: bool = False) -> tuple[dict, dict]:
     """Run one test. Returns (arrays by save name, report entry)."""
-    run = TestRun(inputs)
+    run = TestRun(inputs, trusted)
     report: dict = {"name": test["name"], "error": None, "bad_values": {}}
     np.random.seed(0)  # a handin that draws random numbers behaves the same on every run
     try:
@@ -726,12 +844,14 @@ def run_section(section: dict, inputs, package_root: str, package: dict) -> tupl
         return run_tests(section, inputs, (root, package_root))
 
 
-def run_tests(section: dict, inputs, roots: tuple[str, ...]) -> tuple[dict, list[dict]]:
+def run_tests(section: dict, inputs, roots: tuple[str, ...], trusted: bool = False) -> tuple[dict, list[dict]]:
     """Run every test of SECTION against the package under test as it resolves now
-    (ROOTS: where its files live, for tracebacks)."""
+    (ROOTS: where its files live, for tracebacks). TRUSTED: the reference, in the service's own
+    process, where no hunt for other names of a forbidden function is needed (or wanted: it walks
+    the whole heap)."""
     arrays, reports = {}, []
     for index, test in enumerate(section["tests"]):
-        test_arrays, report = run_test(test, inputs, roots)
+        test_arrays, report = run_test(test, inputs, roots, trusted)
         arrays.update({f"{index}/{name}": value for name, value in test_arrays.items()})
         reports.append(report)
     return arrays, reports
@@ -789,23 +909,14 @@ def setup(argv: list[str]) -> None:
 
 
 def main(argv: list[str]) -> int:
-    """SECTION_INDEX "all" runs every section one after another in this process: arrays keyed
-    "SECTION|TEST_INDEX/NAME" and a report {"sections": [{"tests": [...]}, ...]}."""
+    """Run one section (SECTION_INDEX) in this process: every section has a process of its own, in
+    which no other section's code has run (grader/execute.py)."""
     plans_path, inputs_path, handin_dir, out_dir, which = argv
     plans, inputs = load_job(plans_path, inputs_path)
-    if which == "all":
-        arrays, sections = {}, []
-        for index, section in enumerate(plans["sections"]):
-            section_arrays, reports = run_section(section, inputs, handin_dir, plans["package"])
-            arrays.update({f"{index}|{key}": value for key, value in section_arrays.items()})
-            sections.append({"tests": reports})
-        report = {"sections": sections}
-    else:
-        arrays, reports = run_section(plans["sections"][int(which)], inputs, handin_dir, plans["package"])
-        report = {"tests": reports}
+    arrays, reports = run_section(plans["sections"][int(which)], inputs, handin_dir, plans["package"])
     write_arrays(os.path.join(out_dir, "outputs.safetensors"), arrays)
     with open(os.path.join(out_dir, "report.json"), "w") as f:
-        json.dump(report, f)
+        json.dump({"tests": reports}, f)
     return 0
 
 

@@ -144,7 +144,15 @@ def _activation_second_round(t: Test, name: str, cls: str, Z: np.ndarray, *, rea
 
 def _tanh_without_np_tanh() -> Test:
     """Only whether forward runs with np.tanh disabled, like the official check: Tanh's values are
-    the other Tanh tests' business, so a wrong Tanh fails there with a message about its values."""
+    the other Tanh tests' business, so a wrong Tanh fails there with a message about its values.
+
+    What the ban guarantees (grader/runner.py `_forbidden_numpy`): while forward runs, numpy's tanh
+    ufunc raises through any name Python code holds for it: `np.tanh`, `from numpy import tanh`,
+    `numpy._core.umath.tanh`, a module global, class or instance attribute, dict value, list item,
+    closure variable or default argument, `np.tanh.at`. It does not catch tanh computed without
+    that ufunc (`math.tanh`, scipy, ctypes into libm), a reference kept in a suspended generator's
+    local variable, or code that takes the grader apart; only activation.py's own code (and what
+    it imports) runs in the Activation section's process, so any of that is in plain sight there."""
     t = Test("Tanh.forward runs with np.tanh disabled (the writeup forbids np.tanh)")
     t.new("act", ACTIVATION, "Tanh")
     t.call("act", "forward", t.array("Z", COMMON), forbid=["tanh"])

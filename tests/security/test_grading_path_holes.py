@@ -232,31 +232,27 @@ def test_a_section_cannot_leave_state_for_the_next(sandbox_executor, handin):
 
 
 def test_a_section_cannot_break_the_shared_process_for_the_next(sandbox_executor, handin):
-    # Sections first run one after another in one process. loss.py breaks numpy for everyone
-    # after it in that process; SGD and Batch Norm, which come later and use np.sum, must still
-    # be judged alone and keep their points.
+    # loss.py breaks numpy in its process; SGD and Batch Norm, which come later and use np.sum,
+    # run in processes of their own and keep their points.
     prepend(handin, "mytorch/nn/loss.py", "np.sum = lambda *args, **kwargs: 0.0\n")
     result = grade(handin, sandbox_executor, suite=HW1P1)
     scores = {s.name: s.score for s in result.sections}
     assert scores["Loss"] == 0 and result.score == 90, scores
-    assert "student_alone" in result.timings   # the failures were run again, each alone
 
 
-def test_a_correct_handin_runs_its_sections_in_one_process(sandbox_executor, handin, tmp_path):
-    from grader.plan import serialize, write_job
-
-    sections = HW1P1.build("together")
-    plans, inputs = serialize(sections)
-    job = tmp_path / "job"
-    job.mkdir()
-    write_job(job, plans | {"package": HW1P1.package_plan()}, inputs)
-    (job / "handin").symlink_to(handin)
-    runs = sandbox_executor.run_handin(job, [len(s.tests) for s in sections])
-    assert [run.together for run in runs] == [True] * len(sections)
-    assert all(run.arrays and not any(r["error"] for r in run.reports) for run in runs)
-    alone = sandbox_executor.run_sections(job, [len(s.tests) for s in sections], [0, 7])
-    assert [run.together for run in alone] == [False, False]
-    assert alone[0].arrays.keys() == runs[0].arrays.keys() and alone[1].arrays.keys() == runs[7].arrays.keys()
+def test_every_section_runs_in_a_process_no_other_section_ran_in(sandbox_executor, handin, tmp_path):
+    # Each graded file leaves a mark in builtins and fails if another section's mark is there:
+    # the handin scores full only if no section's process ever saw another section's code.
+    marks = {"mytorch/nn/loss.py": "loss", "mytorch/optim/sgd.py": "sgd", "mytorch/nn/batchnorm.py": "batchnorm"}
+    for path, mark in marks.items():
+        prepend(handin, path, "import builtins as _b\n"
+                              f"if getattr(_b, '_section_marks', set()) - {{{mark!r}}}:\n"
+                              "    raise RuntimeError(f'another section ran here: {_b._section_marks}')\n"
+                              f"_b._section_marks = getattr(_b, '_section_marks', set()) | {{{mark!r}}}\n")
+    result = grade(handin, sandbox_executor, suite=HW1P1)
+    assert result.score == 100, [(s.name, s.message, [t.message for t in s.tests]) for s in result.sections
+                                 if not s.passed]
+    assert set(result.timings) == {"unpack", "reference", "student", "compare", "total"}   # no second pass
 
 
 def test_a_section_crash_hang_or_memory_blowup_costs_only_that_section(sandbox_executor, handin):
