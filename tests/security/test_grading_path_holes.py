@@ -57,8 +57,8 @@ def test_complex_arrays_refused(sandbox_executor, handin):
             "    head = json.dumps(header).encode()\n"
             "    head += b' ' * (-len(head) % 8)\n"
             "    open(path, 'wb').write(len(head).to_bytes(8, 'little') + head + b''.join(chunks))\n"
-            "for _module in list(sys.modules.values()):\n"
-            "    if hasattr(_module, 'write_arrays') and hasattr(_module, 'run_section'):\n"
+            "for _module in list(sys.modules.values()):\n"   # vars(): hasattr would import lazy packages' __init__
+            "    if {'write_arrays', 'run_section'} <= set(getattr(_module, '__dict__', {})):\n"
             "        _module.write_arrays = _write_complex\n")
     result = grade(handin, sandbox_executor, suite=HW1P1)
     loss = section(result, "Loss")
