@@ -1,11 +1,20 @@
 """How long the similarity report takes for a class, and whether it finds the planted copies.
 
     .venv/bin/python bench/similarity.py [--handins 200] [--copies 5]
+    .venv/bin/python bench/similarity.py --real [--mirrors /work/.mirror] [--manifest bench/real_handins.toml]
 
-Builds a synthetic class from the reference solution: every handin takes each function body from
-one of a few structural variants (the way correct answers converge), adds code of its own (helper
-functions of random shape, as real handins have), and a few handins are copies of another with
-names, comments and spacing changed. Prints the time, the candidate pairs and the pairs reported.
+Synthetic (default): a class built from the reference solution: every handin takes each function
+body from one of a few structural variants (the way correct answers converge), adds code of its own
+(helper functions of random shape, as real handins have), and a few handins are copies of another
+with names, comments and spacing changed. Prints the time, the candidate pairs and the pairs reported.
+
+--real: the real public HW1P1 handins of bench/real_handins.toml (one per repository, the latest
+that is not the untouched skeleton; the repositories fetched as for bench/real_handins.py), with
+the manifest's official handout as the skeleton, as a TA would set it. Copies of some of them are
+planted, disguised one way each (renamed, reordered, re-commented, moved into renamed modules,
+merged into one module, all at once); the report must pair each copy with its original and no two
+different repositories. Then the same with half the class moved into an archive (earlier
+semesters), and a class of 4. Prints every reported pair that is not planted, for a person to judge.
 """
 
 from __future__ import annotations
@@ -82,7 +91,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--handins", type=int, default=200)
     parser.add_argument("--copies", type=int, default=5)
+    parser.add_argument("--real", action="store_true", help="real public handins with planted copies")
+    parser.add_argument("--mirrors", type=Path, default=Path("/work/.mirror"))
+    parser.add_argument("--manifest", type=Path, default=Path(__file__).with_name("real_handins.toml"))
     args = parser.parse_args()
+    if args.real:
+        from similarity_real import run_real
+
+        return run_real(args.mirrors, args.manifest)
     handins, planted = build_class(args.handins, args.copies)
     skeleton = skeleton_of(REFERENCE)
     started = time.perf_counter()

@@ -1,46 +1,70 @@
 """Similarity between handins (the writeup says handins are compared, MOSS-style).
 
-Token-based winnowing through `copydetect` (pygments tokens with names and strings normalised, then
-k-gram fingerprints winnowed, as MOSS does). Two kinds of shared code never count:
-- the handout's skeleton: every fingerprint found in the skeleton files is boilerplate;
-- code most of the class writes the same way: a fingerprint found in more than `max_sharers`
-  handins is dropped, like MOSS's `-m`. HW1P1's functions are a few lines each and correct answers
-  converge (`self.A @ self.W.T + ...`), so without it every pair of correct handins looks alike.
+Token winnowing, as MOSS does: each file is lexed, names become one symbol, strings
+another, comments, docstrings and spacing are dropped; every run of K tokens is hashed and a
+winnowing window keeps a few of those hashes as the handin's fingerprints. Three kinds of shared code
+never count:
+- the handout's skeleton: any K-gram found in the skeleton files is boilerplate;
+- code many handins write the same way: a fingerprint found in more than `max_sharers` handins
+  (class and archive together) is dropped, like MOSS's `-m`. HW1P1's functions are a few lines each
+  and correct answers converge (`self.A @ self.W.T + ...`), so without it every pair of correct
+  handins looks alike. In a small class the default is lower (`default_max_sharers`);
+- code shared by fewer than `min_tokens` tokens.
 
-Files are compared path by path (`mytorch/nn/linear.py` with `mytorch/nn/linear.py`): the layout
-is fixed by the handout. Candidate pairs come from an inverted index of fingerprints, so the cost
-grows with the number of pairs that actually share code, not with the square of the class.
+A handin is compared as a whole: the fingerprints of all its files form one set, so code moved into
+another module, split across files or reordered is still paired with the original (a file compared
+only with the file of the same path misses that). Matches remember their file and token positions,
+and every token keeps its exact character offsets in the source, so the highlighted regions start
+and end on the copied tokens.
+
+What a handin contributes is capped (`read_handin`): the modules the suite loads and the handin's
+modules they import (the code that is graded; other homeworks' files, notebooks' checkpoints and
+padding modules nobody imports are not), at most MAX_FILE_BYTES each and MAX_HANDIN_BYTES in all; a
+handin built to make the report slow or large costs what a large honest one does. Candidate pairs
+come from an inverted index of fingerprints, so the cost grows with the pairs that share code, not
+with the square of the class.
 """
 
 from __future__ import annotations
 
 import ast
-import io
-import logging
+import builtins
+import hashlib
+import keyword
+import math
+import re
 import tempfile
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
 
+import numpy as np
 from pydantic import BaseModel, Field
 
-from grader.suite import Layout
+from grader.suite import Suite
 
-# copydetect's defaults: a match must span at least NOISE filtered characters to count, and any
-# match of GUARANTEE characters or more is always found.
-NOISE = 25
-GUARANTEE = 30
+K = 12                 # tokens per hashed run (a line or two of code)
+WINDOW = 8             # winnowing window: every shared run of K + WINDOW - 1 tokens is found
 DEFAULT_THRESHOLD = 0.5
 DEFAULT_MAX_SHARERS = 10
-# A pair must share at least this many filtered tokens: a few k-grams where a student's own line
-# meets the skeleton are coincidence (and which ones winnowing keeps varies with Python's hash seed).
+# A pair must share at least this many tokens: a few runs where a student's own line meets the
+# skeleton are coincidence.
 DEFAULT_MIN_TOKENS = 60
 
-MAX_SOURCE_BYTES = 256 << 10   # a longer file is generated data, not code worth comparing
+# Caps on what one handin contributes. The largest real HW1P1 handin of bench/real_handins.toml has
+# 105 KiB of Python over 37 files, its longest file 8.7 KiB.
+MAX_FILE_BYTES = 64 << 10
+MAX_HANDIN_BYTES = 256 << 10
+# Caps on what a report keeps: pairs listed, and the sources stored for their side-by-side pages
+# (a pair page shows at most two handins' capped sources, 2 x MAX_HANDIN_BYTES).
+MAX_LISTED_PAIRS = 300
+MAX_REPORT_SOURCE_BYTES = 8 << 20
 
 Progress = Callable[[int, int], None]
+_PRIME = np.uint64(1_000_003)
 
 
 class Span(BaseModel):
@@ -49,154 +73,445 @@ class Span(BaseModel):
 
 
 class FileMatch(BaseModel):
-    path: str
-    tokens: int                        # overlapping tokens in this file
-    source_a: str
-    source_b: str
+    """Code of A's file PATH_A found in B's file PATH_B (the same path, or not)."""
+    path_a: str
+    path_b: str
+    tokens: int                        # A's tokens in this file covered by the shared runs
     spans_a: list[Span]
     spans_b: list[Span]
 
 
 class Pair(BaseModel):
     a: str
-    b: str
-    similarity_a: float   # share of A's fingerprinted tokens found in B
+    b: str                             # a student, or an archive entry's label
+    similarity_a: float                # share of A's fingerprinted tokens found in B
     similarity_b: float
-    tokens: int
+    tokens: int                        # shared tokens (the smaller side's count)
     files: list[FileMatch] = Field(default_factory=list)
+    archive: bool = False              # B is an archive entry, not a student of the class
 
     @property
     def similarity(self) -> float:
         return max(self.similarity_a, self.similarity_b)
 
+    @property
+    def paths(self) -> list[str]:
+        return sorted({f.path_a if f.path_a == f.path_b else f"{f.path_a} ~ {f.path_b}" for f in self.files})
+
 
 class Report(BaseModel):
     handins: int
+    archive_handins: int = 0
     threshold: float
     max_sharers: int
     min_tokens: int = DEFAULT_MIN_TOKENS
     skeleton_files: int
-    pairs: list[Pair] = Field(default_factory=list)   # above the threshold, most similar first
-    candidate_pairs: int = 0                          # pairs sharing at least one fingerprint
+    pairs: list[Pair] = Field(default_factory=list)            # within the class, most similar first
+    archive_pairs: list[Pair] = Field(default_factory=list)    # a student against an archive entry
+    pairs_over_threshold: int = 0     # before MAX_LISTED_PAIRS cut the lists
+    candidate_pairs: int = 0          # pairs sharing at least one fingerprint
+    # handin -> path -> source, for the files of listed pairs (up to MAX_REPORT_SOURCE_BYTES)
+    sources: dict[str, dict[str, str]] = Field(default_factory=dict)
+    capped: dict[str, str] = Field(default_factory=dict)      # handin -> what the caps left out
     seconds: float = 0.0
 
 
-def _fingerprint(path: str, source: str, boilerplate: Iterable[int]):
-    from copydetect import CodeFingerprint
+# ---------------------------------------------------------------------------------------------
+# Reading a handin within the caps
 
-    return CodeFingerprint(path, NOISE, GUARANTEE - NOISE + 1, boilerplate=list(boilerplate),
-                           language="python", fp=io.StringIO(source))
-
-
-def _drop(fingerprint, hashes: set[int]) -> None:
-    """Forget fingerprints that are boilerplate for this class, and recount the coverage."""
-    from copydetect.utils import get_token_coverage
-
-    fingerprint.hashes = set(fingerprint.hashes) - hashes
-    for h in hashes:
-        fingerprint.hash_idx.pop(h, None)
-    fingerprint.token_coverage = get_token_coverage(fingerprint.hash_idx, fingerprint.k,
-                                                    len(fingerprint.filtered_code))
+@dataclass
+class HandinSources:
+    files: dict[str, str]              # relative path -> source (cut to the caps)
+    left_out: str = ""                 # a sentence when the caps cut something, else ""
 
 
-def _spans(slices) -> list[Span]:
-    return [Span(start=int(s), end=int(e)) for s, e in zip(slices[0], slices[1])]
+def graded_modules(suite: Suite) -> list[str]:
+    """The module files the suite loads, e.g. mytorch/nn/linear.py (read first)."""
+    paths = set()
+    for package, names in suite.exports.items():
+        for sub in names.values():
+            module = f"{package}.{sub}"
+            if module.split(".")[0] in suite.layout.packages and module not in suite.exports:
+                paths.add(module.replace(".", "/") + ".py")
+    return sorted(paths)
+
+
+def _imported(path: str, source: str, known: set[str]) -> list[str]:
+    """The files of KNOWN that SOURCE (the module at PATH) imports, absolute or relative."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return []
+    package = path.split("/")[:-1]
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [alias.name.split(".") for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = package[:len(package) - node.level + 1] if node.level else []
+            module = base + (node.module.split(".") if node.module else [])
+            names.append(module)
+            names += [module + [alias.name] for alias in node.names]
+    found = []
+    for parts in names:
+        candidate = "/".join(parts) + ".py"
+        if candidate in known and candidate not in found:
+            found.append(candidate)
+    return found
+
+
+def read_handin(root: Path, packages: Iterable[str], graded: Iterable[str]) -> HandinSources:
+    """What one unpacked handin contributes: the GRADED module files it has and the modules of its
+    PACKAGES they import, transitively (so code moved into another module still counts; files the
+    grade never runs do not), each cut to MAX_FILE_BYTES and all to MAX_HANDIN_BYTES, in that order.
+    `__init__.py` files are never read: the grader never runs them."""
+    known = set()
+    for package in packages:
+        base = root / package
+        if base.is_dir() and not base.is_symlink():
+            known |= {p.relative_to(root).as_posix() for p in base.rglob("*.py")
+                      if p.name != "__init__.py" and p.is_file() and not p.is_symlink()}
+    queue = [p for p in graded if p in known]
+    seen = set(queue)
+    files, budget, cut = {}, MAX_HANDIN_BYTES, []
+    while queue:
+        rel = queue.pop(0)
+        if budget <= 0:
+            cut.append(rel)
+            continue
+        path = root / rel
+        size = path.stat().st_size
+        take = min(size, MAX_FILE_BYTES, budget)
+        with path.open("rb") as f:
+            data = f.read(take)
+        if take < size:
+            data = data[:data.rfind(b"\n") + 1] or data   # end on a whole line
+            cut.append(rel)
+        text = data.decode("utf-8", errors="replace")
+        budget -= len(data)
+        for more in _imported(rel, text, known):
+            if more not in seen:
+                seen.add(more)
+                queue.append(more)
+        files[rel] = text
+    left_out = ""
+    if cut:
+        left_out = (f"{len(cut)} file(s) cut or left out by the caps ({MAX_FILE_BYTES >> 10} KiB a file, "
+                    f"{MAX_HANDIN_BYTES >> 10} KiB a handin): {', '.join(cut[:5])}{' ...' if len(cut) > 5 else ''}")
+    return HandinSources(files, left_out)
+
+
+def read_sources(root: Path) -> dict[str, str]:
+    """Every Python file under ROOT (a skeleton or a reference tree), by relative path, each cut to
+    MAX_FILE_BYTES."""
+    sources = {}
+    for path in sorted(root.rglob("*.py")):
+        if path.is_file() and not path.is_symlink():
+            with path.open("rb") as f:
+                sources[path.relative_to(root).as_posix()] = f.read(MAX_FILE_BYTES).decode("utf-8", "replace")
+    return sources
+
+
+def handin_sources(archive: bytes | Path, suite: Suite) -> HandinSources:
+    """The Python files one uploaded handin (archive bytes, an archive file or a folder) contributes,
+    unpacked with the grader's own safe unpacking."""
+    from grader.handin import unpack_handin
+
+    with tempfile.TemporaryDirectory(prefix="similarity-") as tmp:
+        root = unpack_handin(archive, Path(tmp), layout=suite.layout).root
+        return read_handin(root, suite.layout.packages, graded_modules(suite))
+
+
+# ---------------------------------------------------------------------------------------------
+# Tokens and fingerprints
+
+@dataclass
+class _File:
+    path: str
+    source: str
+    starts: np.ndarray         # character offset of each kept token
+    ends: np.ndarray
+    ids: np.ndarray            # uint64 id of each normalised token
+    starter: np.ndarray | None = None   # True for a token inside a run the skeleton has
+
+
+_TOKEN_IDS: dict[str, int] = {}
+
+
+def _token_id(text: str) -> int:
+    """A stable 64-bit id (never Python's salted hash: fingerprints must not depend on the run)."""
+    found = _TOKEN_IDS.get(text)
+    if found is None:
+        found = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
+        _TOKEN_IDS[text] = found
+    return found
+
+
+# One regular expression for Python's tokens: a single C-level pass, ~50x faster than pygments'
+# lexer (which took ~3 s for a 256 KiB handin). Every alternative consumes what it scans, and an
+# unterminated string ends at its line (or at the end of the file for a triple-quoted one), so any
+# input is read in linear time and nothing can raise.
+_LEX = re.compile(r"""
+    (?P<space>[ \t\f\r\n\\]+)
+  | (?P<comment>\#[^\n]*)
+  | (?P<string>[rRbBuUfF]{0,2}(?:
+        \"\"\"(?:\\.|[^\\])*?(?:\"\"\"|\Z)
+      | \'\'\'(?:\\.|[^\\])*?(?:\'\'\'|\Z)
+      | \"(?:\\.|[^\"\\\n])*(?:\"|(?=\n)|\Z)
+      | \'(?:\\.|[^\'\\\n])*(?:\'|(?=\n)|\Z)))
+  | (?P<number>0[xXoObB][0-9a-fA-F_]+|(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)(?:[eE][-+]?[0-9_]+)?[jJ]?)
+  | (?P<name>[^\W\d]\w*)
+  | (?P<op>\*\*=?|//=?|>>=?|<<=?|->|:=|\.\.\.|[-+*/%@&|^<>=!]=|[-+*/%@&|^~<>=.,:;()\[\]{}])
+  | (?P<other>.)
+""", re.VERBOSE | re.DOTALL)
+_KEEP_NAMES = frozenset(keyword.kwlist) | frozenset(dir(builtins)) | {"self", "cls"}
+_OPENING, _CLOSING = frozenset("([{"), frozenset(")]}")
+
+
+def tokenize(path: str, source: str) -> _File:
+    """SOURCE's significant tokens, normalised: names -> V, strings -> S; keywords, builtins, `self`,
+    dunder names, numbers and operators as written; comments, docstrings (a string that is a whole
+    statement) and spacing dropped."""
+    starts, ends, words, line_starts = [], [], [], []
+    depth, new_line = 0, True
+    for m in _LEX.finditer(source):
+        kind, text = m.lastgroup, m.group()
+        if kind == "space":
+            if "\n" in text and depth == 0 and not text.rstrip(" \t\f\r\n").endswith("\\"):
+                new_line = True
+            continue
+        if kind == "comment":
+            continue
+        if kind == "name":
+            word = text if text in _KEEP_NAMES or (text.startswith("__") and text.endswith("__")) else "V"
+        elif kind == "string":
+            word = "S"
+        else:
+            word = text
+            depth = max(0, depth + (text in _OPENING) - (text in _CLOSING))
+        starts.append(m.start())
+        ends.append(m.end())
+        words.append(word)
+        line_starts.append(new_line)
+        new_line = False
+    # A string standing alone as a statement (a docstring, or a comment written as one) is dropped.
+    keep = [not (w == "S" and line_starts[i] and (i + 1 == len(words) or line_starts[i + 1]))
+            for i, w in enumerate(words)]
+    return _File(path, source, np.array([x for x, k in zip(starts, keep) if k], dtype=np.int64),
+                 np.array([x for x, k in zip(ends, keep) if k], dtype=np.int64),
+                 np.array([_token_id(w) for w, k in zip(words, keep) if k], dtype=np.uint64))
+
+
+def kgram_hashes(ids: np.ndarray, k: int = K) -> np.ndarray:
+    """The hash of every run of K consecutive tokens (a polynomial hash mod 2**64)."""
+    n = len(ids) - k + 1
+    if n <= 0:
+        return np.zeros(0, dtype=np.uint64)
+    h = np.zeros(n, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(k):
+            h = h * _PRIME + ids[j:j + n]
+    return h
+
+
+def winnow(hashes: np.ndarray, window: int = WINDOW) -> np.ndarray:
+    """Positions kept by robust winnowing: the rightmost minimum of every WINDOW consecutive hashes."""
+    n = len(hashes)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    if n <= window:
+        return np.array([n - 1 - int(np.argmin(hashes[::-1]))], dtype=np.int64)
+    views = np.lib.stride_tricks.sliding_window_view(hashes, window)
+    rightmost = window - 1 - np.argmin(views[:, ::-1], axis=1)
+    return np.unique(np.arange(len(views)) + rightmost)
+
+
+@dataclass
+class _Handin:
+    name: str
+    files: list[_File]
+    archive: bool = False
+    # one row per fingerprint: hash, file index, token position
+    hashes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
+    file_of: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    pos: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    coverage: int = 0          # tokens covered by the kept fingerprints
+
+    def keep(self, mask: np.ndarray) -> None:
+        self.hashes, self.file_of, self.pos = self.hashes[mask], self.file_of[mask], self.pos[mask]
+
+    def covered(self, mask: np.ndarray) -> tuple[int, list[np.ndarray]]:
+        """Tokens covered by the fingerprints MASK selects: the count and, per file, a bool array."""
+        sizes = np.array([len(f.ids) for f in self.files], dtype=np.int64)
+        bases = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        flags = _within(int(bases[-1]), bases[self.file_of[mask]] + self.pos[mask])
+        flags &= ~np.concatenate([f.starter for f in self.files] or [np.zeros(0, dtype=bool)])
+        per_file = [flags[bases[i]:bases[i + 1]] for i in range(len(self.files))]
+        return int(flags.sum()), per_file
+
+
+def _fingerprint(name: str, files: Mapping[str, str], boilerplate: np.ndarray, archive: bool = False) -> _Handin:
+    handin = _Handin(name, [tokenize(p, s) for p, s in sorted(files.items())], archive)
+    hashes, file_of, pos = [], [], []
+    for i, f in enumerate(handin.files):
+        h = kgram_hashes(f.ids)
+        f.starter = _within(len(f.ids), np.flatnonzero(np.isin(h, boilerplate)))
+        kept = winnow(h)
+        hashes.append(h[kept])
+        file_of.append(np.full(len(kept), i, dtype=np.int64))
+        pos.append(kept)
+    if hashes:
+        handin.hashes, handin.file_of, handin.pos = np.concatenate(hashes), np.concatenate(file_of), np.concatenate(pos)
+    handin.keep(~np.isin(handin.hashes, boilerplate))
+    return handin
+
+
+def _within(n: int, runs: np.ndarray) -> np.ndarray:
+    """Which of N tokens lie in one of the K-token RUNS (given by their first positions)."""
+    depth = np.zeros(n + K + 1, dtype=np.int64)
+    np.add.at(depth, runs, 1)
+    np.add.at(depth, runs + K, -1)
+    return np.cumsum(depth)[:n] > 0
+
+
+def default_max_sharers(handins: int) -> int:
+    """MOSS's -m for a class of HANDINS (class and archive): 10, but in a small class code that a
+    quarter of it shares is formula code, not evidence (4 handins of the same formulas would all
+    pair up otherwise); never below 2, so a copied pair always counts."""
+    return max(2, min(DEFAULT_MAX_SHARERS, math.ceil(handins / 4)))
+
+
+def _spans(f: _File, covered: np.ndarray) -> list[Span]:
+    """Runs of covered tokens as exact character spans (first token's start to last token's end)."""
+    if not covered.any():
+        return []
+    idx = np.flatnonzero(covered)
+    breaks = np.flatnonzero(np.diff(idx) > 1)
+    firsts = np.concatenate([[idx[0]], idx[breaks + 1]])
+    lasts = np.concatenate([idx[breaks], [idx[-1]]])
+    return [Span(start=int(f.starts[a]), end=int(f.ends[b])) for a, b in zip(firsts, lasts)]
+
+
+def _pair(a: _Handin, b: _Handin) -> Pair:
+    shared = np.intersect1d(a.hashes, b.hashes)
+    in_a, in_b = np.isin(a.hashes, shared), np.isin(b.hashes, shared)
+    tokens_a, _ = a.covered(in_a)
+    tokens_b, _ = b.covered(in_b)
+    # Which file of A shares code with which file of B.
+    by_hash_b: dict[int, set[int]] = defaultdict(set)
+    for h, fb in zip(b.hashes[in_b].tolist(), b.file_of[in_b].tolist()):
+        by_hash_b[h].add(fb)
+    links: dict[tuple[int, int], set[int]] = defaultdict(set)
+    for h, fa in zip(a.hashes[in_a].tolist(), a.file_of[in_a].tolist()):
+        for fb in by_hash_b[h]:
+            links[(fa, fb)].add(h)
+    files = []
+    for (fa, fb), hs in links.items():
+        hs_arr = np.fromiter(hs, dtype=np.uint64, count=len(hs))
+        ma = np.isin(a.hashes, hs_arr) & (a.file_of == fa)
+        mb = np.isin(b.hashes, hs_arr) & (b.file_of == fb)
+        _, cov_a = a.covered(ma)
+        _, cov_b = b.covered(mb)
+        files.append(FileMatch(path_a=a.files[fa].path, path_b=b.files[fb].path, tokens=int(cov_a[fa].sum()),
+                               spans_a=_spans(a.files[fa], cov_a[fa]), spans_b=_spans(b.files[fb], cov_b[fb])))
+    files.sort(key=lambda m: (-m.tokens, m.path_a, m.path_b))
+    return Pair(a=a.name, b=b.name, archive=b.archive,
+                similarity_a=tokens_a / a.coverage if a.coverage else 0.0,
+                similarity_b=tokens_b / b.coverage if b.coverage else 0.0,
+                tokens=min(tokens_a, tokens_b), files=files)
 
 
 def compare_handins(handins: Mapping[str, Mapping[str, str]], skeleton: Mapping[str, str] | None = None,
-                    *, threshold: float = DEFAULT_THRESHOLD, max_sharers: int = DEFAULT_MAX_SHARERS,
-                    min_tokens: int = DEFAULT_MIN_TOKENS, progress: Progress | None = None) -> Report:
+                    *, archive: Mapping[str, Mapping[str, str]] | None = None,
+                    threshold: float = DEFAULT_THRESHOLD, max_sharers: int | None = None,
+                    min_tokens: int = DEFAULT_MIN_TOKENS, capped: Mapping[str, str] | None = None,
+                    progress: Progress | None = None) -> Report:
     """HANDINS maps a student to {relative path: Python source}; SKELETON maps the handout's paths
-    to their source. Returns the pairs whose similarity (either direction) reaches THRESHOLD."""
-    from copydetect import compare_files
-
+    to their source; ARCHIVE maps a label (earlier semesters, public solutions) to a handin, compared
+    with every student but not with each other. Returns the pairs whose similarity (either
+    direction) reaches THRESHOLD. MAX_SHARERS defaults to default_max_sharers(class + archive)."""
     started = time.perf_counter()
-    logging.getLogger("copydetect").setLevel(logging.ERROR)
-    skeleton = skeleton or {}
+    archive = archive or {}
     students = sorted(handins)
-    total_steps = len(students) + 1
+    total_steps = len(students) + len(archive) + 1
     done = 0
 
-    def tick(extra: int = 1) -> None:
+    def tick() -> None:
         nonlocal done
-        done += extra
+        done += 1
         if progress:
             progress(min(done, total_steps), total_steps)
 
-    boilerplate: set[int] = set()
-    for path, source in skeleton.items():
-        boilerplate |= set(_fingerprint(path, source, ()).hashes)
-
-    prints: dict[str, dict] = {}
-    for student in students:
-        prints[student] = {path: _fingerprint(path, source, boilerplate)
-                           for path, source in sorted(handins[student].items())}
+    boilerplate = np.unique(np.concatenate([kgram_hashes(tokenize(p, s).ids) for p, s in (skeleton or {}).items()]
+                                           or [np.zeros(0, dtype=np.uint64)]))
+    everyone: list[_Handin] = []
+    for name in students:
+        everyone.append(_fingerprint(name, handins[name], boilerplate))
         tick()
+    for label in sorted(archive):
+        everyone.append(_fingerprint(label, archive[label], boilerplate, archive=True))
+        tick()
+    if max_sharers is None:
+        max_sharers = default_max_sharers(len(everyone))
 
-    sharers: dict[str, Counter] = defaultdict(Counter)
-    for student in students:
-        for path, fp in prints[student].items():
-            sharers[path].update(fp.hashes)
-    for path, counts in sharers.items():
-        common = {h for h, n in counts.items() if n > max_sharers}
-        if common:
-            for student in students:
-                if path in prints[student]:
-                    _drop(prints[student][path], common)
+    # A fingerprint held by more than max_sharers handins is common code: dropped everywhere. Archive
+    # entries with the very same fingerprints (a public solution forked twice) count once, or a
+    # solution copied around the internet would hide itself.
+    holders: list[np.ndarray] = [np.unique(h.hashes) for h in everyone]
+    distinct = [hs for h, hs in zip(everyone, holders) if not h.archive] + list(
+        {hashlib.blake2b(hs.tobytes(), digest_size=16).digest(): hs
+         for h, hs in zip(everyone, holders) if h.archive}.values())
+    if holders:
+        values, counts = np.unique(np.concatenate(distinct), return_counts=True)
+        common = values[counts > max_sharers]
+        for h in everyone:
+            h.keep(~np.isin(h.hashes, common))
+            h.coverage, _ = h.covered(np.ones(len(h.hashes), dtype=bool))
+        holders = [np.unique(h.hashes) for h in everyone]
 
-    index: dict[tuple[str, int], list[str]] = defaultdict(list)
-    for student in students:
-        for path, fp in prints[student].items():
-            for h in fp.hashes:
-                index[(path, h)].append(student)
-    candidates: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for (path, _), holders in index.items():
-        for a, b in combinations(holders, 2):
-            candidates[(a, b)].add(path)
+    index: dict[int, list[int]] = defaultdict(list)
+    for i, hs in enumerate(holders):
+        for value in hs.tolist():
+            index[value].append(i)
+    candidates: set[tuple[int, int]] = set()
+    for held_by in index.values():
+        for i, j in combinations(held_by, 2):
+            if not everyone[i].archive:       # archive entries are never compared with each other
+                candidates.add((i, j))
 
-    report = Report(handins=len(students), threshold=threshold, max_sharers=max_sharers, min_tokens=min_tokens,
-                    skeleton_files=len(skeleton), candidate_pairs=len(candidates))
-    for (a, b), paths in candidates.items():
-        coverage_a = sum(fp.token_coverage for fp in prints[a].values())
-        coverage_b = sum(fp.token_coverage for fp in prints[b].values())
-        files, overlap_a, overlap_b = [], 0, 0
-        for path in sorted(paths):
-            fa, fb = prints[a][path], prints[b][path]
-            tokens, (sim_a, sim_b), slices = compare_files(fa, fb)
-            if not tokens:
-                continue
-            overlap_a += round(sim_a * fa.token_coverage)
-            overlap_b += round(sim_b * fb.token_coverage)
-            files.append(FileMatch(path=path, tokens=int(tokens), source_a=fa.raw_code,
-                                   source_b=fb.raw_code, spans_a=_spans(slices[0]),
-                                   spans_b=_spans(slices[1])))
-        pair = Pair(a=a, b=b, similarity_a=overlap_a / coverage_a if coverage_a else 0.0,
-                    similarity_b=overlap_b / coverage_b if coverage_b else 0.0,
-                    tokens=sum(f.tokens for f in files), files=files)
+    report = Report(handins=len(students), archive_handins=len(archive), threshold=threshold,
+                    max_sharers=max_sharers, min_tokens=min_tokens, skeleton_files=len(skeleton or {}),
+                    candidate_pairs=len(candidates), capped=dict(capped or {}))
+    found = []
+    for i, j in candidates:
+        pair = _pair(everyone[i], everyone[j])
         if pair.tokens >= min_tokens and pair.similarity >= threshold:
-            report.pairs.append(pair)
+            found.append(pair)
     tick()
-    report.pairs.sort(key=lambda p: (-p.similarity, -p.tokens, p.a, p.b))
+    found.sort(key=lambda p: (-p.similarity, -p.tokens, p.a, p.b))
+    report.pairs_over_threshold = len(found)
+    report.pairs = [p for p in found if not p.archive][:MAX_LISTED_PAIRS]
+    report.archive_pairs = [p for p in found if p.archive][:MAX_LISTED_PAIRS]
+    _keep_sources(report, {h.name: h for h in everyone})
     report.seconds = round(time.perf_counter() - started, 3)
     return report
 
 
-def read_sources(root: Path) -> dict[str, str]:
-    """Every Python file under ROOT (an unpacked handin or a skeleton), by relative path."""
-    sources = {}
-    for path in sorted(root.rglob("*.py")):
-        if path.is_file() and not path.is_symlink() and path.stat().st_size <= MAX_SOURCE_BYTES:
-            sources[path.relative_to(root).as_posix()] = path.read_text(encoding="utf-8", errors="replace")
-    return sources
-
-
-def handin_sources(archive: bytes, layout: Layout) -> dict[str, str]:
-    """The Python files of one uploaded handin, unpacked with the grader's own safe unpacking
-    (LAYOUT: its assessment's folders)."""
-    from grader.handin import unpack_handin
-
-    with tempfile.TemporaryDirectory(prefix="similarity-") as tmp:
-        return read_sources(unpack_handin(archive, Path(tmp), layout=layout).root)
+def _keep_sources(report: Report, by_name: Mapping[str, _Handin]) -> None:
+    """Store the sources of the listed pairs' matching files, most similar pairs first, until
+    MAX_REPORT_SOURCE_BYTES: the pairs after that keep their figures and spans only."""
+    budget = MAX_REPORT_SOURCE_BYTES
+    ordered = sorted(report.pairs + report.archive_pairs, key=lambda p: (-p.similarity, -p.tokens))
+    for pair in ordered:
+        need = [(pair.a, f.path_a) for f in pair.files] + [(pair.b, f.path_b) for f in pair.files]
+        need = [(who, path) for who, path in dict.fromkeys(need) if path not in report.sources.get(who, {})]
+        texts = {(who, path): next(f.source for f in by_name[who].files if f.path == path) for who, path in need}
+        size = sum(len(t.encode()) for t in texts.values())
+        if size > budget:
+            continue
+        budget -= size
+        for (who, path), text in texts.items():
+            report.sources.setdefault(who, {})[path] = text
 
 
 class _StripBodies(ast.NodeTransformer):
@@ -217,3 +532,4 @@ def skeleton_of(root: Path) -> dict[str, str]:
             continue
         skeleton[path] = ast.unparse(ast.fix_missing_locations(tree))
     return skeleton
+

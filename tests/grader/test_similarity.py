@@ -1,15 +1,26 @@
-"""The similarity report: copies are found through renaming, shared starter code never counts."""
+"""The similarity report: copies are found through renaming and moving code between modules, shared
+starter code never counts, highlighted regions are exact, and a crafted handin costs no more than a
+large honest one."""
 
 from __future__ import annotations
 
-import io
-import tarfile
+import gzip
+import random
 from pathlib import Path
 
 import pytest
+from support import make_tar
 
-from grader.similarity import compare_handins, handin_sources, read_sources, skeleton_of
-from grader.suites.hw1p1 import LAYOUT as HW1P1_LAYOUT
+from grader import similarity
+from grader.similarity import (
+    compare_handins,
+    default_max_sharers,
+    handin_sources,
+    read_sources,
+    skeleton_of,
+    tokenize,
+)
+from grader.suites.hw1p1 import SUITE as HW1P1
 
 REFERENCE = Path(__file__).resolve().parents[2] / "mytorch_reference"
 
@@ -113,17 +124,40 @@ def _class(**sources: str) -> dict[str, dict[str, str]]:
     return {name: {PATH: source} for name, source in sources.items()}
 
 
+def _class(**sources: str) -> dict[str, dict[str, str]]:
+    return {name: {PATH: source} for name, source in sources.items()}
+
+
+def _copied_text(source: str, spans) -> str:
+    return "".join(source[s.start:s.end] for s in spans)
+
+
 def test_renamed_copy_is_reported_with_matching_regions():
-    report = compare_handins(_class(alice=ALICE, bob=BOB, carol=CAROL), {PATH: SKELETON}, threshold=0.5)
+    report = compare_handins(_class(alice=ALICE, bob=BOB, carol=CAROL), {PATH: SKELETON}, threshold=0.5,
+                             max_sharers=10)
     assert [(p.a, p.b) for p in report.pairs] == [("alice", "bob")]
     pair = report.pairs[0]
     assert pair.similarity_a > 0.9 and pair.similarity_b > 0.9
     match = pair.files[0]
-    assert match.path == PATH and match.spans_a and match.spans_b
-    copied_a = "".join(match.source_a[s.start:s.end] for s in match.spans_a)
-    assert "self.dLdW = dLdZ.T @ self.A" in copied_a
-    copied_b = "".join(match.source_b[s.start:s.end] for s in match.spans_b)
-    assert "self.dLdW = grad.T @ self.inp" in copied_b
+    assert match.path_a == match.path_b == PATH and match.spans_a and match.spans_b
+    assert "self.dLdW = dLdZ.T @ self.A" in _copied_text(report.sources["alice"][PATH], match.spans_a)
+    assert "self.dLdW = grad.T @ self.inp" in _copied_text(report.sources["bob"][PATH], match.spans_b)
+
+
+def test_highlighted_regions_start_and_end_exactly_on_the_copied_code():
+    """copydetect mapped its filtered offsets back to the source about one character off: a region
+    began mid-name ("elf.A") or took the next character. Each region must be whole tokens."""
+    report = compare_handins(_class(alice=ALICE, bob=BOB), {PATH: SKELETON}, threshold=0.5, max_sharers=10)
+    match = report.pairs[0].files[0]
+    for who, spans in (("alice", match.spans_a), ("bob", match.spans_b)):
+        source = report.sources[who][PATH]
+        tokens = tokenize(PATH, source)
+        starts, ends = set(tokens.starts.tolist()), set(tokens.ends.tolist())
+        for span in spans:
+            assert span.start in starts and span.end in ends, repr(source[span.start - 3:span.end + 3])
+    # Alice's copied region runs from `self.A = A` in forward to backward's `return dLdA`, exactly.
+    text = _copied_text(report.sources["alice"][PATH], match.spans_a)
+    assert text.startswith("self.A = A") and text.endswith("return dLdA")
 
 
 def test_independent_solutions_are_not_reported():
@@ -136,8 +170,13 @@ def test_skeleton_code_never_counts():
     with_skeleton = compare_handins(_class(**only_skeleton), {PATH: SKELETON}, threshold=0.01)
     assert with_skeleton.pairs == []
     # The same two handins without the skeleton look like copies: the exclusion is what saves them.
-    without = compare_handins(_class(**only_skeleton), None, threshold=0.5)
+    without = compare_handins(_class(**only_skeleton), None, threshold=0.5, min_tokens=20)
     assert [(p.a, p.b) for p in without.pairs] == [("dan", "erin")]
+
+
+def test_skeleton_code_never_counts_even_when_moved_to_another_module():
+    moved = {"dan": {"mytorch/nn/mine.py": SKELETON + "\n\nX = 1\n"}, "erin": {PATH: SKELETON + "\n\nY = [2]\n"}}
+    assert compare_handins(moved, {PATH: SKELETON}, threshold=0.01).pairs == []
 
 
 def test_code_most_of_the_class_shares_is_not_evidence():
@@ -148,6 +187,65 @@ def test_code_most_of_the_class_shares_is_not_evidence():
     assert len(small.pairs) == 3
 
 
+def _formula_handin(rng: random.Random) -> str:
+    """An independent handin of formula code: the same converging lines as everyone (the way
+    correct HW1P1 answers look), in its own order and with its own names."""
+    lines = ["Z = self.A @ self.W.T + self.Ones @ self.b.T", "dLdA = dLdZ @ self.W",
+             "self.dLdW = dLdZ.T @ self.A", "self.dLdb = dLdZ.T @ self.Ones",
+             "self.N = A.shape[0]", "self.Ones = np.ones((self.N, 1))"]
+    rng.shuffle(lines)
+    own = [f"t{i} = np.{rng.choice(['exp', 'tanh', 'sqrt'])}(x{i}) * {rng.randint(2, 9)}" for i in range(3)]
+    return "import numpy as np\n\n\ndef work(self, A, dLdZ):\n" + "".join(f"    {line}\n" for line in lines + own)
+
+
+def test_class_of_four_with_formula_code_flags_no_pair_by_default():
+    """With 4 handins the old fixed MOSS -m of 10 dropped nothing, so formula code every correct
+    handin shares made every pair pass 50 %. The default now follows the class size."""
+    rng = random.Random(3)
+    four = {f"s{i}": {PATH: _formula_handin(rng)} for i in range(4)}
+    assert len(compare_handins(four, None, min_tokens=20, max_sharers=10).pairs) == 6   # the old default
+    assert default_max_sharers(4) == 2 and default_max_sharers(200) == 10
+    assert compare_handins(four, None, min_tokens=20).pairs == []
+    # A copy among them is still found.
+    three_and_a_copy = {k: four[k] for k in ("s0", "s1", "s2")} | {"copier": {"x/y.py": four["s0"][PATH]}}
+    pairs = compare_handins(three_and_a_copy, None, min_tokens=20).pairs
+    assert [(p.a, p.b) for p in pairs] == [("copier", "s0")]
+
+
+def test_attack_code_moved_into_renamed_modules_is_still_paired():
+    """Issue 18 item 7: every file's code moved into a renamed module (the original path only
+    re-exports it) graded 100/100 and was never paired, because files were compared path by path."""
+    original = {PATH: ALICE, "models/mlp.py": CAROL.replace("Linear", "MLP0")}
+    moved = {"mytorch/nn/impl_linear.py": BOB, "mytorch/nn/linear.py": "from .impl_linear import *\n",
+             "models/networks.py": CAROL.replace("Linear", "MLP0"), "models/mlp.py": "from .networks import *\n"}
+    report = compare_handins({"alice": original, "mallory": moved}, {PATH: SKELETON})
+    assert [(p.a, p.b) for p in report.pairs] == [("alice", "mallory")]
+    pair = report.pairs[0]
+    assert pair.similarity_a > 0.9
+    best = {}
+    for f in pair.files:   # ordered by tokens: each of A's files first meets where its code went
+        best.setdefault(f.path_a, f.path_b)
+    assert best == {PATH: "mytorch/nn/impl_linear.py", "models/mlp.py": "models/networks.py"}
+
+
+def test_code_split_across_files_and_merged_into_one_is_paired():
+    merged = {"mytorch/core.py": ALICE + "\n\n" + CAROL.replace("Linear", "MLP0")}
+    split = {PATH: ALICE, "models/mlp.py": CAROL.replace("Linear", "MLP0")}
+    report = compare_handins({"a": split, "b": merged}, {PATH: SKELETON})
+    assert [(p.a, p.b) for p in report.pairs] == [("a", "b")] and report.pairs[0].similarity > 0.9
+
+
+def test_archive_matches_are_listed_apart_and_archive_entries_never_pair_together():
+    archive = {"F24 public: alice": {PATH: ALICE}, "F24 public: alice again": {PATH: ALICE}}
+    report = compare_handins({"bob": {"mytorch/nn/renamed.py": BOB}, "carol": {PATH: CAROL}}, {PATH: SKELETON},
+                             archive=archive)
+    assert report.pairs == [] and report.archive_handins == 2
+    assert sorted((p.a, p.b) for p in report.archive_pairs) == [("bob", "F24 public: alice"),
+                                                               ("bob", "F24 public: alice again")]
+    assert all(p.archive for p in report.archive_pairs)
+    assert "F24 public: alice" in report.sources and "bob" in report.sources
+
+
 def test_progress_is_reported_to_the_end():
     seen = []
     compare_handins(_class(alice=ALICE, bob=BOB, carol=CAROL), {PATH: SKELETON},
@@ -155,17 +253,75 @@ def test_progress_is_reported_to_the_end():
     assert seen[-1][0] == seen[-1][1] and [d for d, _ in seen] == sorted(d for d, _ in seen)
 
 
-def test_handin_sources_reads_an_uploaded_tar_safely():
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name, text in [("mytorch/nn/linear.py", ALICE), ("models/mlp.py", "X = 1\n"),
-                           ("mytorch/__pycache__/linear.cpython-311.pyc", "junk")]:
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    sources = handin_sources(buf.getvalue(), HW1P1_LAYOUT)
-    assert sources == {"models/mlp.py": "X = 1\n", "mytorch/nn/linear.py": ALICE}
+def test_handin_sources_reads_the_graded_modules_and_what_they_import():
+    tar = make_tar({"mytorch/nn/linear.py": b"from .helpers import *\n" + ALICE.encode(),
+                    "mytorch/nn/helpers.py": b"def helper():\n    return 1\n",
+                    "mytorch/nn/unused.py": b"X = 1\n",                      # never imported: never graded
+                    "mytorch/nn/.ipynb_checkpoints/linear-checkpoint.py": ALICE.encode(),
+                    "mytorch/nn/__init__.py": b"from .linear import *\n",     # never run by the grader
+                    "models/mlp.py": b"X = 1\n",
+                    "mytorch/__pycache__/linear.cpython-311.pyc": b"junk"})
+    got = handin_sources(tar, HW1P1)
+    assert got.files == {"models/mlp.py": "X = 1\n", "mytorch/nn/linear.py": "from .helpers import *\n" + ALICE,
+                         "mytorch/nn/helpers.py": "def helper():\n    return 1\n"}
+    assert got.left_out == ""
+
+
+def _crafted_handin() -> bytes:
+    """Issue 18 item 6: 78 modules of 256 KiB of code each (every one imported by linear.py, so all
+    of it is 'graded'), as a gzipped tar under the upload limit."""
+    rng = random.Random(6)
+    files = {}
+    for i in range(78):
+        lines = [f"v{j} = [{rng.randint(0, 99)}, {i} * {j}, v{max(j - 1, 0)}.T @ w{j % 7}]" for j in range(9000)]
+        files[f"mytorch/nn/pad{i:02d}.py"] = "\n".join(lines).encode()[:256 << 10]
+    files["mytorch/nn/linear.py"] = "".join(f"from .pad{i:02d} import *\n" for i in range(78)).encode()
+    raw = make_tar(files)
+    assert len(raw) > 19 << 20
+    return gzip.compress(raw, compresslevel=1)
+
+
+def test_attack_crafted_huge_handins_cost_what_a_large_honest_one_does():
+    """Each crafted handin added ~150 s of CPU and ~1.2 GiB; two made a 41 MB report with a 39 MB
+    pair. What a handin contributes, what a report keeps and what a pair shows are capped."""
+    crafted = handin_sources(_crafted_handin(), HW1P1)
+    assert sum(len(s.encode()) for s in crafted.files.values()) <= similarity.MAX_HANDIN_BYTES
+    assert all(len(s.encode()) <= similarity.MAX_FILE_BYTES for s in crafted.files.values())
+    assert "cut or left out by the caps" in crafted.left_out
+    # Two students hand in the same crafted archive: their pair is reported, within the caps.
+    report = compare_handins({"m1": crafted.files, "m2": dict(crafted.files), "alice": {PATH: ALICE}},
+                             {PATH: SKELETON}, capped={"m1": crafted.left_out, "m2": crafted.left_out})
+    assert [(p.a, p.b) for p in report.pairs] == [("m1", "m2")]
+    stored = len(report.model_dump_json())
+    assert stored <= 2 * similarity.MAX_HANDIN_BYTES + (1 << 20)
+    assert report.capped["m1"] == crafted.left_out
+
+
+def test_stored_report_keeps_sources_within_its_cap(monkeypatch):
+    monkeypatch.setattr(similarity, "MAX_REPORT_SOURCE_BYTES", 2 * len(ALICE.encode()) + 10)
+    report = compare_handins({"a": {PATH: ALICE}, "b": {PATH: ALICE}, "c": {"x/c.py": BOB}, "d": {"x/d.py": BOB}},
+                             {PATH: SKELETON}, max_sharers=10)
+    assert len(report.pairs) == 6
+    assert sum(len(t.encode()) for files in report.sources.values() for t in files.values()) \
+        <= similarity.MAX_REPORT_SOURCE_BYTES
+    kept = [p for p in report.pairs if p.a in report.sources and p.b in report.sources]
+    assert kept and len(kept) < len(report.pairs)
+
+
+@pytest.mark.parametrize("source", ['"""never closed\n' * 2000, "'" * 50_000, "x = (" * 10_000,
+                                    "\x00\xff\ufffd" * 1000, "0x 1e 1.e .e _ __ \\\n" * 1000])
+def test_tokenizer_reads_any_text_without_failing(source):
+    tokens = tokenize("x.py", source)
+    assert len(tokens.starts) == len(tokens.ends) == len(tokens.ids)
+    assert (tokens.ends <= len(source)).all() and (tokens.starts < tokens.ends).all()
+
+
+def test_tokenizer_drops_comments_docstrings_and_names():
+    a = tokenize("a.py", 'def f(x):\n    """Doc."""\n    # note\n    return x + 1  # add\n')
+    b = tokenize("b.py", "def g(value):\n\n    return value + 1\n")
+    assert a.ids.tolist() == b.ids.tolist()
+    c = tokenize("c.py", "def g(value):\n    return value - 1\n")
+    assert a.ids.tolist() != c.ids.tolist()
 
 
 def test_skeleton_of_keeps_signatures_and_drops_bodies():
