@@ -538,3 +538,12 @@ def unpack_handin(source: Path | bytes, dest: Path, limits: UnpackLimits = Unpac
         if path.is_dir():
             path.chmod(0o755)
     return Handin(root=handin, digest=_digest(handin), notes=notes)
+
+
+def unpack_tree(source: Path | bytes, dest: Path, limits: UnpackLimits = UnpackLimits()) -> Path:
+    """Unpack SOURCE whole, every folder kept, into DEST/tree with the same checks and caps as a
+    handin (a TA's archive of many handins for the similarity report). Returns DEST/tree."""
+    tree = dest / "tree"
+    tree.mkdir(parents=True)
+    _read_archive(source, _Writer(tree, limits), limits)
+    return tree

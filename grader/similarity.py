@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, Field
 
+from grader.handin import ARCHIVE_SUFFIXES
 from grader.suite import Suite
 
 K = 12                 # tokens per hashed run (a line or two of code)
@@ -220,6 +221,57 @@ def handin_sources(archive: bytes | Path, suite: Suite) -> HandinSources:
     with tempfile.TemporaryDirectory(prefix="similarity-") as tmp:
         root = unpack_handin(archive, Path(tmp), layout=suite.layout).root
         return read_handin(root, suite.layout.packages, graded_modules(suite))
+
+
+# An archive of earlier handins (a TA's tar of them, or a folder) is larger than one handin.
+ARCHIVE_LIMITS_SCALE = 20
+MAX_ARCHIVE_ENTRIES = 2000
+
+
+def read_archive(source: bytes | Path, suite: Suite) -> tuple[dict[str, HandinSources], dict[str, str]]:
+    """Earlier semesters' handins or public solutions: SOURCE is a folder, or a tar/zip of one, holding
+    one handin per entry (a folder with the suite's packages somewhere inside, or a handin archive).
+    Each entry is unpacked and read like a student's handin. Returns {entry name: its sources} and
+    {entry name: why it was skipped}."""
+    from grader.handin import HandinError, UnpackLimits, unpack_handin, unpack_tree
+
+    base = UnpackLimits()
+    limits = UnpackLimits(archive_bytes=base.archive_bytes * ARCHIVE_LIMITS_SCALE,
+                          unpacked_bytes=base.unpacked_bytes * ARCHIVE_LIMITS_SCALE,
+                          file_bytes=base.file_bytes, members=base.members * ARCHIVE_LIMITS_SCALE,
+                          depth=base.depth)
+    entries: dict[str, HandinSources] = {}
+    skipped: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="similarity-archive-") as tmp:
+        if isinstance(source, Path) and source.is_dir():
+            root = source
+        else:
+            root = unpack_tree(source, Path(tmp), limits)
+        children = [p for p in sorted(root.iterdir()) if not p.name.startswith(".")]
+        # A tar of one folder holding the handins: look inside it.
+        while len(children) == 1 and children[0].is_dir() and not any(
+                (children[0] / package).is_dir() for package in suite.layout.packages):
+            children = [p for p in sorted(children[0].iterdir()) if not p.name.startswith(".")]
+        for child in children[:MAX_ARCHIVE_ENTRIES]:
+            if child.is_symlink() or not (child.is_dir() or child.name.endswith(ARCHIVE_SUFFIXES)):
+                continue
+            name = child.name
+            for suffix in ARCHIVE_SUFFIXES:
+                name = name.removesuffix(suffix)
+            try:
+                with tempfile.TemporaryDirectory(prefix="entry-", dir=tmp) as one:
+                    handin = unpack_handin(child, Path(one), layout=suite.layout)
+                    read = read_handin(handin.root, suite.layout.packages, graded_modules(suite))
+            except HandinError as exc:
+                skipped[name] = exc.message
+                continue
+            if read.files:
+                entries[name] = read
+            else:
+                skipped[name] = "none of the graded modules"
+        for child in children[MAX_ARCHIVE_ENTRIES:]:
+            skipped[child.name] = f"more than {MAX_ARCHIVE_ENTRIES} entries"
+    return entries, skipped
 
 
 # ---------------------------------------------------------------------------------------------

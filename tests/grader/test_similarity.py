@@ -336,3 +336,22 @@ def test_skeleton_of_keeps_signatures_and_drops_bodies():
 def test_threshold_bounds(threshold):
     report = compare_handins(_class(alice=ALICE, bob=ALICE), {PATH: SKELETON}, threshold=threshold)
     assert len(report.pairs) == 1   # identical handins are 100% similar, reported at any threshold
+
+
+def test_archive_of_earlier_handins_is_read_entry_by_entry(tmp_path):
+    nested = make_tar({"mytorch/nn/linear.py": BOB.encode(), "models/mlp.py": b"X = 1\n"})
+    tar = make_tar({"spring/alice/hw1p1_handout/mytorch/nn/linear.py": ALICE.encode(),
+                    "spring/alice/hw1p1_handout/models/mlp.py": b"Y = 2\n",
+                    "spring/bob.tar": nested,
+                    "spring/notes.txt": b"not a handin",
+                    "spring/empty/readme.md": b"nothing graded here"})
+    entries, skipped = similarity.read_archive(gzip.compress(tar), HW1P1)
+    assert sorted(entries) == ["alice", "bob"]
+    assert entries["alice"].files[PATH] == ALICE and entries["bob"].files[PATH] == BOB
+    assert set(skipped) == {"empty"}
+    # The same from a folder.
+    for name, data in {"carol/mytorch/nn/linear.py": CAROL.encode(), "dan.tar": nested}.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(data)
+    entries, skipped = similarity.read_archive(tmp_path, HW1P1)
+    assert sorted(entries) == ["carol", "dan"] and skipped == {}
