@@ -63,6 +63,7 @@ MAX_HANDIN_BYTES = 256 << 10
 # (a pair page shows at most two handins' capped sources, 2 x MAX_HANDIN_BYTES).
 MAX_LISTED_PAIRS = 300
 MAX_REPORT_SOURCE_BYTES = 8 << 20
+MAX_REPORT_BYTES = 16 << 20       # the whole stored report; past it the last pairs lose their regions
 
 Progress = Callable[[int, int], None]
 _PRIME = np.uint64(1_000_003)
@@ -90,6 +91,7 @@ class Pair(BaseModel):
     tokens: int                        # shared tokens (the smaller side's count)
     files: list[FileMatch] = Field(default_factory=list)
     archive: bool = False              # B is an archive entry, not a student of the class
+    regions_dropped: bool = False      # its matching regions did not fit in MAX_REPORT_BYTES
 
     @property
     def similarity(self) -> float:
@@ -545,6 +547,7 @@ def compare_handins(handins: Mapping[str, Mapping[str, str]], skeleton: Mapping[
     report.pairs = [p for p in found if not p.archive][:MAX_LISTED_PAIRS]
     report.archive_pairs = [p for p in found if p.archive][:MAX_LISTED_PAIRS]
     _keep_sources(report, {h.name: h for h in everyone})
+    _fit(report)
     report.seconds = round(time.perf_counter() - started, 3)
     return report
 
@@ -564,6 +567,19 @@ def _keep_sources(report: Report, by_name: Mapping[str, _Handin]) -> None:
         budget -= size
         for (who, path), text in texts.items():
             report.sources.setdefault(who, {})[path] = text
+
+
+def _fit(report: Report) -> None:
+    """Keep the stored report under MAX_REPORT_BYTES: the least similar pairs lose their regions
+    (their figures stay listed)."""
+    size = len(report.model_dump_json())
+    ordered = sorted(report.pairs + report.archive_pairs, key=lambda p: (-p.similarity, -p.tokens, p.a, p.b))
+    for pair in reversed(ordered):
+        if size <= MAX_REPORT_BYTES:
+            return
+        before = len(pair.model_dump_json())
+        pair.files, pair.regions_dropped = [], True
+        size -= before - len(pair.model_dump_json())
 
 
 class _StripBodies(ast.NodeTransformer):

@@ -355,3 +355,12 @@ def test_archive_of_earlier_handins_is_read_entry_by_entry(tmp_path):
         (tmp_path / name).write_bytes(data)
     entries, skipped = similarity.read_archive(tmp_path, HW1P1)
     assert sorted(entries) == ["carol", "dan"] and skipped == {}
+
+
+def test_stored_report_stays_under_its_size_cap(monkeypatch):
+    handins = {f"s{i}": {PATH: ALICE} for i in range(4)}
+    full = compare_handins(handins, {PATH: SKELETON}, max_sharers=10)
+    monkeypatch.setattr(similarity, "MAX_REPORT_BYTES", len(full.model_dump_json()) - 200)
+    report = compare_handins(handins, {PATH: SKELETON}, max_sharers=10)
+    assert len(report.model_dump_json()) <= similarity.MAX_REPORT_BYTES
+    assert len(report.pairs) == 6 and report.pairs[0].files and report.pairs[-1].regions_dropped
