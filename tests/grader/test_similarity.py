@@ -364,3 +364,12 @@ def test_stored_report_stays_under_its_size_cap(monkeypatch):
     report = compare_handins(handins, {PATH: SKELETON}, max_sharers=10)
     assert len(report.model_dump_json()) <= similarity.MAX_REPORT_BYTES
     assert len(report.pairs) == 6 and report.pairs[0].files and report.pairs[-1].regions_dropped
+
+
+def test_attack_many_small_copied_modules_keep_a_bounded_pair():
+    """78 modules of one copied line each, in two handins: every module of one matches every module
+    of the other (6,084 file pairs). The pair keeps its MAX_FILE_LINKS largest links."""
+    line = "def f{i}(self, A):\n    Z = self.A @ self.W.T + self.Ones @ self.b.T - np.sum(A, axis=0) * {i}\n    return Z\n"
+    files = {f"mytorch/nn/m{i:02d}.py": "".join(line.format(i=j) for j in range(3)) for i in range(78)}
+    report = compare_handins({"m1": files, "m2": dict(files)}, None)
+    assert len(report.pairs) == 1 and len(report.pairs[0].files) == similarity.MAX_FILE_LINKS
