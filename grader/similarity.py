@@ -541,7 +541,14 @@ def compare_handins(handins: Mapping[str, Mapping[str, str]], skeleton: Mapping[
                     candidate_pairs=len(candidates), capped=dict(capped or {}))
     found = []
     for i, j in candidates:
-        pair = _pair(everyone[i], everyone[j])
+        a, b = everyone[i], everyone[j]
+        # An upper bound first: each shared fingerprint covers at most K tokens. Most candidate
+        # pairs share a line or two and stop here, before their regions are worked out.
+        shared = np.intersect1d(holders[i], holders[j], assume_unique=True)
+        na, nb = int(np.isin(a.hashes, shared).sum()) * K, int(np.isin(b.hashes, shared).sum()) * K
+        if min(na, nb) < min_tokens or max(na / max(a.coverage, 1), nb / max(b.coverage, 1)) < threshold:
+            continue
+        pair = _pair(a, b)
         if pair.tokens >= min_tokens and pair.similarity >= threshold:
             found.append(pair)
     tick()
