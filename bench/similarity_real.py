@@ -248,6 +248,11 @@ def run_real(mirrors: Path, manifest: Path) -> int:
     _report_found(f"class of {len(handins)} real + {len(copies)} planted copies ({wall:.2f} s wall)",
                   report, planted, archive=False)
 
+    low = compare_handins(handins, skeleton, threshold=0.0)
+    top = [p for p in low.pairs if p.tokens >= low.min_tokens][:3]
+    print("  closest pairs of two different real repositories: " + "; ".join(
+        f"{p.a} ~ {p.b} {p.similarity:.0%} ({p.tokens} tokens)" for p in top))
+
     names = sorted(handins)
     archive = {f"archive:{n}": handins[n] for n in names[::2]}
     kept = {n: handins[n] for n in names[1::2]}
