@@ -429,6 +429,35 @@ def _within(n: int, runs: np.ndarray) -> np.ndarray:
     return np.cumsum(depth)[:n] > 0
 
 
+NEAR_COPY = 0.9   # Jaccard of two handins' fingerprints: renamed or re-commented copies (0.89-1.0 on the real handins)
+
+
+def _near_copy_groups(holders: list[np.ndarray], max_sharers: int) -> list[int]:
+    """A group number per handin: handins whose fingerprint sets overlap by NEAR_COPY or more (Jaccard),
+    transitively, share a group. Fingerprints held by many handins are left out of the search for
+    candidates (a group that large is common code whatever it is)."""
+    parent = list(range(len(holders)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    values, counts = np.unique(np.concatenate(holders), return_counts=True)
+    rare = values[counts <= max(4 * max_sharers, 40)]
+    index: dict[int, list[int]] = defaultdict(list)
+    for i, hs in enumerate(holders):
+        for value in hs[np.isin(hs, rare)].tolist():
+            index[value].append(i)
+    pairs = {pair for held_by in index.values() for pair in combinations(held_by, 2)}
+    for i, j in pairs:
+        shared = len(np.intersect1d(holders[i], holders[j], assume_unique=True))
+        if shared >= NEAR_COPY * (len(holders[i]) + len(holders[j]) - shared):
+            parent[root(i)] = root(j)
+    return [root(i) for i in range(len(holders))]
+
+
 def default_max_sharers(handins: int) -> int:
     """MOSS's -m for a class of HANDINS (class and archive): 10, but in a small class code that a
     quarter of it shares is formula code, not evidence (4 handins of the same formulas would all
@@ -511,15 +540,18 @@ def compare_handins(handins: Mapping[str, Mapping[str, str]], skeleton: Mapping[
     if max_sharers is None:
         max_sharers = default_max_sharers(len(everyone))
 
-    # A fingerprint held by more than max_sharers handins is common code: dropped everywhere. Archive
-    # entries with the very same fingerprints (a public solution forked twice) count once, or a
-    # solution copied around the internet would hide itself.
+    # A fingerprint held by more than max_sharers handins is common code: dropped everywhere. Near
+    # copies of each other (most of their fingerprints alike) count as one holder: three students
+    # handing in one solution in a class of four, or a public solution forked twice in the archive,
+    # would otherwise make their own copied code look like formula code and hide it.
     holders: list[np.ndarray] = [np.unique(h.hashes) for h in everyone]
-    distinct = [hs for h, hs in zip(everyone, holders) if not h.archive] + list(
-        {hashlib.blake2b(hs.tobytes(), digest_size=16).digest(): hs
-         for h, hs in zip(everyone, holders) if h.archive}.values())
     if holders:
-        values, counts = np.unique(np.concatenate(distinct), return_counts=True)
+        group = _near_copy_groups(holders, max_sharers)
+        by_group: dict[int, list[np.ndarray]] = defaultdict(list)
+        for i, hs in enumerate(holders):
+            by_group[group[i]].append(hs)
+        values, counts = np.unique(np.concatenate([np.unique(np.concatenate(m)) for m in by_group.values()]),
+                                   return_counts=True)
         common = values[counts > max_sharers]
         for h in everyone:
             h.keep(~np.isin(h.hashes, common))
