@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     body_timeout_seconds: float = 60.0       # and its whole body within this (10 MiB: >= 175 KiB/s)
     form_max_bytes: int = 16 << 10           # bodies of login, activation, every form and JSON request
     roster_max_bytes: int = 1 << 20          # a roster CSV upload
+    similarity_archive_max_bytes: int = 200 << 20   # a TA's tar of earlier handins for the similarity archive
     upload_overhead_bytes: int = 64 << 10    # multipart framing allowed on top of an upload's limit
     limit_concurrency: int = 1000            # open connections per web process before 503
     # Comma-separated addresses or networks of the reverse proxies whose X-Forwarded-For and

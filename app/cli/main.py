@@ -192,9 +192,45 @@ def cmd_similarity(args) -> int:
     print(f"{rep.handins} handins, {rep.candidate_pairs} pairs share code, {len(rep.pairs)} at or above "
           f"{args.threshold:g}% ({rep.seconds:.1f} s); report #{report_id}: "
           f"{settings.base_url.rstrip('/')}/ta/similarity/{report_id}")
-    for pair in rep.pairs:
-        files = ", ".join(f.path for f in pair.files)
-        print(f"{pair.a}\t{pair.b}\t{pair.similarity_a:.0%}\t{pair.similarity_b:.0%}\t{pair.tokens} tokens\t{files}")
+    for pair in rep.pairs + rep.archive_pairs:
+        where = "archive" if pair.archive else "class"
+        print(f"{pair.a}\t{pair.b}\t{pair.similarity_a:.0%}\t{pair.similarity_b:.0%}\t{pair.tokens} tokens\t"
+              f"{where}\t{', '.join(pair.paths)}")
+    return 0
+
+
+def cmd_similarity_archive(args) -> int:
+    """Add earlier handins or public solutions (a folder or a tar/zip of handins) to an assessment's
+    similarity archive under a source label; or list / remove sources."""
+    from app.course import similarity_reports as reports
+    from app.main import load_assessments
+    from grader.handin import HandinError
+
+    settings = _settings(args, demo=args.slug.endswith("-demo") or None)
+    assessment = load_assessments(settings).get(args.slug)
+    if assessment is None:
+        print(f"grader: no assessment {args.slug!r}", file=sys.stderr)
+        return 2
+    db = _db(settings)
+    if args.remove:
+        print(f"removed {reports.remove_archive_source(db, args.slug, args.remove)} handin(s) of {args.remove!r}")
+        return 0
+    if args.path is None:
+        for src in reports.archive_sources(db, args.slug):
+            print(f"{src.source}\t{src.entries} handins\tadded {src.added_at:%Y-%m-%d %H:%M}")
+        return 0
+    path = Path(args.path)
+    if not path.exists():
+        print(f"grader: no such file or folder: {path}", file=sys.stderr)
+        return 2
+    try:
+        done = reports.import_archive(db, assessment, args.source or path.name, path, None)
+    except (ValueError, HandinError) as exc:
+        print(f"grader: {getattr(exc, 'message', exc)}", file=sys.stderr)
+        return 2
+    print(f"added {len(done.added)} handin(s) to the archive as {done.source!r}")
+    for name, why in done.skipped.items():
+        print(f"skipped {name}: {why}", file=sys.stderr)
     return 0
 
 
@@ -259,6 +295,14 @@ def _add_service_commands(sub) -> None:
     m.add_argument("--threshold", type=float, default=50.0,
                    help="list pairs at or above this similarity, in percent (default: 50)")
     m.set_defaults(func=cmd_similarity)
+    m = sub.add_parser("similarity-archive", help="add earlier semesters' handins or public solutions (a folder "
+                                                  "or a tar/zip of handins) to an assessment's similarity archive")
+    m.add_argument("slug", help="the assessment, e.g. hw1p1")
+    m.add_argument("path", nargs="?", help="a folder or archive holding one handin per entry; "
+                                           "without it, list the archive's sources")
+    m.add_argument("--source", help="where the handins come from, e.g. F24 (default: the path's name)")
+    m.add_argument("--remove", metavar="SOURCE", help="remove every handin of this source")
+    m.set_defaults(func=cmd_similarity_archive)
 
 
 def build_parser() -> argparse.ArgumentParser:

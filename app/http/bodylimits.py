@@ -3,7 +3,7 @@ moment it has fully arrived is the request's receive time.
 
 - Cap, per route: an upload route takes its assessment's `upload_max_bytes` plus
   `upload_overhead_bytes` of multipart framing; the roster import `roster_max_bytes` plus the
-  same framing; every other route `form_max_bytes`. A declared Content-Length over the cap is
+  same framing; a similarity archive `similarity_archive_max_bytes` plus the same; every other route `form_max_bytes`. A declared Content-Length over the cap is
   refused at the first read, and a chunked body the moment its running count passes the cap:
   413, without spooling the rest.
 - Time: the whole body must arrive within `body_timeout_seconds` of its request's headers (408).
@@ -27,6 +27,7 @@ from app.store.models import utcnow
 
 _UPLOAD = re.compile(r"^/(?:api/v1/assessments/([^/]+)/submissions|assessments/([^/]+)/submit)$")
 _ROSTER = "/ta/students/import"
+_SIMILARITY_ARCHIVE = re.compile(r"^/ta/assessments/[^/]+/similarity/archive$")
 _CLOSE = {"Connection": "close"}   # the rest of the body is not read: this connection is done
 
 
@@ -50,6 +51,8 @@ def body_cap(app, method: str, path: str) -> int:
             return a.upload_max_bytes + settings.upload_overhead_bytes if a else settings.form_max_bytes
         if path == _ROSTER:
             return settings.roster_max_bytes + settings.upload_overhead_bytes
+        if _SIMILARITY_ARCHIVE.match(path):
+            return settings.similarity_archive_max_bytes + settings.upload_overhead_bytes
     return settings.form_max_bytes
 
 

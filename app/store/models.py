@@ -197,3 +197,34 @@ class SimilarityReport(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     body: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # {username: submission id}: the counted submissions this report compared
+    submissions: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class SimilarityArchiveEntry(Base):
+    """One earlier handin (an earlier semester's, a public solution) every report of ASSESSMENT
+    compares its students with: the sources it contributes (grader.similarity.read_archive, capped
+    when imported) as JSON {path: source}, labelled with where it came from."""
+    __tablename__ = "similarity_archive"
+    __table_args__ = (UniqueConstraint("assessment", "source", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    assessment: Mapped[str] = mapped_column(String(100), index=True)
+    source: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(200))
+    files: Mapped[str] = mapped_column(Text)
+    left_out: Mapped[str] = mapped_column(Text, default="")
+    added_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SimilarityReview(Base):
+    """A TA looked at the pair A, B (two students, or a student and an archive entry's label) of
+    ASSESSMENT's similarity reports; it stays marked in later reports."""
+    __tablename__ = "similarity_reviews"
+    __table_args__ = (UniqueConstraint("assessment", "a", "b"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    assessment: Mapped[str] = mapped_column(String(100), index=True)
+    a: Mapped[str] = mapped_column(String(100))
+    b: Mapped[str] = mapped_column(String(320))
+    reviewed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    reviewed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

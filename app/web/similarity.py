@@ -1,10 +1,14 @@
-"""TA pages for similarity reports: start one, watch its progress, read the pairs side by side.
+"""TA pages for similarity reports: start one, watch its progress, read the pairs side by side, mark
+them reviewed, and keep the assessment's archive of earlier handins.
 
 The comparison never runs on the request thread: POST creates the report row and starts it in the
-background (app.course.similarity_reports), then redirects to the report's page, which polls its status.
+background (app.course.similarity_reports), then redirects to the report's page, which polls its
+status. Every form posts, then redirects (a reload never resends it).
 """
 
 from __future__ import annotations
+
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -20,12 +24,16 @@ from app.web.common import (
     staff_form,
     staff_only,
 )
-from grader.similarity import DEFAULT_THRESHOLD, FileMatch
+from grader.handin import HandinError
+from grader.similarity import DEFAULT_THRESHOLD, Pair, Span
 
 router = APIRouter(prefix="/ta", include_in_schema=False)
+# A pair page shows at most this much source (two capped handins are 512 KiB; the same file may
+# match several files of the other handin).
+MAX_PAGE_SOURCE_BYTES = 1 << 20
 
 
-def _segments(source: str, spans) -> list[tuple[str, bool]]:
+def _segments(source: str, spans: list[Span]) -> list[tuple[str, bool]]:
     """SOURCE cut into (text, copied?) pieces for highlighting."""
     pieces, at = [], 0
     for span in sorted(spans, key=lambda s: s.start):
@@ -41,9 +49,23 @@ def _segments(source: str, spans) -> list[tuple[str, bool]]:
     return pieces
 
 
-def _side_by_side(match: FileMatch) -> dict:
-    return {"path": match.path, "tokens": match.tokens,
-            "a": _segments(match.source_a, match.spans_a), "b": _segments(match.source_b, match.spans_b)}
+def _side_by_side(found: reports.ReportView, pair: Pair) -> list[dict]:
+    """Each matching file pair's two sources cut into highlighted pieces, until MAX_PAGE_SOURCE_BYTES
+    of source are on the page (the rest: path and count only)."""
+    sources = found.report.sources
+    out, budget = [], MAX_PAGE_SOURCE_BYTES
+    for match in pair.files:
+        a = sources.get(pair.a, {}).get(match.path_a)
+        b = sources.get(pair.b, {}).get(match.path_b)
+        size = len(a or "") + len(b or "")
+        if size > budget:
+            a = b = None
+        else:
+            budget -= size
+        out.append({"path_a": match.path_a, "path_b": match.path_b, "tokens": match.tokens,
+                    "a": _segments(a, match.spans_a) if a is not None else None,
+                    "b": _segments(b, match.spans_b) if b is not None else None})
+    return out
 
 
 @router.get("/assessments/{slug}/similarity", response_class=HTMLResponse)
@@ -54,8 +76,11 @@ async def similarity_index(request: Request, slug: str) -> Response:
     a = assessment_or_none(request, slug)
     if a is None:
         return not_found(request, principal)
-    rows = await run_in_threadpool(reports.latest_reports, request.app.state.db, slug)
-    return render(request, "ta_similarity.html", principal, a=a, rows=rows,
+    db = request.app.state.db
+    rows = await run_in_threadpool(reports.latest_reports, db, slug)
+    sources = await run_in_threadpool(reports.archive_sources, db, slug)
+    return render(request, "ta_similarity.html", principal, a=a, rows=rows, sources=sources,
+                  notice=request.query_params.get("notice", "")[:300],
                   default_threshold=int(DEFAULT_THRESHOLD * 100))
 
 
@@ -80,6 +105,47 @@ async def start_similarity(request: Request, slug: str) -> Response:
     return RedirectResponse(f"/ta/similarity/{report_id}", status_code=303)
 
 
+@router.post("/assessments/{slug}/similarity/archive")
+async def import_archive(request: Request, slug: str) -> Response:
+    """A tar or zip of earlier handins (one folder or handin archive per entry), with its source."""
+    principal, stop = await staff_form(request)
+    if stop:
+        return stop
+    a = assessment_or_none(request, slug)
+    if a is None:
+        return not_found(request, principal)
+    form = await read_form(request)
+    upload, source = form.get("archive"), str(form.get("source") or "")
+    if upload is None or isinstance(upload, str) or not upload.filename:
+        return error_page(request, principal, 400, "Choose a tar or zip of earlier handins to add to the archive.")
+    data = await upload.read()
+    try:
+        done = await run_in_threadpool(reports.import_archive, request.app.state.db, a, source, data,
+                                       principal.user)
+    except ValueError as exc:
+        return error_page(request, principal, 400, str(exc))
+    except HandinError as exc:
+        return error_page(request, principal, 400, f"That archive could not be read: {exc.message}")
+    notice = f"Added {len(done.added)} handin(s) to the archive as \u201c{done.source}\u201d."
+    if done.skipped:
+        notice += f" Skipped {len(done.skipped)}: " + "; ".join(f"{k} ({v})" for k, v in list(done.skipped.items())[:5])
+    return RedirectResponse(f"/ta/assessments/{slug}/similarity?notice={quote(notice)}", status_code=303)
+
+
+@router.post("/assessments/{slug}/similarity/archive/remove")
+async def remove_archive_source(request: Request, slug: str) -> Response:
+    principal, stop = await staff_form(request)
+    if stop:
+        return stop
+    a = assessment_or_none(request, slug)
+    if a is None:
+        return not_found(request, principal)
+    source = str((await read_form(request)).get("source") or "")
+    removed = await run_in_threadpool(reports.remove_archive_source, request.app.state.db, slug, source)
+    notice = f"Removed {removed} handin(s) of \u201c{source}\u201d from the archive."
+    return RedirectResponse(f"/ta/assessments/{slug}/similarity?notice={quote(notice)}", status_code=303)
+
+
 async def _report(request: Request, report_id: int):
     principal, stop = await staff_only(request)
     if stop:
@@ -90,12 +156,20 @@ async def _report(request: Request, report_id: int):
     return principal, found, None
 
 
+def _people(request: Request, found: reports.ReportView) -> dict[str, str]:
+    names = set(found.submissions)
+    return reports.full_names(request.app.state.db, names)
+
+
 @router.get("/similarity/{report_id}", response_class=HTMLResponse)
 async def similarity_report(request: Request, report_id: int) -> Response:
     principal, found, stop = await _report(request, report_id)
     if stop:
         return stop
-    return render(request, "ta_similarity_report.html", principal, r=found,
+    db = request.app.state.db
+    names = await run_in_threadpool(_people, request, found)
+    reviewed = await run_in_threadpool(reports.reviews, db, found.assessment)
+    return render(request, "ta_similarity_report.html", principal, r=found, names=names, reviewed=reviewed,
                   a=assessment_or_none(request, found.assessment))
 
 
@@ -108,13 +182,38 @@ async def similarity_status(request: Request, report_id: int) -> Response:
     return JSONResponse({"state": found.state, "done": found.done, "total": found.total})
 
 
-@router.get("/similarity/{report_id}/pairs/{index}", response_class=HTMLResponse)
-async def similarity_pair(request: Request, report_id: int, index: int) -> Response:
+def _pair_of(found: reports.ReportView, kind: str, index: int) -> Pair | None:
+    if found.report is None or kind not in ("pairs", "archive"):
+        return None
+    listed = found.report.pairs if kind == "pairs" else found.report.archive_pairs
+    return listed[index] if 0 <= index < len(listed) else None
+
+
+@router.get("/similarity/{report_id}/{kind}/{index}", response_class=HTMLResponse)
+async def similarity_pair(request: Request, report_id: int, kind: str, index: int) -> Response:
     principal, found, stop = await _report(request, report_id)
     if stop:
         return stop
-    if found.report is None or not 0 <= index < len(found.report.pairs):
+    pair = _pair_of(found, kind, index)
+    if pair is None:
         return not_found(request, principal)
-    pair = found.report.pairs[index]
-    return render(request, "ta_similarity_pair.html", principal, r=found, pair=pair, index=index,
-                  files=[_side_by_side(m) for m in pair.files])
+    db = request.app.state.db
+    names = await run_in_threadpool(_people, request, found)
+    reviewed = (await run_in_threadpool(reports.reviews, db, found.assessment)).get((pair.a, pair.b))
+    return render(request, "ta_similarity_pair.html", principal, r=found, pair=pair, kind=kind, index=index,
+                  names=names, reviewed=reviewed, files=_side_by_side(found, pair))
+
+
+@router.post("/similarity/{report_id}/{kind}/{index}/review")
+async def review_pair(request: Request, report_id: int, kind: str, index: int) -> Response:
+    principal, stop = await staff_form(request)
+    if stop:
+        return stop
+    found = await run_in_threadpool(reports.get_report, request.app.state.db, report_id)
+    pair = _pair_of(found, kind, index) if found else None
+    if pair is None:
+        return not_found(request, principal)
+    reviewed = str((await read_form(request)).get("reviewed", "1")) == "1"
+    await run_in_threadpool(reports.set_reviewed, request.app.state.db, found.assessment, pair, principal.user,
+                            reviewed)
+    return RedirectResponse(f"/ta/similarity/{report_id}/{kind}/{index}", status_code=303)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from alembic import command
+from sqlalchemy.orm import Session
 
 from app.store.db import alembic_config, make_engine
 
@@ -54,5 +55,33 @@ def test_jobs_queued_before_suites_existed_become_hw1p1_jobs_and_new_jobs_must_n
             conn.execute(sa.text("INSERT INTO jobs (id, submission_id, kind, priority, state, attempts, "
                                  "max_attempts, queued_at) VALUES (2, 1, 'submit', 0, 'queued', 0, 3, :t)"),
                          {"t": now})
+    finally:
+        engine.dispose()
+
+
+def test_similarity_reports_stored_before_the_archive_still_read(blank_db_url):
+    """0006 adds the compared submissions to reports, the archive and reviews; a report stored before
+    keeps reading (no submissions known: names only, no links)."""
+    from app.course import similarity_reports as reports
+    from app.store.models import SimilarityReport
+
+    command.upgrade(alembic_config(blank_db_url), "0005_web_security")
+    now = datetime(2026, 2, 1, tzinfo=UTC).replace(tzinfo=None)
+    engine = make_engine(blank_db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO similarity_reports (id, assessment, state, threshold, done, total, "
+                                 "created_at, updated_at) VALUES (1, 'hw1p1', 'failed', 0.5, 0, 0, :t, :t)"),
+                         {"t": now})
+        command.upgrade(alembic_config(blank_db_url), "head")
+        with Session(engine) as s:
+            view = reports.view(s.get(SimilarityReport, 1), with_body=True)
+        assert view.state == "failed" and view.submissions == {} and view.report is None
+        with engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO similarity_archive (assessment, source, name, files, left_out, "
+                                 "added_at) VALUES ('hw1p1', 'F24', 'sam', '{}', '', :t)"), {"t": now})
+            with pytest.raises(sa.exc.IntegrityError), conn.begin_nested():
+                conn.execute(sa.text("INSERT INTO similarity_archive (assessment, source, name, files, left_out, "
+                                     "added_at) VALUES ('hw1p1', 'F24', 'sam', '{}', '', :t)"), {"t": now})
     finally:
         engine.dispose()

@@ -133,3 +133,146 @@ def test_similarity_command_refuses_an_unknown_assessment(settings):
     run = subprocess.run([sys.executable, "-m", "app.cli", "similarity", "nope"], env=env_for(settings),
                          capture_output=True, text=True, timeout=300, check=False)
     assert run.returncode == 2 and "no assessment 'nope'" in run.stderr
+
+
+def _renamed_into_other_modules() -> bytes:
+    """The reference moved into renamed modules (each graded path re-exports it): grades the same."""
+    files = {}
+    for path, data in reference_files().items():
+        folder, name = path.rsplit("/", 1)
+        if name == "__init__.py":
+            files[path] = data
+            continue
+        files[f"{folder}/impl_{name}"] = data.decode().replace("dLdZ", "gz").encode()
+        files[path] = f"from .impl_{name[:-3]} import *\n".encode()
+    return make_tar(files)
+
+
+def test_a_copy_moved_into_renamed_modules_is_paired_by_the_service(service, good_tar, tiny_tar):
+    _class(service, good_tar, tiny_tar)
+    admin.add_user(service.db, "mallory", "student", "mallory-password", display_name="Mallory Moved")
+    service.tokens["mallory"] = admin.create_token(service.db, "mallory")
+    assert service.submit("mallory", "open", _renamed_into_other_modules()).status_code == 202
+    assert service.drain() == 1
+    a = service.app.state.assessments["open"]
+    final = reports.run_report(service.db, a, reports.request_report(service.db, a, None, threshold=0.5))
+    paired = {(p.a, p.b) for p in final.report.pairs}
+    assert ("alice", "mallory") in paired and ("bob", "mallory") in paired
+
+
+def test_attack_a_long_report_never_shows_as_interrupted(service):
+    """A report of crafted handins ran past STALE_AFTER and showed "interrupted", inviting a second
+    run. While its process works on it, the heartbeat keeps it "running"."""
+    a = service.app.state.assessments["open"]
+    report_id = reports.request_report(service.db, a, None)
+    with service.db.session() as s:
+        row = s.get(SimilarityReport, report_id)
+        row.state, row.updated_at = "running", row.updated_at - reports.STALE_AFTER * 2
+        s.commit()
+    assert reports.get_report(service.db, report_id).state == "interrupted"   # no heartbeat: it looks dead
+    with reports.Heartbeat(service.db, report_id, every=0.05):
+        deadline = time.monotonic() + 120   # generous: CI machines are loaded
+        while reports.get_report(service.db, report_id).state != "running":
+            assert time.monotonic() < deadline, "the heartbeat never touched the report"
+            time.sleep(0.05)
+    assert reports.get_report(service.db, report_id).state == "running"
+
+
+def _archive_tar() -> bytes:
+    """Two earlier handins: the reference renamed (what alice's copy comes from) and an independent one."""
+    nested = make_tar({"mytorch/nn/linear.py": INDEPENDENT_LINEAR, "models/mlp.py": b""})
+    files = {f"f24/sam/hw1p1_handout/{p}": data.decode().replace("self.A", "self.inputs").encode()
+             for p, data in reference_files().items()}
+    files["f24/ivy.tar"] = nested
+    return make_tar(files)
+
+
+def test_ta_imports_an_archive_and_the_report_lists_matches_against_it(service, good_tar):
+    admin.add_user(service.db, "dora", "student", "dora-password", display_name="Dora Diaz")
+    service.tokens["dora"] = admin.create_token(service.db, "dora")
+    assert service.submit("dora", "open", good_tar).status_code == 202
+    assert service.submit("bob", "open", make_tar({"mytorch/nn/linear.py": INDEPENDENT_LINEAR.replace(b"batch", b"x"),
+                                                   "models/mlp.py": b""})).status_code == 202
+    assert service.drain() == 2
+    r = service.post("tina", "/ta/assessments/open/similarity/archive", data={"source": "F24 semester"},
+                     files={"archive": ("f24.tar", _archive_tar())}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    index = service.get("tina", r.headers["location"]).text
+    assert "Added 2 handin(s) to the archive" in index and "F24 semester" in index
+    r = service.post("tina", "/ta/assessments/open/similarity", data={"threshold": "50"}, follow_redirects=False)
+    page = r.headers["location"]
+    deadline = time.monotonic() + 600
+    while service.get("tina", page + "/status").json()["state"] in ("queued", "running"):
+        assert time.monotonic() < deadline, "the report did not finish"
+        time.sleep(0.2)
+    a = service.app.state.assessments["open"]
+    final = reports.get_report(service.db, int(page.rsplit("/", 1)[1]))
+    # dora handed in sam's F24 code renamed, bob ivy's; within the class nothing pairs.
+    found = [(p.a, p.b) for p in final.report.archive_pairs]
+    assert sorted(found) == [("bob", "F24 semester / ivy"), ("dora", "F24 semester / sam")]
+    assert final.report.pairs == []
+    at = found.index(("dora", "F24 semester / sam"))
+    html = service.get("tina", page).text
+    assert "Matches against the archive" in html and "Dora Diaz" in html
+    pair = service.get("tina", f"{page}/archive/{at}")
+    assert pair.status_code == 200 and "Dora Diaz" in pair.text and "F24 semester / sam" in pair.text
+    assert f'/submissions/{final.submissions["dora"]}' in pair.text and "<mark>" in pair.text
+    # Marked reviewed: the pair page and the report say so, and it stays so in the next report.
+    r = service.post("tina", f"{page}/archive/{at}/review", data={"reviewed": "1"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == f"{page}/archive/{at}"
+    assert "Reviewed by tina" in service.get("tina", f"{page}/archive/{at}").text
+    again = reports.run_report(service.db, a, reports.request_report(service.db, a, None, threshold=0.5))
+    assert "✓ tina" in service.get("tina", f"/ta/similarity/{again.id}").text
+    # Removing the source empties the archive.
+    r = service.post("tina", "/ta/assessments/open/similarity/archive/remove", data={"source": "F24 semester"},
+                     follow_redirects=False)
+    assert r.status_code == 303 and reports.archive_sources(service.db, "open") == []
+
+
+def test_students_cannot_touch_the_archive_or_reviews(service, good_tar):
+    r = service.post("alice", "/ta/assessments/open/similarity/archive", data={"source": "x"},
+                     files={"archive": ("f24.tar", _archive_tar())}, follow_redirects=False)
+    assert r.status_code == 403 and reports.archive_sources(service.db, "open") == []
+    assert service.post("alice", "/ta/similarity/1/pairs/0/review", data={"reviewed": "1"},
+                        follow_redirects=False).status_code == 403
+
+
+def test_archive_command_adds_a_folder_of_handins(service, settings, tmp_path):
+    for path, data in reference_files().items():
+        target = tmp_path / "public" / "solution-one" / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    run = subprocess.run([sys.executable, "-m", "app.cli", "similarity-archive", "open", str(tmp_path / "public"),
+                          "--source", "GitHub public"], env=env_for(settings), capture_output=True, text=True,
+                         timeout=300, check=False)
+    assert run.returncode == 0, run.stderr
+    assert "added 1 handin(s) to the archive as 'GitHub public'" in run.stdout
+    assert [(s.source, s.entries) for s in reports.archive_sources(service.db, "open")] == [("GitHub public", 1)]
+
+
+def test_attack_crafted_handins_make_no_huge_report_or_pair_page(service):
+    """Two crafted handins (78 modules of 256 KiB, all imported by linear.py) made a 41 MB stored
+    report and a 39 MB pair page. Their report and pair page stay within the caps."""
+    import gzip
+    import json
+
+    from grader import similarity
+    from grader.suites.hw1p1 import SUITE
+
+    files = {f"mytorch/nn/pad{i:02d}.py": "\n".join(f"v{j} = [{j}, {i} * {j}, v{max(j - 1, 0)}.T @ w{j % 7}]"
+                                                     for j in range(9000)).encode()[:256 << 10] for i in range(78)}
+    files["mytorch/nn/linear.py"] = "".join(f"from .pad{i:02d} import *\n" for i in range(78)).encode()
+    crafted = similarity.handin_sources(gzip.compress(make_tar(files), compresslevel=1), SUITE)
+    report = similarity.compare_handins({"alice": crafted.files, "bob": dict(crafted.files)}, None)
+    body = report.model_dump_json()
+    assert len(body) <= similarity.MAX_REPORT_BYTES and len(report.pairs) == 1
+    with service.db.session() as s:
+        row = SimilarityReport(assessment="open", threshold=0.5, state="done", body=body,
+                               submissions=json.dumps({"alice": 1, "bob": 2}))
+        s.add(row)
+        s.commit()
+        report_id = row.id
+    page = service.get("tina", f"/ta/similarity/{report_id}/pairs/0")
+    assert page.status_code == 200 and "<mark>" in page.text
+    from app.web.similarity import MAX_PAGE_SOURCE_BYTES
+    assert len(page.content) <= 2 * MAX_PAGE_SOURCE_BYTES
