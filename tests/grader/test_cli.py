@@ -232,8 +232,9 @@ def test_different_handins_get_different_random_inputs(tmp_path, executor):
 def test_console_script_offers_grade_and_the_service_commands():
     proc = subprocess.run([grader_script(), "--help"], capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
-    choices = re.search(r"\{([a-z,]+)\}", proc.stdout).group(1).split(",")
-    assert set(choices) == {"grade", "serve", "worker", "db", "user", "roster", "token", "similarity"}
+    choices = re.search(r"\{([a-z,-]+)\}", proc.stdout).group(1).split(",")
+    assert set(choices) == {"grade", "serve", "worker", "db", "user", "roster", "token", "similarity",
+                            "similarity-archive"}
 
 
 def test_grader_cli_offers_grade_alone_and_never_loads_the_service():
