@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     poll_seconds: float = 0.5                # idle workers look again (sooner when a job is queued here)
     worker_nice: int = 10                    # grading yields the CPU to the web tier
     max_attempts: int = 3
+    # Where grades unpack handins and sandbox slots keep their scratch (grader/workdir.py): the
+    # service's own, `data_dir/work` when unset; what a killed grade left there is swept at start
+    # and every sweep_seconds.
+    work_dir: Path | None = None
+    sweep_seconds: float = 600.0
 
     # limits
     login_attempts_per_minute: int = 10      # per account from unknown browsers; per known browser
@@ -68,6 +73,10 @@ class Settings(BaseSettings):
                     url = "postgresql+psycopg://" + url[len(prefix):]
             return url
         return f"sqlite:///{(self.data_dir / 'grader.db').resolve()}"
+
+    @property
+    def work_path(self) -> Path:
+        return (self.work_dir or self.data_dir / "work").resolve()
 
     @cached_property
     def signing_key(self) -> str:

@@ -41,9 +41,19 @@ def make_executor(settings: Settings, index: int):
         return open_executor(unsafe=True)
     slots = max(1, settings.sandbox_slots)
     try:  # each worker index owns its own range of machine-wide sandbox slots
-        return open_executor(slots=slots, first_slot=index * slots)
+        return open_executor(slots=slots, first_slot=index * slots, work_dir=settings.work_path)
     except ExecutorUnavailable as exc:
         raise SandboxRefused(str(exc)) from exc
+
+
+def work_dir_health(settings: Settings) -> dict | None:
+    """The work directory's size and its job and slot directories (running grades, or what killed
+    ones left before a sweep), for the queue page and /api/v1/queue; None where it does not exist."""
+    from grader.workdir import usage
+
+    found = usage(settings.work_path)
+    return None if found is None else {"bytes": found.bytes, "job_dirs": found.job_dirs,
+                                       "slot_dirs": found.slot_dirs}
 
 
 def lower_priority(nice: int) -> None:
@@ -106,8 +116,9 @@ class Worker:
         started = time.monotonic()
         try:
             blob, suite = self._blob(claim.blob_sha256), suites.get(claim.suite)
-            result = (self.lane.run(grade, blob, self.executor, suite=suite) if self.lane
-                      else grade(blob, self.executor, suite=suite))
+            work = self.settings.work_path
+            result = (self.lane.run(grade, blob, self.executor, suite=suite, workdir=work) if self.lane
+                      else grade(blob, self.executor, suite=suite, workdir=work))
         except Exception as exc:  # GraderBug or anything else: a grader error, retried  # noqa: BLE001
             log.error("job %d attempt %d: grader error: %s", claim.job_id, claim.attempt, exc)
             done.set()
@@ -126,10 +137,23 @@ class Worker:
                             reuse_key=reuse_key(unsafe=self.executor.unsafe) if complete else None)
         return True
 
+    def sweep(self) -> None:
+        """Remove what grades killed from outside left in the work directory (never one in use)."""
+        from grader.workdir import WorkDir
+
+        try:
+            WorkDir(self.settings.work_path).sweep()
+        except OSError:
+            log.exception("worker %s: could not sweep the work directory", self.name)
+
     def run_forever(self, stop: threading.Event) -> None:
         log.info("worker %s started", self.name)
         doorbell = self.doorbell
+        next_sweep = 0.0   # at start-up, then every sweep_seconds
         while not stop.is_set():
+            if time.monotonic() >= next_sweep:
+                self.sweep()
+                next_sweep = time.monotonic() + self.settings.sweep_seconds
             rings = doorbell.rings   # before looking, so a job queued meanwhile is never slept through
             try:
                 worked = self.run_once()

@@ -15,6 +15,7 @@ from app.auth.sessions import Principal, read_form
 from app.course import extensions, failures, regrades
 from app.exceptions import NotFound
 from app.grading import queue
+from app.grading.worker import work_dir_health
 from app.store.models import utcnow
 from app.web import queries
 from app.web.common import (
@@ -160,9 +161,9 @@ async def queue_page(request: Request) -> Response:
 
     def load():
         with _db(request).read_session() as s:
-            return queue.health(s), queries.queue_details(s, settings.lease_seconds)
-    health, details = await run_in_threadpool(load)
-    return render(request, "ta_queue.html", principal, health=health, details=details,
+            return queue.health(s), queries.queue_details(s, settings.lease_seconds), work_dir_health(settings)
+    health, details, work = await run_in_threadpool(load)
+    return render(request, "ta_queue.html", principal, health=health, details=details, work=work,
                   in_process=request.app.state.worker_count, lease_seconds=settings.lease_seconds,
                   now=utcnow())
 

@@ -11,6 +11,7 @@ from app.auth import accounts
 from app.course import extensions, regrades
 from app.exceptions import ApiError, NotFound
 from app.grading import queue
+from app.grading.worker import work_dir_health
 
 router = APIRouter(tags=["staff"])
 
@@ -55,4 +56,5 @@ def queue_health(request: Request, user: StaffDep) -> dict:
     with deps.database(request).read_session() as s:
         info = queue.health(s)
     info["workers_in_process"] = request.app.state.worker_count
+    info["work_dir"] = work_dir_health(deps.settings(request))
     return info
