@@ -67,8 +67,8 @@ def warm(handin: bytes, args, suite) -> None:
     print(f"  wall: median {statistics.median(walls):.3f} s, min {min(walls):.3f} s, max {max(walls):.3f} s")
     phases = ", ".join(f"{phase} {statistics.median(t.get(phase, 0.0) for t in students):.3f} s"
                        for phase in ("unpack", "reference", "student", "compare"))
-    print(f"  phases (median): {phases} (one sandbox per handin; every section in one process, as a "
-          f"correct handin runs)")
+    print(f"  phases (median): {phases} (one sandbox per handin; every section in its own process, "
+          f"forked from the sandbox's init)")
 
 
 def cold(handin: Path, args, suite) -> None:
