@@ -1,16 +1,21 @@
-"""A stored handin's files for reading in the page: unpacked with the grader's safe unpacker (the
-same limits as grading), paths as the grader sees them (relative to the folder holding mytorch/)."""
+"""A stored handin's files for reading in the page: read with the grader's own reader (the same
+limits and refusals as grading, nothing written to disk), paths as the grader sees them (relative
+to the folder holding mytorch/). A handin is read once per process and kept (`SourceCache`), so
+viewing its pages again never reads the archive again while it stays in the cache."""
 
 from __future__ import annotations
 
-import tempfile
+import sys
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
-from grader.handin import HandinError, unpack_handin
+from grader.handin import HandinError, read_handin_files
 from grader.suite import Layout
 
 SHOWN_BYTES = 256 << 10   # a longer file is cut (its download stays complete)
+CACHE_BYTES = 64 << 20    # the text the cache keeps, all handins together
 
 
 @dataclass(frozen=True)
@@ -38,19 +43,51 @@ def _text(data: bytes) -> str | None:
 
 def read_handin(data: bytes, layout: Layout) -> HandinSource:
     """DATA's files as the grader sees them, keeping the folders LAYOUT (the suite's) names."""
-    with tempfile.TemporaryDirectory(prefix="handin-source-") as tmp:
-        try:
-            handin = unpack_handin(data, Path(tmp), layout=layout)
-        except HandinError as exc:
-            return HandinSource([], exc.message)
-        files = []
-        for p in sorted(handin.root.rglob("*")):
-            if not p.is_file() or p.is_symlink():
-                continue
-            raw = p.read_bytes()
-            files.append(SourceFile(p.relative_to(handin.root).as_posix(), len(raw),
-                                    _text(raw[:SHOWN_BYTES]), len(raw) > SHOWN_BYTES))
-    return HandinSource(files)
+    try:
+        files = read_handin_files(data, layout=layout, keep_bytes=SHOWN_BYTES)
+    except HandinError as exc:
+        return HandinSource([], exc.message)
+    return HandinSource([SourceFile(f.path, f.size, _text(f.head), f.size > SHOWN_BYTES) for f in files])
+
+
+class SourceCache:
+    """The handins read last, by archive digest and layout, up to MAX_BYTES of text in all; the
+    least recently viewed goes first. Two first views at once may both read: bounded, and rare."""
+
+    def __init__(self, max_bytes: int = CACHE_BYTES):
+        self.max_bytes = max_bytes
+        self.reads = self.hits = 0
+        self._entries: OrderedDict[tuple[str, Layout], tuple[HandinSource, int]] = OrderedDict()
+        self.size_bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, digest: str, layout: Layout, archive: Callable[[], bytes]) -> HandinSource:
+        """The handin whose archive has sha256 DIGEST; ARCHIVE() gives its bytes when it must be read."""
+        key = (digest, layout)
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+                self.hits += 1
+                return self._entries[key][0]
+        source = read_handin(archive(), layout)
+        cost = self.cost(source)
+        with self._lock:
+            self.reads += 1
+            if cost <= self.max_bytes and key not in self._entries:
+                self._entries[key] = (source, cost)
+                self.size_bytes += cost
+                while self.size_bytes > self.max_bytes:
+                    _, (_, dropped) = self._entries.popitem(last=False)
+                    self.size_bytes -= dropped
+        return source
+
+    @staticmethod
+    def cost(source: HandinSource) -> int:
+        """What keeping SOURCE costs: its texts (at most SHOWN_BYTES per file, the unpacked cap in all)."""
+        return sum(sys.getsizeof(f.text) for f in source.files if f.text is not None)
+
+
+CACHE = SourceCache()   # per process
 
 
 def tree(files: list[SourceFile]) -> list[dict]:

@@ -11,8 +11,7 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer, TextLexer
 from starlette.concurrency import run_in_threadpool
 
-from app.course import submissions
-from app.course.handin_source import read_handin, tree
+from app.course import handin_source, submissions
 from app.exceptions import NotFound
 from app.web.common import login_redirect, not_found, render, viewer
 
@@ -60,7 +59,10 @@ async def source_page(request: Request, submission_id: int, path: str = "", line
             if a is None:   # its assessment is no longer configured: no layout to read it with
                 return None
             view = submissions.submission_view(s, sub, a, principal.user)
-            return view, a, read_handin(submissions.blob_bytes(s, sub), a.grading_suite.layout)
+            # read once per handin and kept: a view never reads the archive again while cached
+            source = handin_source.CACHE.get(sub.blob_sha256, a.grading_suite.layout,
+                                             lambda: submissions.blob_bytes(s, sub))
+            return view, a, source
     loaded = await run_in_threadpool(load)
     if loaded is None:
         return not_found(request, principal)
@@ -77,5 +79,5 @@ async def source_page(request: Request, submission_id: int, path: str = "", line
     code = None
     if chosen is not None and chosen.text is not None:
         code = highlighted(chosen.text, chosen.path, line)
-    return render(request, "source.html", principal, view=view, a=a, source=source, tree=tree(source.files),
+    return render(request, "source.html", principal, view=view, a=a, source=source, tree=handin_source.tree(source.files),
                   chosen=chosen, line=line, code=code, failing=failing)
