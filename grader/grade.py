@@ -3,9 +3,13 @@ and the student's package (through an executor), compare, and score all-or-nothi
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import hashlib
+import json
 import logging
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -40,6 +44,7 @@ class ReferenceSolution:
         self.package = package                      # the plans' "package": top-level names, exports
         self.top_level = tuple(package["top_level"])
         self._modules: dict[str, types.ModuleType] = {}   # its mytorch.* / models.* modules
+        self._memo: collections.OrderedDict[bytes, tuple[dict, dict]] = collections.OrderedDict()
 
     @contextlib.contextmanager
     def _installed(self):
@@ -58,12 +63,43 @@ class ReferenceSolution:
         outputs = []
         with _reference_lock, self._installed():
             for section in plans["sections"]:
-                arrays, reports = runner.run_tests(section, inputs, self.roots, trusted=True)
-                broken = [r for r in reports if r["error"] or r["bad_values"]]
-                if broken:
-                    raise GraderBug(f"the reference solution failed {section['name']}: {broken[0]}")
+                arrays = {}
+                for index, test in enumerate(section["tests"]):
+                    test_arrays, report = self._run_test(test, inputs)
+                    if report["error"] or report["bad_values"]:
+                        raise GraderBug(f"the reference solution failed {section['name']}: {report}")
+                    arrays.update({f"{index}/{name}": value for name, value in test_arrays.items()})
                 outputs.append(arrays)
         return outputs
+
+    def _run_test(self, test: dict, inputs: dict) -> tuple[dict, dict]:
+        """One test's outputs, remembered by what the test is (its steps and its inputs' bytes): a
+        suite's fixed cases are the same for every handin (HW2P1's are most of its reference run)."""
+        key = _test_key(test, inputs)
+        if key in self._memo:
+            self._memo.move_to_end(key)
+            return self._memo[key]
+        found = runner.run_test(test, inputs, self.roots, trusted=True)
+        self._memo[key] = found
+        if len(self._memo) > REFERENCE_MEMO_TESTS:
+            self._memo.popitem(last=False)
+        return found
+
+
+# Tests whose reference outputs a process keeps (least recently used dropped): a suite's fixed cases
+# are met on every grade, so they stay; the handin-seeded ones pass through.
+REFERENCE_MEMO_TESTS = 2048
+
+
+def _test_key(test: dict, inputs: dict) -> bytes:
+    """A digest of TEST's steps and of every input array they name (dtype, shape and bytes)."""
+    steps = json.dumps(test["steps"], sort_keys=True)
+    digest = hashlib.blake2b(steps.encode(), digest_size=32)
+    for key in sorted(set(re.findall(r'"array": "([^"]*)"', steps))):
+        array = np.ascontiguousarray(inputs[key])
+        digest.update(f"{key}\0{array.dtype.str}\0{array.shape}\0".encode())
+        digest.update(array)
+    return digest.digest()
 
 
 def _package_modules(top_level: tuple[str, ...]) -> list[str]:

@@ -3,28 +3,52 @@
 The stride-1 pools slide by one (output H - K + 1); MaxPool2d and MeanPool2d are the stride-1 pool
 followed by Downsample2d, which gives PyTorch's floor((H - K) / s) + 1. Max pooling sends each
 output's gradient to the first maximum of its window in row-major order (PyTorch's choice);
-windows overlap, so gradients add up.
+windows overlap, so gradients add up. Both pools work separably (along the width, then the height),
+2K passes over the input rather than K * K.
 """
 import numpy as np
 from mytorch.nn.resampling import Downsample2d
 
 
-def _shifted(A, K):
-    """(k, l, A[:, :, k:k + H_out, l:l + W_out]) for every offset of a K x K window."""
-    H_out, W_out = A.shape[2] - K + 1, A.shape[3] - K + 1
-    for k in range(K):
-        for l in range(K):
-            yield k, l, A[:, :, k:k + H_out, l:l + W_out]
+def _running_max(A, K, axis):
+    """Max over K consecutive entries along AXIS (output length n - K + 1) and the offset 0..K-1 of
+    the first maximum: a later offset wins only when strictly greater."""
+    n = A.shape[axis] - K + 1
+    window = [slice(None)] * A.ndim
+
+    def shifted(k):
+        window[axis] = slice(k, k + n)
+        return A[tuple(window)]
+
+    best = shifted(0).copy()
+    offset = np.zeros(best.shape, dtype=np.int64)
+    for k in range(1, K):
+        candidate = shifted(k)
+        better = candidate > best
+        np.copyto(best, candidate, where=better)
+        np.copyto(offset, k, where=better)
+    return best, offset
 
 
-def _scatter(dLdZ, weights_by_offset, K, input_shape):
-    """dLdA: each offset (k, l) of the window adds dLdZ * weight to the inputs it covers."""
-    dLdA = np.zeros(input_shape, dtype=np.result_type(dLdZ, np.float64))
-    H_out, W_out = dLdZ.shape[2:]
+def _box_sum(A, K, axis):
+    """Sum over K consecutive entries along AXIS (output length n - K + 1)."""
+    total = np.cumsum(A, axis=axis)
+    zero = np.zeros_like(np.take(total, [0], axis=axis))
+    total = np.concatenate([zero, total], axis=axis)
+    n = A.shape[axis] - K + 1
+    return np.take(total, np.arange(K, K + n), axis=axis) - np.take(total, np.arange(n), axis=axis)
+
+
+def _spread(dLdZ, K, axis):
+    """The transpose of `_box_sum`: each entry adds its value to the K inputs of its window."""
+    shape = list(dLdZ.shape)
+    shape[axis] += K - 1
+    out = np.zeros(shape, dtype=np.result_type(dLdZ, np.float64))
+    index = [slice(None)] * dLdZ.ndim
     for k in range(K):
-        for l in range(K):
-            dLdA[:, :, k:k + H_out, l:l + W_out] += dLdZ * weights_by_offset(k, l)
-    return dLdA
+        index[axis] = slice(k, k + dLdZ.shape[axis])
+        out[tuple(index)] += dLdZ
+    return out
 
 
 class MaxPool2d_stride1:
@@ -32,22 +56,17 @@ class MaxPool2d_stride1:
         self.kernel = kernel
 
     def forward(self, A):
+        # Separably: along the width first, then the height, so ties go to the first maximum in
+        # row-major order (the smallest row offset, then the smallest column offset in it).
         K = self.kernel
-        self.input_shape = A.shape
-        Z = offset = None
-        for k, l, window in _shifted(A, K):
-            if Z is None:
-                Z, offset = window.copy(), np.zeros(window.shape, dtype=np.int64)
-                continue
-            better = window > Z   # strictly: a tie keeps the earlier offset (row-major first)
-            np.copyto(Z, window, where=better)
-            np.copyto(offset, k * A.shape[3] + l, where=better)
-        # The input index each output came from, flat over the whole input.
-        N, C, H, W = A.shape
+        self.input_shape = N, C, H, W = A.shape
+        rows, col = _running_max(A, K, axis=3)          # (N, C, H, W_out)
+        Z, row = _running_max(rows, K, axis=2)          # (N, C, H_out, W_out)
         H_out, W_out = Z.shape[2:]
-        base = (np.arange(N * C).reshape(N, C, 1, 1) * H * W + np.arange(H_out).reshape(1, 1, -1, 1) * W
-                + np.arange(W_out).reshape(1, 1, 1, -1))
-        self.source = base + offset
+        i = np.arange(H_out).reshape(1, 1, -1, 1) + row
+        j = np.arange(W_out).reshape(1, 1, 1, -1) + np.take_along_axis(col, i, axis=2)
+        # The input index each output came from, flat over the whole input.
+        self.source = np.arange(N * C).reshape(N, C, 1, 1) * H * W + i * W + j
         return Z
 
     def backward(self, dLdZ):
@@ -62,12 +81,11 @@ class MeanPool2d_stride1:
 
     def forward(self, A):
         K = self.kernel
-        self.input_shape = A.shape
-        return sum(window for _, _, window in _shifted(A, K)) / (K * K)
+        return _box_sum(_box_sum(A, K, axis=3), K, axis=2) / (K * K)
 
     def backward(self, dLdZ):
         K = self.kernel
-        return _scatter(dLdZ, lambda k, l: 1.0 / (K * K), K, self.input_shape)
+        return _spread(_spread(dLdZ, K, axis=2), K, axis=3) / (K * K)
 
 
 class MaxPool2d:
