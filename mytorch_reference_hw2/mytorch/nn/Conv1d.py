@@ -7,7 +7,17 @@ channels exchanged). Conv1d = zero-padding, Conv1d_stride1, then Downsample1d by
 """
 import numpy as np
 from mytorch.nn.resampling import Downsample1d
-from numpy.lib.stride_tricks import sliding_window_view
+
+
+def _correlate(A, W):
+    """sum_{c, k} A[n, i + k, c] W[o, c, k] for channels-last A (N, W_in, C): one matrix product per
+    kernel offset, each over every position at once."""
+    K = W.shape[2]
+    W_out = A.shape[1] - K + 1
+    Z = np.zeros((A.shape[0], W_out, W.shape[0]), dtype=np.result_type(A, W))
+    for k in range(K):
+        Z += A[:, k:k + W_out, :] @ W[:, :, k].T
+    return Z
 
 
 class Conv1d_stride1:
@@ -25,17 +35,18 @@ class Conv1d_stride1:
 
     def forward(self, A):
         self.A = A
-        windows = sliding_window_view(A, self.kernel_size, axis=2)  # (N, C_in, W_out, K)
-        return np.einsum("ncik,ock->noi", windows, self.W) + self.b[None, :, None]
+        return _correlate(A.transpose(0, 2, 1), self.W).transpose(0, 2, 1) + self.b[None, :, None]
 
     def backward(self, dLdZ):
         K = self.kernel_size
-        windows = sliding_window_view(self.A, K, axis=2)
-        self.dLdW = np.einsum("noi,ncik->ock", dLdZ, windows)
+        A, grad = self.A.transpose(0, 2, 1), dLdZ.transpose(0, 2, 1)   # channels last
+        rows = grad.reshape(-1, grad.shape[2])
+        self.dLdW = np.empty(self.W.shape, dtype=np.result_type(A, dLdZ))
+        for k in range(K):
+            self.dLdW[:, :, k] = rows.T @ A[:, k:k + grad.shape[1], :].reshape(-1, A.shape[2])
         self.dLdb = dLdZ.sum(axis=(0, 2))
-        padded = np.pad(dLdZ, ((0, 0), (0, 0), (K - 1, K - 1)))
-        grad_windows = sliding_window_view(padded, K, axis=2)  # (N, C_out, W_in, K)
-        return np.einsum("nojk,ock->ncj", grad_windows, self.W[:, :, ::-1])
+        padded = np.pad(grad, ((0, 0), (K - 1, K - 1), (0, 0)))
+        return _correlate(padded, self.W[:, :, ::-1].transpose(1, 0, 2)).transpose(0, 2, 1)
 
 
 class Conv1d:
