@@ -42,6 +42,7 @@ REPORT_MAX_BYTES = 1 << 20
 OUTPUTS_MAX_BYTES = 64 << 20
 OUTPUTS = "outputs.safetensors"
 RESULT_FILES = (OUTPUTS, "report.json")
+RESULT_CAPS = {OUTPUTS: OUTPUTS_MAX_BYTES, "report.json": REPORT_MAX_BYTES}   # read no further than this
 MAX_SLOT_SEARCH = 256
 
 
@@ -144,7 +145,7 @@ def read_result_files(out_dir: Path) -> tuple[dict[str, bytes], dict[str, str]]:
     from sandbox.result_files import read_result_file
 
     files, errors = {}, {}
-    for name, cap in ((OUTPUTS, OUTPUTS_MAX_BYTES), ("report.json", REPORT_MAX_BYTES)):
+    for name, cap in RESULT_CAPS.items():
         try:
             files[name] = read_result_file(out_dir / name, cap)
         except ResultFileError as exc:
@@ -238,7 +239,7 @@ class SandboxExecutor(_Executor):
                 RUNNER, [[*job_files, "/handin", "/out", w] for w in which],
                 ro_binds=[(job / "plans.json", "/job/plans.json"), (job / "inputs.bin", "/job/inputs.bin"),
                           (job / "handin", "/handin")],
-                read_back=RESULT_FILES, setup_args=job_files)
+                read_back=RESULT_CAPS, setup_args=job_files)
         finally:
             with self._lock:
                 self._free.append(box)

@@ -188,14 +188,15 @@ class Sandbox:
         return self._result(facts, limits, watched.stdout.text(), stderr, watched.wall_seconds)
 
     def run_batch(self, script: Path, tasks: list[list[str]], *, ro_binds: list[tuple[Path, str]],
-                  read_back: tuple[str, ...], limits: Limits | None = None,
+                  read_back: tuple[str, ...] | dict[str, int], limits: Limits | None = None,
                   setup_args: list[str] | None = None) -> list[RunResult]:
         """Run TASKS (argument lists) one after another in ONE sandbox: the namespaces, the root and
         the script's top level are set up once; each task is a fresh process of the slot uid that
         calls the script's `main(args)`, with its own limits (CPU, wall, memory, processes, output),
         fresh /tmp, /dev/shm and /out, and nothing left of the task before it. Each task's /out is
         a tmpfs of `limits.out_bytes`; the files named in READ_BACK come back in `RunResult.files`
-        (or a reason in `file_errors`). The script's top level is trusted: it runs once, before any
+        (or a reason in `file_errors`), each read up to `limits.out_bytes` or the cap READ_BACK
+        gives it ({name: max bytes}), so a file larger than its cap is never held in memory. The script's top level is trusted: it runs once, before any
         task, in the sandbox's (root) init, so it must only define things. Without the zygote each
         task is a separate `run_python`. With SETUP_ARGS, the init also calls the script's
         `setup(setup_args)` once before the first task (trusted too: it may read the ro_binds the
@@ -282,15 +283,17 @@ class Sandbox:
             self._read_back(Path(batch.out_path()), read_back, limits, result)
         return result
 
-    def _read_back(self, out: Path, names: tuple[str, ...], limits: Limits, result: RunResult) -> None:
-        for name in names:
+    def _read_back(self, out: Path, names: tuple[str, ...] | dict[str, int], limits: Limits,
+                   result: RunResult) -> None:
+        caps = names if isinstance(names, dict) else dict.fromkeys(names, limits.out_bytes)
+        for name, cap in caps.items():
             try:
-                result.files[name] = read_result_file(out / name, limits.out_bytes)
+                result.files[name] = read_result_file(out / name, min(cap, limits.out_bytes))
             except ResultFileError as exc:
                 result.file_errors[name] = str(exc)
 
     def _run_with_host_out(self, script: Path, args: list[str], ro_binds: list[tuple[Path, str]],
-                           read_back: tuple[str, ...], limits: Limits) -> RunResult:
+                           read_back: tuple[str, ...] | dict[str, int], limits: Limits) -> RunResult:
         """A batch task on the plain bwrap path: its own sandbox, /out a private host folder."""
         out = Path(tempfile.mkdtemp(prefix=f"sandbox-slot{self.slot}-out-", dir=self._scratch_dir))
         try:

@@ -182,3 +182,25 @@ def test_batch_init_cmdline_shows_no_host_paths_cgroups_or_seccomp_filter(runner
     for pid, line in lines.items():
         for detail in _host_details(runner.sandbox):
             assert detail not in line, (pid, detail, line)
+
+
+def test_a_file_over_its_read_back_cap_is_refused_not_read(runner):
+    # A task pads the file the caller reads back to 15 MiB (under /out's 32 MiB): with a 1 MiB cap
+    # for that file it is refused by its size, and its bytes never come back.
+    job = runner.tmp_path / "job"
+    job.mkdir(exist_ok=True)
+    script = job / "pad.py"
+    script.write_text("def main(argv):\n"
+                      "    open('/out/report.json', 'w').write('x' * (15 << 20))\n"
+                      "    open('/out/small.json', 'w').write('{}')\n"
+                      "    return 0\n\n"
+                      "if __name__ == '__main__':\n"
+                      "    main([])\n")
+    script.chmod(0o644)
+    [result] = runner.sandbox.run_batch(script, [["pad"]], ro_binds=[],
+                                        read_back={"report.json": 1 << 20, "small.json": 1 << 20},
+                                        limits=Limits(**TEST_LIMITS_KW | {"wall_seconds": 20, "max_file_bytes": 32 << 20}))
+    runner.assert_nothing_left()
+    assert result.outcome == "ok", result
+    assert "report.json" not in result.files and result.files["small.json"] == b"{}"
+    assert "larger than 1048576 bytes" in result.file_errors["report.json"]
