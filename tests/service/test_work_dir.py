@@ -1,7 +1,8 @@
 """A `grader worker` killed with SIGKILL in the middle of a grade leaves its job directory (the
 handin inside) and its slot directory in the service's work directory; restarted, it removes them
 at start-up, while another worker's grade running meanwhile keeps its own untouched. A running
-worker also sweeps periodically. Real sandbox, real processes, SQLite."""
+worker also sweeps periodically, `grader serve`'s workers at its start-up, and the queue page and
+API show the work directory. Real sandbox, real processes, SQLite."""
 
 from __future__ import annotations
 
@@ -204,3 +205,22 @@ def test_queue_page_and_api_show_the_work_directory(service):
         page = service.client.get("/ta/queue").text
         assert re.search(r'id="q-work">3\.\d MB · 1 job directory<', page), page
     assert service.get("tina", "/api/v1/queue").json()["work_dir"]["job_dirs"] == 0
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_serve_sweeps_what_a_killed_grade_left_at_start_up(db_url, settings, tmp_path):
+    from support import free_port
+
+    work = settings.data_dir.resolve() / "work"
+    made = subprocess.run([sys.executable, "-c", ORPHAN, str(work)], capture_output=True, text=True, check=False)
+    assert made.returncode == -signal.SIGKILL, made.stderr
+    left = Path(made.stdout.strip())
+    serve = subprocess.Popen([*GRADER, "serve", "--port", str(free_port()), "--workers", "1"],
+                             env=env_for(settings), stdout=(tmp_path / "serve.log").open("ab"),
+                             stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for("serve's start-up sweep", lambda: not left.exists())   # by its worker process
+        assert serve.poll() is None, (tmp_path / "serve.log").read_text()
+    finally:
+        os.killpg(serve.pid, signal.SIGTERM)
+        serve.wait(HANG_GUARD)
