@@ -7,16 +7,11 @@ import re
 import secrets
 from datetime import datetime
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.auth import passwords
 from app.store.models import ROLES, ApiToken, User, utcnow
-
-_hasher = PasswordHasher()
-# A valid hash to verify against when the user does not exist, so timing does not reveal names.
-_DUMMY_HASH = _hasher.hash("not a real password")
 
 _ADJECTIVES = ("brisk", "calm", "clever", "daring", "eager", "fuzzy", "gentle", "happy", "jolly", "keen",
                "lucky", "mellow", "nimble", "plucky", "quiet", "rapid", "sunny", "swift", "tidy", "witty")
@@ -58,7 +53,7 @@ def hash_password(password: str) -> str:
         raise AccountError("passwords need at least 8 characters")
     if len(password) > MAX_PASSWORD_LENGTH:
         raise AccountError(f"passwords have at most {MAX_PASSWORD_LENGTH} characters")
-    return _hasher.hash(password)
+    return passwords.hash_password(password)
 
 
 def hash_token(token: str) -> str:
@@ -106,14 +101,22 @@ def set_password(user: User, password: str) -> None:
 
 
 def authenticate(session: Session, username: str, password: str) -> User | None:
+    """The active user with these credentials, or None. Raises passwords.HashingBusy when too many
+    password checks are already running or waiting (the caller answers 429)."""
     user = get_user(session, username)
-    try:
-        _hasher.verify(user.password_hash if user and user.password_hash else _DUMMY_HASH, password)
-    except (VerificationError, InvalidHashError):
+    if not passwords.verify(user.password_hash if user else None, password):
         return None
-    if user is None or not user.password_hash or not user.active:
+    if user is None or not user.active:
         return None
     return user
+
+
+def upgrade_hash(user: User, password: str) -> bool:
+    """Rehash PASSWORD (just verified) if USER's hash was made with other argon2 parameters."""
+    if not passwords.needs_rehash(user.password_hash):
+        return False
+    user.password_hash = passwords.hash_password(password)
+    return True
 
 
 def create_activation(user: User) -> str:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from fastapi import Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from app.auth import accounts
+from app.auth import accounts, passwords
 from app.auth.ratelimit import Verdict
 from app.auth.sessions import set_session
 from app.store.models import User
@@ -117,8 +117,16 @@ def attempt(request: Request, username: str, password: str) -> Attempt:
         return Attempt(None, verdict)
     if len(username) > MAX_USERNAME or len(password) > accounts.MAX_PASSWORD_LENGTH:
         return Attempt(None)   # cannot be right; no need to hash a megabyte
-    with request.app.state.db.read_session() as s:
-        return Attempt(accounts.authenticate(s, username, password))
+    db = request.app.state.db
+    try:
+        with db.read_session() as s:
+            user = accounts.authenticate(s, username, password)
+        if user is not None and passwords.needs_rehash(user.password_hash):
+            with db.session() as s, s.begin():
+                accounts.upgrade_hash(s.get(User, user.id), password)
+    except passwords.HashingBusy:
+        return Attempt(None, Verdict(allowed=False, retry_after=1))
+    return Attempt(user)
 
 
 def start_session(request: Request, response: Response, user: User) -> str:
