@@ -76,10 +76,11 @@ def _store_blob(session: Session, data: bytes) -> str:
 
 
 def create_submission(db: Database, a: Assessment, user: User, data: bytes, filename: str,
-                      received_at: datetime, max_attempts: int = 3, reuse_key: str | None = None) -> Submission:
+                      received_at: datetime, max_attempts: int = 3, reuse: bool = False) -> Submission:
     """Check the rules and store blob + submission + job in ONE transaction (durable at commit).
-    With REUSE_KEY (grader.version.reuse_key), an identical resubmission of the student's earlier
-    bytes graded under that key shows that raw result again instead of being queued."""
+    With REUSE, an identical resubmission of the student's earlier bytes shows that raw result again
+    instead of being queued, when it was graded under the key of the grading code the workers
+    announced last (queue.current_reuse_key): the code that would grade it now."""
     with db.session() as s, s.begin():
         # Serialize one student's uploads (SQLite: the IMMEDIATE transaction already does).
         s.scalars(select(User).where(User.id == user.id).with_for_update()).one()
@@ -92,6 +93,7 @@ def create_submission(db: Database, a: Assessment, user: User, data: bytes, file
                          received_at=received_at, status="queued")
         s.add(sub)
         s.flush()
+        reuse_key = queue.current_reuse_key(s) if reuse else None
         prior = queue.reusable_result(s, sub, reuse_key) if reuse_key else None
         if prior is not None:
             queue.record_reuse(s, sub, prior, suite=a.suite)

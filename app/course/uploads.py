@@ -31,7 +31,6 @@ from app.exceptions import ApiError
 from app.http.bodylimits import received_at as body_received_at
 from app.store.models import User, utcnow
 from grader.handin import HandinError, UnpackLimits, check_handin
-from grader.version import reuse_key
 
 MULTIPART_OVERHEAD = 64 << 10   # room for the multipart framing around the file itself
 FILE_FIELD = "handin"
@@ -123,8 +122,7 @@ def store(request: Request, upload: Upload, handin: Handin) -> Accepted:
     try:
         sub = submissions.create_submission(request.app.state.db, upload.assessment, upload.user, handin.data,
                                             handin.filename, handin.received_at,
-                                            request.app.state.settings.max_attempts,
-                                            reuse_key(unsafe=request.app.state.settings.unsafe_no_sandbox))
+                                            request.app.state.settings.max_attempts, reuse=True)
     except submissions.Refused as exc:
         raise UploadRefused(403, "refused", exc.reason) from None
     return Accepted(sub.id, sub.version, sub.status)

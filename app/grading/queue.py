@@ -17,7 +17,7 @@ from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from app.store.db import Database
-from app.store.models import PRIORITY_LIVE, Job, Result, Submission, utcnow
+from app.store.models import PRIORITY_LIVE, GradingCode, Job, Result, Submission, utcnow
 
 # A second line behind "only what student code cannot cause is a grader error": whatever a handin
 # might still find to make the grader fail, one student's failed jobs are retried at most this many
@@ -149,6 +149,23 @@ def record_result(db: Database, claim_: Claim, owner: str, *, score: int, max_sc
         sub.status, sub.score, sub.max_score = "graded", score, max_score
         sub.result_id, sub.grader_error = result.id, None
         return True
+
+
+def announce_grading_code(db: Database, worker: str, reuse_key: str) -> None:
+    """Record that WORKER grades with the code behind REUSE_KEY (from now on)."""
+    with db.session() as s, s.begin():
+        row = s.get(GradingCode, worker)
+        if row is None:
+            s.add(GradingCode(worker=worker, reuse_key=reuse_key, announced_at=utcnow()))
+        else:
+            row.reuse_key, row.announced_at = reuse_key, utcnow()
+
+
+def current_reuse_key(session: Session) -> str | None:
+    """The reuse key of the grading code announced last (the code that would grade a job now), or
+    None before any worker has announced one."""
+    return session.scalars(select(GradingCode.reuse_key).order_by(GradingCode.announced_at.desc())
+                           .limit(1)).first()
 
 
 def reusable_result(session: Session, submission: Submission, reuse_key: str) -> Result | None:

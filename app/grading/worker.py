@@ -87,6 +87,7 @@ class Worker:
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
         self.lane = lane   # None: grade in the calling thread, at its priority
         self.doorbell = doorbell or db.doorbell   # what wakes it when idle
+        self._announced = False
 
     def _blob(self, sha: str) -> bytes:
         with self.db.read_session() as s:
@@ -107,6 +108,9 @@ class Worker:
         from grader.grade import grade
         from grader.version import reuse_key
 
+        if not self._announced:   # the web tier reuses results only under the key of the code running here
+            queue.announce_grading_code(self.db, self.name, reuse_key(unsafe=self.executor.unsafe))
+            self._announced = True
         claim = queue.claim(self.db, self.name, self.settings.lease_seconds)
         if claim is None:
             return False

@@ -181,6 +181,16 @@ class Result(Base):
     reused_from: Mapped[int | None] = mapped_column(Integer, nullable=True)   # results.id shown again
 
 
+class GradingCode(Base):
+    """What grading code each worker runs (grader.version.reuse_key), announced when it starts. The web
+    tier may reuse a stored result only under the key the workers announced last: its own copy of the
+    grader can be older than theirs (workers redeployed alone)."""
+    __tablename__ = "grading_code"
+    worker: Mapped[str] = mapped_column(String(100), primary_key=True)
+    reuse_key: Mapped[str] = mapped_column(String(64))
+    announced_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
 class SimilarityReport(Base):
     """A TA-requested comparison of every student's counted handin (grader.similarity), run in the
     background; `body` holds the grader.similarity.Report as JSON once done."""

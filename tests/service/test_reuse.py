@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 
 from app.course import submissions
-from app.store.models import Job, Result, User
+from app.grading import queue
+from app.store.models import GradingCode, Job, Result, User
 from grader.execute import UnsafeExecutor
 from grader.version import reuse_key
 
@@ -60,10 +61,10 @@ def test_changed_bytes_a_changed_grader_or_other_isolation_grade_again(service, 
         alice = s.scalar(select(User).where(User.username == "alice"))
     a = service.app.state.assessments["open"]
     now = datetime.now(UTC)
-    other_version = submissions.create_submission(service.db, a, alice, partial_tar, "h.tar", now,
-                                               reuse_key="another grader version")
-    sandboxed = submissions.create_submission(service.db, a, alice, partial_tar, "h.tar", now,
-                                           reuse_key=reuse_key(unsafe=False))   # stored one is unsafe
+    queue.announce_grading_code(service.db, "test-worker", "another grader version")
+    other_version = submissions.create_submission(service.db, a, alice, partial_tar, "h.tar", now, reuse=True)
+    queue.announce_grading_code(service.db, "test-worker", reuse_key(unsafe=False))   # stored one is unsafe
+    sandboxed = submissions.create_submission(service.db, a, alice, partial_tar, "h.tar", now, reuse=True)
     changed = service.submit("alice", "open", partial_tar + b"\0" * 512).json()
     assert other_version.status == sandboxed.status == changed["status"] == "queued"
 
@@ -77,3 +78,24 @@ def test_a_result_where_a_section_hit_a_limit_is_never_reused(service):
     with service.db.read_session() as s:
         assert s.scalar(select(Result.reuse_key)) is None   # a time limit can depend on the load
     assert service.submit("alice", "open", looping).json()["status"] == "queued"
+
+
+def test_workers_redeployed_with_new_grading_code_regrade_a_resubmission(service, partial_tar):
+    """Attack (issue 18 item 10): only the workers were redeployed with changed grading code; the web
+    tier's own copy of the grader is the old one. A resubmission must not show the old code's result:
+    the key comes from the code the workers announced, not from the web process."""
+    service.submit("alice", "open", partial_tar)
+    assert service.drain() == 1
+    queue.announce_grading_code(service.db, "redeployed-worker", "the new grading code")
+    again = service.submit("alice", "open", partial_tar).json()
+    assert again["status"] == "queued" and service.drain() == 1
+
+
+def test_no_reuse_before_any_worker_said_what_code_it_runs(service, partial_tar):
+    """With no announcement (the announcements lost, or no worker started since the schema came), nothing
+    is reused: the web tier cannot know which code would grade it."""
+    service.submit("alice", "open", partial_tar)
+    assert service.drain() == 1
+    with service.db.session() as s, s.begin():
+        s.query(GradingCode).delete()
+    assert service.submit("alice", "open", partial_tar).json()["status"] == "queued"
