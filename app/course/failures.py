@@ -1,5 +1,10 @@
 """Failures across the class: each student's counted submission grouped by its first failing test
-and the shape of that failure (numbers normalised away), for TAs before office hours."""
+and the typed outcome of that failure, for TAs before office hours.
+
+Groups are keyed by what the grader itself determined (the failing check's label and how it failed,
+or the file and line where an exception stopped the test), never by text the student's code produced:
+an exception message is free text, and a crash printing a copy of a real failure line was grouped
+under that failure."""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from app.course import standings
 from app.course.assessments import Assessment
 from app.course.submissions import stored_result
 from app.store.models import Result, Submission
-from grader.result import CheckResult, GradeResult
+from grader.result import CheckResult, GradeResult, TestResult
 
 _NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?", re.IGNORECASE)
 EXAMPLES = 5
@@ -42,6 +47,14 @@ def how_wrong(check: CheckResult) -> str:
     return "wrong shape"
 
 
+def where_it_raised(test: TestResult) -> str:
+    """An exception's typed outcome: where it stopped the test (never its student-written message)."""
+    if test.location is None:
+        return "raised an exception"
+    line = f", line {test.location.line}" if test.location.line else ""
+    return f"raised an exception in {test.location.path}{line}"
+
+
 def first_failure(result: GradeResult) -> tuple[str, str, str] | None:
     """(section, test, what) for a result's first failing test, or None when everything passed."""
     for section in result.sections:
@@ -54,7 +67,7 @@ def first_failure(result: GradeResult) -> tuple[str, str, str] | None:
             if check is not None:   # from the typed check: "Z = Linear.forward(A): values differ"
                 what = f"{check.label}: {how_wrong(check)}"
             elif test.error:
-                what = test.error.strip().splitlines()[-1]
+                return section.name, shape_of(test.name), where_it_raised(test)
             else:
                 what = (test.message or section.message or "failed").strip().splitlines()[0]
             return section.name, shape_of(test.name), shape_of(what)

@@ -67,3 +67,24 @@ def test_failures_across_the_class_group_by_typed_fields_not_sentences():
     assert first_failure(values) == ("Linear Layer", "handout case", "Z = Linear.forward(A): values differ")
     assert first_failure(shape)[2] == "Z = Linear.forward(A): wrong shape"
     assert first_failure(missing)[2] == "Z = Linear.forward(A): no usable value"
+
+
+def test_crash_printing_a_copy_of_a_real_failure_line_is_not_grouped_under_it():
+    """Attack (issue 18 item 11): a handin raises an exception whose message ends with a copy of a real
+    failure line; grouping by the error's last line put that crash under the real failure. Crashes are
+    grouped by where they raised (typed), never by what they printed."""
+    from app.course.failures import first_failure
+    from grader.result import GradeResult
+
+    real = json.loads(json.dumps(OLD_ROW))
+    real["sections"][0]["tests"][0]["checks"] = [{"label": "Z = Linear.forward(A)", "passed": False,
+                                                  "expected_shape": [2], "got_shape": [2], "worst_index": [1]}]
+    forged = json.loads(json.dumps(OLD_ROW))
+    forged["sections"][0]["tests"][0].update(
+        checks=[], error="Exception: boom\nZ = Linear.forward(A): values differ",
+        location={"path": "mytorch/nn/linear.py", "line": 7})
+    real_group = first_failure(GradeResult.model_validate(real))
+    forged_group = first_failure(GradeResult.model_validate(forged))
+    assert forged_group != real_group
+    assert forged_group[2] == "raised an exception in mytorch/nn/linear.py, line 7"
+    assert "values differ" not in forged_group[2]
