@@ -1,7 +1,7 @@
 """grading_code: the reuse key of the grading code each worker runs, announced at its start
 
-Revision ID: 0006_grading_code
-Revises: 0005_web_security
+Revision ID: 0007_grading_code
+Revises: 0006_similarity_archive
 Create Date: 2026-12-07
 """
 import sqlalchemy as sa
@@ -9,8 +9,8 @@ from alembic import op
 
 import app.store.models
 
-revision = '0006_grading_code'
-down_revision = '0005_web_security'
+revision = '0007_grading_code'
+down_revision = '0006_similarity_archive'
 branch_labels = None
 depends_on = None
 
