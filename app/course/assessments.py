@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from app.course.policy import Rules
 from grader import suites
+from grader.handin import UnpackLimits
 from grader.suite import Suite
 
 
@@ -29,7 +30,8 @@ class Assessment(BaseModel):
     max_submissions: int = 0
     min_interval_seconds: int = 0
     counts: Literal["latest", "best"] = "latest"
-    upload_max_bytes: int = 10 << 20
+    # At most what the worker's unpack reads, so the upload check and the worker refuse alike.
+    upload_max_bytes: int = Field(10 << 20, gt=0, le=UnpackLimits().archive_bytes)
     # The handout's starter code (a folder), excluded from similarity reports; when unset, a
     # skeleton derived from the reference solution (signatures and docstrings) is used.
     skeleton: str | None = None

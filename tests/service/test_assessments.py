@@ -41,6 +41,14 @@ def test_points_are_not_declared_a_second_time_in_the_toml(tmp_path):
         load_file(path)
 
 
+def test_an_upload_limit_over_what_the_worker_unpacks_is_refused(tmp_path):
+    """The check would accept an 11 MiB upload that the worker's unpack (10 MiB) then refuses."""
+    path = tmp_path / "big.toml"
+    path.write_text(HW1P1_TOML.replace("upload_max_bytes = 10_485_760", "upload_max_bytes = 11_534_336"))
+    with pytest.raises(ValidationError, match="upload_max_bytes"):
+        load_file(path)
+
+
 def test_jobs_carry_the_assessments_suite_and_regrades_keep_it(service, tiny_tar):
     sub = service.submit("alice", "open", tiny_tar).json()
     service.drain()
