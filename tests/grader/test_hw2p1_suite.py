@@ -28,12 +28,18 @@ REPO = Path(__file__).resolve().parents[2]
 REFERENCE = REPO / "mytorch_reference_hw2"
 
 
-def build(dest: Path, *, bare_imports=False, edits=()) -> Path:
+def build(dest: Path, *, bare_imports=False, flat_mytorch=False, edits=()) -> Path:
     """The HW2P1 reference as a handin under DEST; BARE_IMPORTS: its imports rewritten the handout's
-    way (`from resampling import Downsample1d`); EDITS: (file, old, new) text replacements."""
+    way (`from resampling import Downsample1d`); FLAT_MYTORCH: every mytorch/nn/ file moved up into
+    mytorch/ (S23, F23); EDITS: (file, old, new) text replacements."""
     dest.mkdir(parents=True, exist_ok=True)
     for package in ("models", "mytorch"):
         shutil.copytree(REFERENCE / package, dest / package, ignore=shutil.ignore_patterns("__pycache__"))
+    if flat_mytorch:
+        for path in (dest / "mytorch" / "nn").glob("*.py"):
+            if path.name != "__init__.py":
+                path.rename(dest / "mytorch" / path.name)
+        shutil.rmtree(dest / "mytorch" / "nn")
     if bare_imports:
         for path in dest.rglob("*.py"):
             path.write_text(re.sub(r"from mytorch\.(?:nn\.)?(\w+) import", r"from \1 import", path.read_text()))
@@ -86,9 +92,10 @@ def test_the_scanning_weights_are_generated_with_the_handouts_structure():
     assert not np.isnan(w3).any()
 
 
-@pytest.mark.parametrize("bare_imports", [False, True], ids=["absolute imports", "the handout's bare imports"])
-def test_the_reference_scores_100(bare_imports, tmp_path, executor):
-    result = grade(tar_bytes(build(tmp_path / "h", bare_imports=bare_imports)), executor, suite=HW2P1)
+@pytest.mark.parametrize("layout", [{}, {"bare_imports": True}, {"bare_imports": True, "flat_mytorch": True}],
+                         ids=["absolute imports", "the handout's bare imports", "S23 and F23's flat mytorch/"])
+def test_the_reference_scores_100(layout, tmp_path, executor):
+    result = grade(tar_bytes(build(tmp_path / "h", **layout)), executor, suite=HW2P1)
     assert lost(result) == set()
     assert result.score == 100 and result.assessment == "hw2p1"
 
