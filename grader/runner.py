@@ -156,21 +156,6 @@ class _PackageLoader(importlib.abc.Loader):
         module.__all__ = list(self.exports)
 
 
-class _SourceLoader(importlib.machinery.SourceFileLoader):
-    """Compiles each source once per process: sections that run together import the package
-    afresh for each section (new module objects, nothing shared), but the same bytes need not be
-    compiled again (a third of a correct handin's run)."""
-
-    def source_to_code(self, data, path, *, _optimize=-1):
-        key = (path, bytes(data))
-        if key not in _compiled_sources:
-            _compiled_sources[key] = super().source_to_code(data, path, _optimize=_optimize)
-        return _compiled_sources[key]
-
-
-_compiled_sources: dict[tuple[str, bytes], types.CodeType] = {}
-
-
 class HandinFinder(importlib.abc.MetaPathFinder):
     """Resolves the package under test (e.g. `mytorch...`, `models...`) to files under one root,
     bypassing __init__.py."""
@@ -186,7 +171,7 @@ class HandinFinder(importlib.abc.MetaPathFinder):
         base = os.path.join(self.root, *fullname.split("."))
         if os.path.isfile(base + ".py"):
             return importlib.util.spec_from_file_location(fullname, base + ".py",
-                                                          loader=_SourceLoader(fullname, base + ".py"))
+                                                          loader=importlib.machinery.SourceFileLoader(fullname, base + ".py"))
         if os.path.isdir(base):
             loader = _PackageLoader(self.exports.get(fullname, {}))
             spec = importlib.machinery.ModuleSpec(fullname, loader, is_package=True)
@@ -212,7 +197,7 @@ class FlatFinder(importlib.abc.MetaPathFinder):
             file = os.path.join(self.root, folder, fullname + ".py")
             if os.path.isfile(file):
                 self.loaded.add(fullname)
-                return importlib.util.spec_from_file_location(fullname, file, loader=_SourceLoader(fullname, file))
+                return importlib.util.spec_from_file_location(fullname, file, loader=importlib.machinery.SourceFileLoader(fullname, file))
         return None
 
 
