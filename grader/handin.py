@@ -396,6 +396,7 @@ def _copy_directory(src: Path, writer: _Listing, limits: UnpackLimits) -> None:
             if _ignored(parts) or not path.is_file() or path.is_symlink():
                 continue
             writer.member()
+            _check_name("/".join(parts), parts)   # a folder on disk can hold names an archive may not
             with open(path, "rb") as stream:
                 writer.file(parts, stream)
 
@@ -493,7 +494,7 @@ def _layout_notes(listing: _Listing, layout: Layout) -> tuple[tuple[str, ...], l
     ignored = sorted(n for n in listing.names_in(found) if n not in layout.packages)
     if ignored:
         shown = " or ".join(f"{p}/" for p in layout.packages)
-        notes.append(f"Ignored what is not {shown}: " + ", ".join(ignored[:10])
+        notes.append(f"Ignored what is not {shown}: " + ", ".join(map(_shown, ignored[:10]))
                      + (", ..." if len(ignored) > 10 else "") + ".")
     return found, notes
 

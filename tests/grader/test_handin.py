@@ -779,3 +779,11 @@ def test_read_handin_files_keeps_only_the_head_of_each_graded_file(tmp_path):
     files = read_handin_files(make_tar(members), layout=HW1P1_LAYOUT, keep_bytes=100)
     assert [(f.path, f.size, len(f.head)) for f in files] == [
         ("models/mlp.py", 6, 6), ("mytorch/nn/big.py", 5000, 100), ("mytorch/nn/linear.py", 6, 6)]
+
+
+def test_directory_source_with_a_name_that_is_not_utf8_is_refused(tmp_path):
+    """`grader grade FOLDER`: the digest and the pages need UTF-8 names, as from an archive."""
+    src = build_handin(tmp_path / "src")
+    (src / os.fsdecode(b"mytorch/nn/caf\xe9.py")).write_text("x = 1\n")
+    message = refuse(src, tmp_path, "bad_name")
+    assert "not UTF-8" in message
