@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     similarity_archive_max_bytes: int = 200 << 20   # a TA's tar of earlier handins for the similarity archive
     upload_overhead_bytes: int = 64 << 10    # multipart framing allowed on top of an upload's limit
     limit_concurrency: int = 1000            # open connections per web process before 503
+    source_views_per_minute: int = 60        # handin source pages per user (highlighting is costly)
     connections_per_client: int = 64         # open connections per peer address (trusted proxies exempt)
     # Comma-separated addresses or networks of the reverse proxies whose X-Forwarded-For and
     # X-Forwarded-Proto are believed; empty (the default): nobody's, the socket's peer is the client.

@@ -1,7 +1,15 @@
 """The handin's source in the page: its file tree, and a file with line numbers, opened at the
-line where a failing test's traceback left the student's code."""
+line where a failing test's traceback left the student's code.
+
+Highlighting is the page's costly part (four concurrent views of a 2.8 MiB file had held the event
+loop, and /healthz, for 12 s). So it runs in a worker thread, never on the event loop; Python is
+highlighted up to HIGHLIGHT_BYTES and a longer text is shown plain (escaped, still numbered); a
+file's HTML is kept per (handin, file, line) in a small cache; and each user may open
+`source_views_per_minute` source pages a minute (429 beyond)."""
 
 from __future__ import annotations
+
+from functools import lru_cache
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
@@ -13,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.course import handin_source, submissions
 from app.exceptions import NotFound
-from app.web.common import login_redirect, not_found, render, viewer
+from app.web.common import error_page, login_redirect, not_found, render, viewer
 
 router = APIRouter(include_in_schema=False)
 
@@ -35,12 +43,21 @@ def failing_locations(view: dict) -> list[dict]:
     return sorted(places.values(), key=lambda p: p["line"] is None)
 
 
+HIGHLIGHT_BYTES = 128 << 10   # Python longer than this is shown plain: lexing is the costly part
+
+
 def highlighted(text: str, path: str, line: int | None) -> Markup:
     """TEXT as HTML (Pygments, CSS classes only): one span per line with id L-N, LINE marked."""
-    lexer = PythonLexer() if path.endswith(".py") else TextLexer()
+    lexer = PythonLexer() if path.endswith(".py") and len(text) <= HIGHLIGHT_BYTES else TextLexer()
     formatter = HtmlFormatter(linenos="inline", linespans="L", hl_lines=[line] if line else [],
                               cssclass="source", wrapcode=True)
     return Markup(highlight(text, lexer, formatter))   # Pygments escapes the code
+
+
+@lru_cache(maxsize=64)
+def _highlighted_file(digest: str, path: str, line: int | None, text: str) -> Markup:
+    # keyed by the handin's digest too, so two handins' equal paths never share an entry
+    return highlighted(text, path, line)
 
 
 @router.get("/submissions/{submission_id}/source", response_class=HTMLResponse)
@@ -48,6 +65,12 @@ async def source_page(request: Request, submission_id: int, path: str = "", line
     principal = await viewer(request)
     if principal is None:
         return login_redirect(request)
+    verdict = await run_in_threadpool(request.app.state.limiter.hit, f"source:{principal.user.id}",
+                                      request.app.state.settings.source_views_per_minute)
+    if not verdict.allowed:
+        page = error_page(request, principal, 429, "You opened many source pages in a minute; wait a moment.")
+        page.headers["Retry-After"] = str(verdict.retry_after)
+        return page
 
     def load():
         with request.app.state.db.read_session() as s:
@@ -62,11 +85,11 @@ async def source_page(request: Request, submission_id: int, path: str = "", line
             # read once per handin and kept: a view never reads the archive again while cached
             source = handin_source.CACHE.get(sub.blob_sha256, a.grading_suite.layout,
                                              lambda: submissions.blob_bytes(s, sub))
-            return view, a, source
+            return view, a, source, sub.blob_sha256
     loaded = await run_in_threadpool(load)
     if loaded is None:
         return not_found(request, principal)
-    view, a, source = loaded
+    view, a, source, digest = loaded
     failing = failing_locations(view)
     if not path:   # open the first failing place, else the first Python file
         first = next((f for f in failing if source.get(f["path"])), None)
@@ -78,6 +101,6 @@ async def source_page(request: Request, submission_id: int, path: str = "", line
         return not_found(request, principal)
     code = None
     if chosen is not None and chosen.text is not None:
-        code = highlighted(chosen.text, chosen.path, line)
+        code = await run_in_threadpool(_highlighted_file, digest, chosen.path, line, chosen.text)
     return render(request, "source.html", principal, view=view, a=a, source=source, tree=handin_source.tree(source.files),
                   chosen=chosen, line=line, code=code, failing=failing)
