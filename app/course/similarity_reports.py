@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Self
 
+from pydantic import ValidationError
 from sqlalchemy import delete, func, select
 
 from app.course.assessments import Assessment
@@ -67,12 +68,16 @@ class ReportView:
 
 
 def view(row: SimilarityReport, now: datetime | None = None, with_body: bool = False) -> ReportView:
-    state = row.state
+    state, error, body = row.state, row.error, None
     if state in ("queued", "running") and (now or utcnow()) - row.updated_at > STALE_AFTER:
         state = "interrupted"
-    body = similarity.Report.model_validate_json(row.body) if row.body and with_body else None
+    if row.body and with_body:
+        try:
+            body = similarity.Report.model_validate_json(row.body)
+        except ValidationError:   # stored by the file-by-file comparison before this one
+            state, error = "failed", "this report was stored by an older version of the comparison; start a new one"
     return ReportView(row.id, row.assessment, state, row.done, row.total, row.threshold, row.created_at,
-                      row.finished_at, row.error, body, json.loads(row.submissions or "{}"))
+                      row.finished_at, error, body, json.loads(row.submissions or "{}"))
 
 
 def request_report(db: Database, a: Assessment, requested_by: User | None,

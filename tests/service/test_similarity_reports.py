@@ -276,3 +276,19 @@ def test_attack_crafted_handins_make_no_huge_report_or_pair_page(service):
     assert page.status_code == 200 and "<mark>" in page.text
     from app.web.similarity import MAX_PAGE_SOURCE_BYTES
     assert len(page.content) <= 2 * MAX_PAGE_SOURCE_BYTES
+
+
+def test_a_report_stored_by_the_file_by_file_comparison_says_to_start_a_new_one(service):
+    """Reports stored before the whole-handin comparison hold files by path with their sources; their
+    page says so instead of failing."""
+    old = ('{"handins": 2, "threshold": 0.5, "max_sharers": 10, "skeleton_files": 0, "pairs": [{"a": "alice", '
+           '"b": "bob", "similarity_a": 1.0, "similarity_b": 1.0, "tokens": 80, "files": [{"path": "m.py", '
+           '"tokens": 80, "source_a": "x", "source_b": "x", "spans_a": [], "spans_b": []}]}]}')
+    with service.db.session() as s:
+        row = SimilarityReport(assessment="open", threshold=0.5, state="done", body=old)
+        s.add(row)
+        s.commit()
+        report_id = row.id
+    page = service.get("tina", f"/ta/similarity/{report_id}")
+    assert page.status_code == 200 and "older version of the comparison" in page.text
+    assert service.get("tina", f"/ta/similarity/{report_id}/pairs/0").status_code == 404
