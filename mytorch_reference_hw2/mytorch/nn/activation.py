@@ -1,6 +1,5 @@
 """Activations (HW1P1 writeup, section 6), as the HW2P1 models use them. backward returns dLdA * dA/dZ."""
 import numpy as np
-from scipy.special import erf
 
 
 def _sigmoid(Z):
@@ -57,11 +56,15 @@ class GELU:
     """Exact GELU: A = Z * Phi(Z), Phi the standard normal CDF (via erf)."""
 
     def forward(self, Z):
+        from scipy.special import erf  # only here: HW2P1's models never use GELU, and scipy is slow to import
+
         self.Z = Z
         self.A = 0.5 * Z * (1.0 + erf(Z / np.sqrt(2.0)))
         return self.A
 
     def backward(self, dLdA):
+        from scipy.special import erf
+
         Z = self.Z
         cdf = 0.5 * (1.0 + erf(Z / np.sqrt(2.0)))
         pdf = np.exp(-0.5 * Z * Z) / np.sqrt(2.0 * np.pi)
