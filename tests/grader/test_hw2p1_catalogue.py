@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 from catalogue import tar_bytes
-from grader.suites.hw2p1 import SUITE
 from hw2p1_catalogue import BUGGY, CORRECT, SECTION_POINTS, build_hw2_handin, expected_score
 
 from grader.grade import grade
+from grader.suites.hw2p1 import SUITE
 
 
 def test_catalogue_is_big_enough():
