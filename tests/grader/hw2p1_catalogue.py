@@ -82,8 +82,8 @@ def build_hw2_handin(dest: Path, edits=()) -> Path:
 C1S1_FORWARD = 'return np.einsum("ncik,ock->noi", windows, self.W) + self.b[None, :, None]'
 C1S1_DLDW = 'self.dLdW = np.einsum("noi,ncik->ock", dLdZ, windows)'
 C1S1_DLDA = 'return np.einsum("nojk,ock->ncj", grad_windows, self.W[:, :, ::-1])'
-C2S1_DLDW = 'self.dLdW = np.einsum("noij,ncijkl->ockl", dLdZ, windows, optimize=True)'
-C2S1_DLDA = 'return np.einsum("noijkl,ockl->ncij", grad_windows, self.W[:, :, ::-1, ::-1], optimize=True)'
+C2S1_DLDW = "self.dLdW[:, :, k, l] = rows.T @ A[:, k:k + H_out, l:l + W_out, :].reshape(-1, A.shape[3])"
+C2S1_FLIP = "flipped = self.W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)  # (C_in, C_out, K, K)"
 
 BUGGY: list[Buggy] = [
     # -- resampling: every class built on the one that is wrong loses too
@@ -176,15 +176,15 @@ BUGGY: list[Buggy] = [
 
     # -- Conv2d
     bug("conv2d_backward_flipped_along_one_axis", {C2S1, C2, CT2},
-        (CONV2, C2S1_DLDA,
-                'return np.einsum("noijkl,ockl->ncij", grad_windows, self.W[:, :, ::-1, :], optimize=True)')),
+        (CONV2, C2S1_FLIP, "flipped = self.W[:, :, ::-1, :].transpose(1, 0, 2, 3)")),
     bug("conv2d_dLdW_first_sample_only", {C2S1, C2, CT2},
-        (CONV2, C2S1_DLDW, 'self.dLdW = np.einsum("oij,cijkl->ockl", dLdZ[0], windows[0], optimize=True)')),
+        (CONV2, "        rows = grad.reshape(-1, C_out)\n", "        rows = grad[:1].reshape(-1, C_out)\n"),
+        (CONV2, C2S1_DLDW, "self.dLdW[:, :, k, l] = rows.T @ A[:1, k:k + H_out, l:l + W_out, :].reshape(-1, A.shape[3])")),
     bug("conv2d_kernel_transposed", {C2S1, C2, CT2},
-        (CONV2, 'return np.einsum("ncijkl,ockl->noij", windows, self.W, optimize=True)',
-                'return np.einsum("ncijkl,oclk->noij", windows, self.W, optimize=True)'),
-        (CONV2, C2S1_DLDW, 'self.dLdW = np.einsum("noij,ncijkl->oclk", dLdZ, windows, optimize=True)'),
-        (CONV2, C2S1_DLDA, 'return np.einsum("noijkl,oclk->ncij", grad_windows, self.W[:, :, ::-1, ::-1], optimize=True)'),
+        (CONV2, "Z = _correlate(A.transpose(0, 2, 3, 1), self.W) + self.b",
+                "Z = _correlate(A.transpose(0, 2, 3, 1), self.W.transpose(0, 1, 3, 2)) + self.b"),
+        (CONV2, C2S1_DLDW, "self.dLdW[:, :, l, k] = rows.T @ A[:, k:k + H_out, l:l + W_out, :].reshape(-1, A.shape[3])"),
+        (CONV2, C2S1_FLIP, "flipped = self.W.transpose(0, 1, 3, 2)[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)"),
         why="rows and columns of the kernel exchanged, consistently in forward and backward"),
     bug("conv2d_padding_forgotten_in_backward", {C2},
         (CONV2, "        p = self.pad\n        return dLdA[:, :, p:dLdA.shape[2] - p, p:dLdA.shape[3] - p]",
@@ -206,16 +206,11 @@ BUGGY: list[Buggy] = [
 
     # -- pooling
     bug("maxpool_backward_assigns_instead_of_adding", {MPS1, MP},
-        (POOL, "        return _scatter(dLdZ, lambda k, l: self.argmax == k * K + l, K, self.input_shape)",
-               ("        dLdA = np.zeros(self.input_shape)\n        H_out, W_out = dLdZ.shape[2:]\n"
-               "        for k in range(K):\n            for l in range(K):\n"
-               "                hit = self.argmax == k * K + l\n"
-               "                region = dLdA[:, :, k:k + H_out, l:l + W_out]\n"
-               "                region[hit] = dLdZ[hit]\n        return dLdA")),
-        why="overlapping windows that share a maximum keep only one gradient instead of their sum"),
-    bug("maxpool_argmax_over_rows_only", {MPS1, MP},
-        (POOL, "        self.argmax = flat.argmax(axis=-1)\n        return flat.max(axis=-1)",
-               "        self.argmax = flat.argmax(axis=-1)\n        return flat[..., ::K].max(axis=-1)"),
+        (POOL, "        dLdA = np.bincount(self.source.ravel(), weights=dLdZ.ravel(), minlength=size)\n",
+               "        dLdA = np.zeros(size)\n        dLdA[self.source.ravel()] = dLdZ.ravel()\n"),
+        why="overlapping windows that share a maximum keep one gradient instead of their sum"),
+    bug("maxpool_first_column_only", {MPS1, MP},
+        (POOL, "            better = window > Z   # strictly", "            better = (window > Z) & (l == 0)   # strictly"),
         why="the maximum over the window's first column only"),
     bug("maxpool2d_ignores_stride", {MP},
         (POOL, "        return self.downsample2d.forward(self.maxpool2d_stride1.forward(A))",
@@ -367,8 +362,8 @@ CORRECT: list[Correct] = [
     Correct("conv2d_as_strided", ((CONV2, "__C2S1_BODY__", C2S1_AS_STRIDED),),
             why="windows by np.lib.stride_tricks.as_strided, contractions by tensordot"),
     Correct("maxpool_float32",
-            ((POOL, "        flat = _windows(A, K).reshape(",
-                    "        flat = _windows(A.astype(np.float32), K).reshape("),),
+            ((POOL, "        for k, l, window in _shifted(A, K):",
+                    "        for k, l, window in _shifted(A.astype(np.float32), K):"),),
             why="max pooling in float32: every output is an input rounded to float32 (relative error below "
                 "6e-8, no sums); a float32 convolution's sums can cancel to values that fail atol=1e-8"),
     Correct("maxpool_explicit_loops", ((POOL, "__MAXPOOL_S1__", POOL_LOOPS_MAX),),
@@ -377,7 +372,8 @@ CORRECT: list[Correct] = [
             ((POOL, "        K = self.kernel\n        return _scatter(dLdZ, lambda k, l: 1.0 / (K * K), K, self.input_shape)",
                     ("        K = self.kernel\n"
                     "        padded = np.pad(dLdZ, ((0, 0), (0, 0), (K - 1, K - 1), (K - 1, K - 1))) / (K * K)\n"
-                    "        return _windows(padded, K).sum(axis=(-2, -1))")),),
+                    "        return np.lib.stride_tricks.sliding_window_view(padded, (K, K), axis=(2, 3))"
+                    ".sum(axis=(-2, -1))")),),
             why="dLdA as a full correlation of dLdZ with a K x K box of 1/K^2"),
     Correct("resampling_with_explicit_index_arrays",
             ((RES, "        return A[_every(self.downsampling_factor, A.ndim, (-1,))]",
