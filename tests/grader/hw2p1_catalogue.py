@@ -79,11 +79,97 @@ def build_hw2_handin(dest: Path, edits=()) -> Path:
     return dest
 
 
+# Mistakes inside the stride-1 convolutions and pools are made in a student-style implementation of
+# their methods (ours, written here; correct as it stands: see the *_as_written variants), which
+# replaces the reference's own, so the reference may compute those classes however it likes.
+STUDENT_C1S1 = '''    def forward(self, A):
+        self.A = A
+        windows = np.lib.stride_tricks.sliding_window_view(A, self.kernel_size, axis=2)  # (N, C, W_out, K)
+        return np.einsum("ncik,ock->noi", windows, self.W) + self.b[None, :, None]
+
+    def backward(self, dLdZ):
+        K = self.kernel_size
+        windows = np.lib.stride_tricks.sliding_window_view(self.A, K, axis=2)
+        self.dLdW = np.einsum("noi,ncik->ock", dLdZ, windows)
+        self.dLdb = np.sum(dLdZ, axis=(0, 2))
+        padded = np.pad(dLdZ, ((0, 0), (0, 0), (K - 1, K - 1)))
+        grad_windows = np.lib.stride_tricks.sliding_window_view(padded, K, axis=2)  # (N, C_out, W_in, K)
+        return np.einsum("nojk,ock->ncj", grad_windows, self.W[:, :, ::-1])
+'''
+STUDENT_C2S1 = '''    def forward(self, A):
+        self.A = A
+        K = self.kernel_size
+        windows = np.lib.stride_tricks.sliding_window_view(A, (K, K), axis=(2, 3))  # (N, C, H_out, W_out, K, K)
+        return np.einsum("ncijkl,ockl->noij", windows, self.W, optimize=True) + self.b[None, :, None, None]
+
+    def backward(self, dLdZ):
+        K = self.kernel_size
+        windows = np.lib.stride_tricks.sliding_window_view(self.A, (K, K), axis=(2, 3))
+        self.dLdW = np.einsum("noij,ncijkl->ockl", dLdZ, windows, optimize=True)
+        self.dLdb = np.sum(dLdZ, axis=(0, 2, 3))
+        padded = np.pad(dLdZ, ((0, 0), (0, 0), (K - 1, K - 1), (K - 1, K - 1)))
+        grad_windows = np.lib.stride_tricks.sliding_window_view(padded, (K, K), axis=(2, 3))
+        return np.einsum("noijkl,ockl->ncij", grad_windows, self.W[:, :, ::-1, ::-1], optimize=True)
+'''
+STUDENT_MAXPOOL_S1 = '''class MaxPool2d_stride1:
+    def __init__(self, kernel):
+        self.kernel = kernel
+
+    def forward(self, A):
+        K = self.kernel
+        self.A = A
+        N, C, H, W = A.shape
+        windows = np.lib.stride_tricks.sliding_window_view(A, (K, K), axis=(2, 3))
+        flat = windows.reshape(N, C, H - K + 1, W - K + 1, K * K)
+        self.argmax = np.argmax(flat, axis=-1)
+        return np.max(flat, axis=-1)
+
+    def backward(self, dLdZ):
+        K = self.kernel
+        H_out, W_out = dLdZ.shape[2:]
+        dLdA = np.zeros(self.A.shape)
+        for k in range(K):
+            for l in range(K):
+                dLdA[:, :, k:k + H_out, l:l + W_out] += dLdZ * (self.argmax == k * K + l)
+        return dLdA
+'''
+STUDENT_MEANPOOL_S1 = '''class MeanPool2d_stride1:
+    def __init__(self, kernel):
+        self.kernel = kernel
+
+    def forward(self, A):
+        K = self.kernel
+        self.A = A
+        return np.lib.stride_tricks.sliding_window_view(A, (K, K), axis=(2, 3)).mean(axis=(-2, -1))
+
+    def backward(self, dLdZ):
+        K = self.kernel
+        H_out, W_out = dLdZ.shape[2:]
+        dLdA = np.zeros(self.A.shape)
+        for k in range(K):
+            for l in range(K):
+                dLdA[:, :, k:k + H_out, l:l + W_out] += dLdZ / (K * K)
+        return dLdA
+'''
+STUDENT = {"__C1S1_BODY__": (CONV1, STUDENT_C1S1), "__C2S1_BODY__": (CONV2, STUDENT_C2S1),
+           "__MAXPOOL_S1__": (POOL, STUDENT_MAXPOOL_S1), "__MEANPOOL_S1__": (POOL, STUDENT_MEANPOOL_S1)}
+
+
+def student(placeholder: str, *changes: tuple[str, str]):
+    """An edit putting the student-style code for PLACEHOLDER in place, with CHANGES (old, new) made in it."""
+    rel, text = STUDENT[placeholder]
+    for old, new in changes:
+        assert text.count(old) == 1, f"{placeholder}: {old!r} occurs {text.count(old)} times"
+        text = text.replace(old, new)
+    return (rel, placeholder, text)
+
+
 C1S1_FORWARD = 'return np.einsum("ncik,ock->noi", windows, self.W) + self.b[None, :, None]'
 C1S1_DLDW = 'self.dLdW = np.einsum("noi,ncik->ock", dLdZ, windows)'
 C1S1_DLDA = 'return np.einsum("nojk,ock->ncj", grad_windows, self.W[:, :, ::-1])'
-C2S1_DLDW = "self.dLdW[:, :, k, l] = rows.T @ A[:, k:k + H_out, l:l + W_out, :].reshape(-1, A.shape[3])"
-C2S1_FLIP = "flipped = self.W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)  # (C_in, C_out, K, K)"
+C2S1_FORWARD = 'return np.einsum("ncijkl,ockl->noij", windows, self.W, optimize=True) + self.b[None, :, None, None]'
+C2S1_DLDW = 'self.dLdW = np.einsum("noij,ncijkl->ockl", dLdZ, windows, optimize=True)'
+C2S1_DLDA = 'return np.einsum("noijkl,ockl->ncij", grad_windows, self.W[:, :, ::-1, ::-1], optimize=True)'
 
 BUGGY: list[Buggy] = [
     # -- resampling: every class built on the one that is wrong loses too
@@ -130,35 +216,32 @@ BUGGY: list[Buggy] = [
 
     # -- Conv1d_stride1 (used by Conv1d, ConvTranspose1d, the scanning MLPs and the CNN)
     bug("conv1d_backward_kernel_not_flipped", BACK_THROUGH_CONV1D_STRIDE1,
-        (CONV1, C1S1_DLDA, 'return np.einsum("nojk,ock->ncj", grad_windows, self.W)'),
+        student("__C1S1_BODY__", (C1S1_DLDA, 'return np.einsum("nojk,ock->ncj", grad_windows, self.W)')),
         why="dLdA correlates the padded dLdZ with W instead of the flipped W"),
     bug("conv1d_forward_kernel_flipped", ON_CONV1D_STRIDE1,
-        (CONV1, C1S1_FORWARD,
-                'return np.einsum("ncik,ock->noi", windows, self.W[:, :, ::-1]) + self.b[None, :, None]'),
-        (CONV1, C1S1_DLDW, 'self.dLdW = np.einsum("noi,ncik->ock", dLdZ, windows)[:, :, ::-1]'),
-        (CONV1, C1S1_DLDA, 'return np.einsum("nojk,ock->ncj", grad_windows, self.W)'),
+        student("__C1S1_BODY__",
+                (C1S1_FORWARD, 'return np.einsum("ncik,ock->noi", windows, self.W[:, :, ::-1]) + self.b[None, :, None]'),
+                (C1S1_DLDW, 'self.dLdW = np.einsum("noi,ncik->ock", dLdZ, windows)[:, :, ::-1]'),
+                (C1S1_DLDA, 'return np.einsum("nojk,ock->ncj", grad_windows, self.W)')),
         why="a true convolution (kernel flipped) instead of PyTorch's cross-correlation, consistently"),
     bug("conv1d_dLdW_first_sample_only", BACK_THROUGH_CONV1D_STRIDE1,
-        (CONV1, C1S1_DLDW, 'self.dLdW = np.einsum("oi,cik->ock", dLdZ[0], windows[0])'),
+        student("__C1S1_BODY__", (C1S1_DLDW, 'self.dLdW = np.einsum("oi,cik->ock", dLdZ[0], windows[0])')),
         why="dLdW not summed over the batch (the distributed scanning MLP's batch-2 case shows it)"),
     bug("conv1d_dLdW_averaged_over_batch", BACK_THROUGH_CONV1D_STRIDE1,
-        (CONV1, C1S1_DLDW, 'self.dLdW = np.einsum("noi,ncik->ock", dLdZ, windows) / dLdZ.shape[0]'),
+        student("__C1S1_BODY__", (C1S1_DLDW, 'self.dLdW = np.einsum("noi,ncik->ock", dLdZ, windows) / dLdZ.shape[0]')),
         why="the batch mean instead of the sum"),
     bug("conv1d_dLdb_not_summed_over_positions", {C1S1, C1, CT1, CNN},
-        (CONV1, "self.dLdb = dLdZ.sum(axis=(0, 2))\n        padded = np.pad(dLdZ, ((0, 0), (0, 0), (K - 1, K - 1)))",
-                "self.dLdb = dLdZ.sum(axis=0)\n        padded = np.pad(dLdZ, ((0, 0), (0, 0), (K - 1, K - 1)))"),
+        student("__C1S1_BODY__", ("self.dLdb = np.sum(dLdZ, axis=(0, 2))", "self.dLdb = np.sum(dLdZ, axis=0)")),
         why="dLdb of shape (C_out, W_out); the distributed scanning MLP's dLdb is not checked"),
     bug("conv1d_forward_without_bias", {C1S1, C1, CT1, CNN},
-        (CONV1, C1S1_FORWARD, 'return np.einsum("ncik,ock->noi", windows, self.W)'),
+        student("__C1S1_BODY__", (C1S1_FORWARD, 'return np.einsum("ncik,ock->noi", windows, self.W)')),
         why="the scanning MLPs' biases are zero, so only the sections with biases notice"),
     bug("conv1d_state_kept_from_first_call", {C1S1, C1, CNN},
-        (CONV1, "    def forward(self, A):\n        self.A = A\n        windows = sliding_window_view(A, self.kernel_size, axis=2)",
-                ("    def forward(self, A):\n        if not hasattr(self, 'A'):\n            self.A = A\n"
-                "        windows = sliding_window_view(A, self.kernel_size, axis=2)")),
+        student("__C1S1_BODY__", ("    def forward(self, A):\n        self.A = A\n",
+                                  "    def forward(self, A):\n        if not hasattr(self, 'A'):\n            self.A = A\n")),
         why="backward uses the input of the first forward call; wrong from the second round on"),
     bug("conv1d_backward_pads_by_K", BACK_THROUGH_CONV1D_STRIDE1,
-        (CONV1, "padded = np.pad(dLdZ, ((0, 0), (0, 0), (K - 1, K - 1)))",
-                "padded = np.pad(dLdZ, ((0, 0), (0, 0), (K, K)))"),
+        student("__C1S1_BODY__", ("(K - 1, K - 1)))", "(K, K)))")),
         why="dLdA two entries too wide"),
     bug("conv1d_padding_forgotten_in_backward", {C1},
         (CONV1, "        p = self.pad\n        return dLdA[:, :, p:dLdA.shape[2] - p]", "        return dLdA"),
@@ -176,15 +259,14 @@ BUGGY: list[Buggy] = [
 
     # -- Conv2d
     bug("conv2d_backward_flipped_along_one_axis", {C2S1, C2, CT2},
-        (CONV2, C2S1_FLIP, "flipped = self.W[:, :, ::-1, :].transpose(1, 0, 2, 3)")),
+        student("__C2S1_BODY__", (C2S1_DLDA, C2S1_DLDA.replace("[:, :, ::-1, ::-1]", "[:, :, ::-1, :]")))),
     bug("conv2d_dLdW_first_sample_only", {C2S1, C2, CT2},
-        (CONV2, "        rows = grad.reshape(-1, C_out)\n", "        rows = grad[:1].reshape(-1, C_out)\n"),
-        (CONV2, C2S1_DLDW, "self.dLdW[:, :, k, l] = rows.T @ A[:1, k:k + H_out, l:l + W_out, :].reshape(-1, A.shape[3])")),
+        student("__C2S1_BODY__", (C2S1_DLDW, 'self.dLdW = np.einsum("oij,cijkl->ockl", dLdZ[0], windows[0], optimize=True)'))),
     bug("conv2d_kernel_transposed", {C2S1, C2, CT2},
-        (CONV2, "Z = _correlate(A.transpose(0, 2, 3, 1), self.W) + self.b",
-                "Z = _correlate(A.transpose(0, 2, 3, 1), self.W.transpose(0, 1, 3, 2)) + self.b"),
-        (CONV2, C2S1_DLDW, "self.dLdW[:, :, l, k] = rows.T @ A[:, k:k + H_out, l:l + W_out, :].reshape(-1, A.shape[3])"),
-        (CONV2, C2S1_FLIP, "flipped = self.W.transpose(0, 1, 3, 2)[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)"),
+        student("__C2S1_BODY__",
+                (C2S1_FORWARD, C2S1_FORWARD.replace('"ncijkl,ockl->noij"', '"ncijkl,oclk->noij"')),
+                (C2S1_DLDW, C2S1_DLDW.replace('"noij,ncijkl->ockl"', '"noij,ncijkl->oclk"')),
+                (C2S1_DLDA, C2S1_DLDA.replace('"noijkl,ockl->ncij"', '"noijkl,oclk->ncij"'))),
         why="rows and columns of the kernel exchanged, consistently in forward and backward"),
     bug("conv2d_padding_forgotten_in_backward", {C2},
         (CONV2, "        p = self.pad\n        return dLdA[:, :, p:dLdA.shape[2] - p, p:dLdA.shape[3] - p]",
@@ -193,7 +275,7 @@ BUGGY: list[Buggy] = [
         (CONV2, "dLdA = self.conv2d_stride1.backward(self.downsample2d.backward(dLdZ))",
                 "dLdA = self.conv2d_stride1.backward(dLdZ)")),
     bug("conv2d_dLdb_mean_over_positions", {C2S1, C2, CT2},
-        (CONV2, "self.dLdb = dLdZ.sum(axis=(0, 2, 3))", "self.dLdb = dLdZ.mean(axis=(2, 3)).sum(axis=0)")),
+        student("__C2S1_BODY__", ("self.dLdb = np.sum(dLdZ, axis=(0, 2, 3))", "self.dLdb = dLdZ.mean(axis=(2, 3)).sum(axis=0)"))),
 
     # -- ConvTranspose
     bug("convtranspose1d_backward_wrong_order", {CT1},
@@ -206,11 +288,12 @@ BUGGY: list[Buggy] = [
 
     # -- pooling
     bug("maxpool_backward_assigns_instead_of_adding", {MPS1, MP},
-        (POOL, "        dLdA = np.bincount(self.source.ravel(), weights=dLdZ.ravel(), minlength=size)\n",
-               "        dLdA = np.zeros(size)\n        dLdA[self.source.ravel()] = dLdZ.ravel()\n"),
+        student("__MAXPOOL_S1__", ("dLdA[:, :, k:k + H_out, l:l + W_out] += dLdZ * (self.argmax == k * K + l)",
+                                   ("hit = self.argmax == k * K + l\n"
+                                   "                dLdA[:, :, k:k + H_out, l:l + W_out][hit] = dLdZ[hit]"))),
         why="overlapping windows that share a maximum keep one gradient instead of their sum"),
     bug("maxpool_first_column_only", {MPS1, MP},
-        (POOL, "            better = window > Z   # strictly", "            better = (window > Z) & (l == 0)   # strictly"),
+        student("__MAXPOOL_S1__", ("return np.max(flat, axis=-1)", "return np.max(flat[..., ::K], axis=-1)")),
         why="the maximum over the window's first column only"),
     bug("maxpool2d_ignores_stride", {MP},
         (POOL, "        return self.downsample2d.forward(self.maxpool2d_stride1.forward(A))",
@@ -218,9 +301,9 @@ BUGGY: list[Buggy] = [
         (POOL, "        return self.maxpool2d_stride1.backward(self.downsample2d.backward(dLdZ))",
                "        return self.maxpool2d_stride1.backward(dLdZ)")),
     bug("meanpool_backward_not_divided", {APS1, AP},
-        (POOL, "lambda k, l: 1.0 / (K * K)", "lambda k, l: 1.0")),
+        student("__MEANPOOL_S1__", ("+= dLdZ / (K * K)", "+= dLdZ"))),
     bug("meanpool_backward_divided_by_K", {APS1, AP},
-        (POOL, "lambda k, l: 1.0 / (K * K)", "lambda k, l: 1.0 / K")),
+        student("__MEANPOOL_S1__", ("+= dLdZ / (K * K)", "+= dLdZ / K"))),
     bug("meanpool2d_backward_skips_downsampling", {AP},
         (POOL, "        return self.meanpool2d_stride1.backward(self.downsample2d.backward(dLdZ))",
                "        return self.meanpool2d_stride1.backward(dLdZ)")),
@@ -355,6 +438,12 @@ POOL_LOOPS_MAX = '''class MaxPool2d_stride1:
 '''
 
 CORRECT: list[Correct] = [
+    Correct("conv1d_stride1_as_written", (student("__C1S1_BODY__"),),
+            why="the student-style Conv1d_stride1 the mistakes above are made in, unchanged: einsum over "
+                "sliding windows"),
+    Correct("conv2d_stride1_as_written", (student("__C2S1_BODY__"),), why="the same for Conv2d_stride1"),
+    Correct("maxpool_stride1_as_written", (student("__MAXPOOL_S1__"),), why="argmax over flattened windows"),
+    Correct("meanpool_stride1_as_written", (student("__MEANPOOL_S1__"),), why="window means, looped backward"),
     Correct("conv1d_explicit_loops", ((CONV1, "__C1S1_BODY__", C1S1_LOOPS),),
             why="plain loops over positions, samples and output channels"),
     Correct("conv1d_scipy_signal", ((CONV1, "__C1S1_BODY__", C1S1_SCIPY),),
@@ -362,18 +451,18 @@ CORRECT: list[Correct] = [
     Correct("conv2d_as_strided", ((CONV2, "__C2S1_BODY__", C2S1_AS_STRIDED),),
             why="windows by np.lib.stride_tricks.as_strided, contractions by tensordot"),
     Correct("maxpool_float32",
-            ((POOL, "        for k, l, window in _shifted(A, K):",
-                    "        for k, l, window in _shifted(A.astype(np.float32), K):"),),
+            (student("__MAXPOOL_S1__", ("sliding_window_view(A, (K, K)", "sliding_window_view(A.astype(np.float32), (K, K)")),),
             why="max pooling in float32: every output is an input rounded to float32 (relative error below "
                 "6e-8, no sums); a float32 convolution's sums can cancel to values that fail atol=1e-8"),
     Correct("maxpool_explicit_loops", ((POOL, "__MAXPOOL_S1__", POOL_LOOPS_MAX),),
             why="loops over output positions, argmax per window kept as coordinates"),
     Correct("meanpool_backward_by_upsampled_ones",
-            ((POOL, "        K = self.kernel\n        return _scatter(dLdZ, lambda k, l: 1.0 / (K * K), K, self.input_shape)",
-                    ("        K = self.kernel\n"
-                    "        padded = np.pad(dLdZ, ((0, 0), (0, 0), (K - 1, K - 1), (K - 1, K - 1))) / (K * K)\n"
-                    "        return np.lib.stride_tricks.sliding_window_view(padded, (K, K), axis=(2, 3))"
-                    ".sum(axis=(-2, -1))")),),
+            (student("__MEANPOOL_S1__", (
+                ("        H_out, W_out = dLdZ.shape[2:]\n        dLdA = np.zeros(self.A.shape)\n"
+                "        for k in range(K):\n            for l in range(K):\n"
+                "                dLdA[:, :, k:k + H_out, l:l + W_out] += dLdZ / (K * K)\n        return dLdA"),
+                ("        padded = np.pad(dLdZ, ((0, 0), (0, 0), (K - 1, K - 1), (K - 1, K - 1))) / (K * K)\n"
+                "        return np.lib.stride_tricks.sliding_window_view(padded, (K, K), axis=(2, 3)).sum(axis=(-2, -1))"))),),
             why="dLdA as a full correlation of dLdZ with a K x K box of 1/K^2"),
     Correct("resampling_with_explicit_index_arrays",
             ((RES, "        return A[_every(self.downsampling_factor, A.ndim, (-1,))]",
@@ -423,11 +512,13 @@ def resolve(edits):
         "__C1S1_BODY__": lambda: _methods(texts[CONV1], "Conv1d_stride1"),
         "__C2S1_BODY__": lambda: _methods(texts[CONV2], "Conv2d_stride1"),
         "__MAXPOOL_S1__": lambda: _class_body(texts[POOL], "MaxPool2d_stride1").rstrip("\n") + "\n",
+        "__MEANPOOL_S1__": lambda: _class_body(texts[POOL], "MeanPool2d_stride1").rstrip("\n") + "\n",
     }
     return tuple((rel, placeholders[old]() if old in placeholders else old, new) for rel, old, new in edits)
 
 
 CORRECT = [Correct(c.name, resolve(c.edits), c.packaging, c.why, c.note) for c in CORRECT]
+BUGGY = [Buggy(b.name, resolve(b.edits), b.lost, b.why, b.expect) for b in BUGGY]
 
 
 def expected_score(lost) -> float:
