@@ -10,9 +10,9 @@ classes each section runs, since the handout composes its classes:
 - ConvTranspose1d/2d = Upsample1d/2d + Conv1d_stride1/Conv2d_stride1;
 - MaxPool2d/MeanPool2d = the stride-1 pool + Downsample2d;
 - both scanning MLPs are Conv1d layers, ReLU and Flatten (their weights come without biases, and
-  they never use padding); the simple one is graded on its forward only (the F25 handout's own
-  CNN_SimpleScanningMLP.backward, marked "Do not modify", reads dLdA before assigning it), the
-  distributed one also on its backward (dLdA and every layer's dLdW, with a batch of 2 among its cases);
+  they never use padding), graded on their forward only and on one row, as every local runner does
+  (the F25 handout's own CNN_SimpleScanningMLP.backward, marked "Do not modify", reads dLdA before
+  assigning it, and no runner since F24 calls either backward);
 - the stride-1 and strided convolutions and the CNN run a second round on the same object;
   ConvTranspose and the scanning MLPs do not;
 - the CNN model is Conv1d layers, activations, Flatten and Linear (no padding either).
@@ -47,11 +47,11 @@ MPS1, MP, APS1, AP = "MaxPool2d_stride1", "MaxPool2d", "MeanPool2d_stride1", "Me
 SCAN, DIST, CNN = "CNN as Simple Scanning MLP", "CNN as Distributed Scanning MLP", "Build a CNN Model"
 SCANS = {SCAN, DIST}
 # Everything whose forward runs Conv1d (with a stride above 1 somewhere) or Conv1d_stride1, and
-# everything whose backward does (the simple scanning MLP is graded on its forward only).
+# everything whose backward does (the scanning MLPs are graded on their forward only).
 ON_CONV1D = {C1, SCAN, DIST, CNN}
 ON_CONV1D_STRIDE1 = {C1S1, CT1} | ON_CONV1D
-BACK_THROUGH_CONV1D = ON_CONV1D - {SCAN}
-BACK_THROUGH_CONV1D_STRIDE1 = ON_CONV1D_STRIDE1 - {SCAN}
+BACK_THROUGH_CONV1D = ON_CONV1D - SCANS
+BACK_THROUGH_CONV1D_STRIDE1 = ON_CONV1D_STRIDE1 - SCANS
 
 RES = "mytorch/nn/resampling.py"
 CONV1 = "mytorch/nn/Conv1d.py"
@@ -226,13 +226,13 @@ BUGGY: list[Buggy] = [
         why="a true convolution (kernel flipped) instead of PyTorch's cross-correlation, consistently"),
     bug("conv1d_dLdW_first_sample_only", BACK_THROUGH_CONV1D_STRIDE1,
         student("__C1S1_BODY__", (C1S1_DLDW, 'self.dLdW = np.einsum("oi,cik->ock", dLdZ[0], windows[0])')),
-        why="dLdW not summed over the batch (the distributed scanning MLP's batch-2 case shows it)"),
+        why="dLdW not summed over the batch"),
     bug("conv1d_dLdW_averaged_over_batch", BACK_THROUGH_CONV1D_STRIDE1,
         student("__C1S1_BODY__", (C1S1_DLDW, 'self.dLdW = np.einsum("noi,ncik->ock", dLdZ, windows) / dLdZ.shape[0]')),
         why="the batch mean instead of the sum"),
     bug("conv1d_dLdb_not_summed_over_positions", {C1S1, C1, CT1, CNN},
         student("__C1S1_BODY__", ("self.dLdb = np.sum(dLdZ, axis=(0, 2))", "self.dLdb = np.sum(dLdZ, axis=0)")),
-        why="dLdb of shape (C_out, W_out); the distributed scanning MLP's dLdb is not checked"),
+        why="dLdb of shape (C_out, W_out)"),
     bug("conv1d_forward_without_bias", {C1S1, C1, CT1, CNN},
         student("__C1S1_BODY__", (C1S1_FORWARD, 'return np.einsum("ncik,ock->noi", windows, self.W)')),
         why="the scanning MLPs' biases are zero, so only the sections with biases notice"),
