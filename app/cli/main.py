@@ -172,6 +172,7 @@ def cmd_similarity(args) -> int:
     /ta/similarity/ID) and print the pairs."""
     from app.course import similarity_reports as reports
     from app.main import load_assessments
+    from app.store.states import ReportState
 
     settings = _settings(args, demo=args.slug.endswith("-demo") or None)
     assessment = load_assessments(settings).get(args.slug)
@@ -185,7 +186,7 @@ def cmd_similarity(args) -> int:
         print(f"\rcomparing: {done}/{total}", end="" if done < total else "\n", file=sys.stderr, flush=True)
 
     final = reports.run_report(db, assessment, report_id, on_progress=progress)
-    if final.state != "done":
+    if final.state != ReportState.DONE:
         print(f"grader: the report failed: {final.error}", file=sys.stderr)
         return 3
     rep = final.report

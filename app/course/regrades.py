@@ -9,20 +9,21 @@ from app.exceptions import NotFound
 from app.grading import queue
 from app.store.db import Database
 from app.store.models import PRIORITY_REGRADE, Job, Submission
+from app.store.states import PENDING_JOB, JobKind, SubmissionStatus, move
 
 
 def _regrade(session: Session, sub: Submission, max_attempts: int) -> Job | None:
     busy = session.scalar(select(func.count()).select_from(Job).where(
-        Job.submission_id == sub.id, Job.state.in_(("queued", "running"))))
+        Job.submission_id == sub.id, Job.state.in_(PENDING_JOB)))
     if busy:
         return None   # already waiting for a grade: one is enough
     # the suite the submission was accepted for (its assessment's at upload time)
     suite = session.scalars(select(Job.suite).where(Job.submission_id == sub.id)
                             .order_by(Job.id.desc()).limit(1)).one()
-    job = queue.enqueue(session, sub, suite=suite, kind="regrade", priority=PRIORITY_REGRADE,
+    job = queue.enqueue(session, sub, suite=suite, kind=JobKind.REGRADE, priority=PRIORITY_REGRADE,
                         max_attempts=max_attempts)
     if sub.result_id is not None:
-        sub.status = "queued"
+        sub.status = move(sub.status, SubmissionStatus.QUEUED)
     return job
 
 

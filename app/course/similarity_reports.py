@@ -41,6 +41,7 @@ from app.store.models import (
     User,
     utcnow,
 )
+from app.store.states import ReportState, move
 from grader import similarity
 from grader.suite import Suite
 
@@ -56,7 +57,7 @@ ARCHIVE_SEPARATOR = " / "   # an archive entry's label: "<source> / <entry>"
 class ReportView:
     id: int
     assessment: str
-    state: str              # queued | running | done | failed | interrupted
+    state: ReportState
     done: int
     total: int
     threshold: float
@@ -68,14 +69,15 @@ class ReportView:
 
 
 def view(row: SimilarityReport, now: datetime | None = None, with_body: bool = False) -> ReportView:
-    state, error, body = row.state, row.error, None
-    if state in ("queued", "running") and (now or utcnow()) - row.updated_at > STALE_AFTER:
-        state = "interrupted"
+    state, error, body = ReportState(row.state), row.error, None
+    if state.is_pending and (now or utcnow()) - row.updated_at > STALE_AFTER:
+        state = ReportState.INTERRUPTED
     if row.body and with_body:
         try:
             body = similarity.Report.model_validate_json(row.body)
         except ValidationError:   # stored by the file-by-file comparison before this one
-            state, error = "failed", "this report was stored by an older version of the comparison; start a new one"
+            state = ReportState.FAILED
+            error = "this report was stored by an older version of the comparison; start a new one"
     return ReportView(row.id, row.assessment, state, row.done, row.total, row.threshold, row.created_at,
                       row.finished_at, error, body, json.loads(row.submissions or "{}"))
 
@@ -243,9 +245,9 @@ def _child(conn, *args) -> None:
     os.nice(19)
     try:
         report = _compare(*args[:5], lambda d, t: conn.send(("progress", d, t)), args[5])
-        conn.send(("done", report.model_dump_json()))
+        conn.send((ReportState.DONE, report.model_dump_json()))
     except BaseException as exc:  # noqa: BLE001 - anything at all: the parent must hear why
-        conn.send(("failed", f"{type(exc).__name__}: {exc}"))
+        conn.send((ReportState.FAILED, f"{type(exc).__name__}: {exc}"))
     finally:
         conn.close()
 
@@ -253,6 +255,8 @@ def _child(conn, *args) -> None:
 def _set(db: Database, report_id: int, **fields) -> None:
     with db.session() as s:
         row = s.get(SimilarityReport, report_id)
+        if "state" in fields:
+            fields["state"] = move(row.state, fields["state"])
         for key, value in fields.items():
             setattr(row, key, value)
         row.updated_at = utcnow()
@@ -292,7 +296,7 @@ def run_report(db: Database, a: Assessment, report_id: int, *, in_child: bool = 
         threshold = s.get(SimilarityReport, report_id).threshold
     try:
         with Heartbeat(db, report_id):
-            _set(db, report_id, state="running")
+            _set(db, report_id, state=ReportState.RUNNING)
             counted = counted_handins(db, a)
             _set(db, report_id, submissions=json.dumps({user: sub_id for user, (sub_id, _) in counted.items()}))
             archive, archive_capped = archive_handins(db, a.slug)
@@ -312,10 +316,10 @@ def run_report(db: Database, a: Assessment, report_id: int, *, in_child: bool = 
                 body = _run_in_child(args, progress, a.grading_suite)
             else:
                 body = _compare(*args, progress, a.grading_suite).model_dump_json()
-        _set(db, report_id, state="done", body=body, finished_at=utcnow())
+        _set(db, report_id, state=ReportState.DONE, body=body, finished_at=utcnow())
     except Exception as exc:
         log.exception("similarity report %s failed", report_id)
-        _set(db, report_id, state="failed", error=str(exc)[:2000], finished_at=utcnow())
+        _set(db, report_id, state=ReportState.FAILED, error=str(exc)[:2000], finished_at=utcnow())
     return get_report(db, report_id)
 
 
@@ -334,7 +338,7 @@ def _run_in_child(args: tuple, progress, suite: Suite) -> str:
                                    f"(exit code {proc.exitcode})") from None
             if message[0] == "progress":
                 progress(message[1], message[2])
-            elif message[0] == "done":
+            elif message[0] == ReportState.DONE:
                 return message[1]
             else:
                 raise RuntimeError(message[1])

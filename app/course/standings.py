@@ -16,6 +16,7 @@ from app.course import policy
 from app.course.assessments import Assessment
 from app.course.submissions import as_attempt, iso, stored_result
 from app.store.models import Extension, Result, Submission, User
+from app.store.states import SubmissionStatus
 
 
 @dataclass
@@ -48,7 +49,7 @@ def standings(session: Session, a: Assessment, include_empty: bool = False) -> l
             chosen = next(x for x in mine if x.id == stand.counted.ident)
             result = stored_result(session.get(Result, chosen.result_id).body)
             sections = [{"name": x.name, "score": x.score, "max_score": x.max_score} for x in result.sections]
-        counting = [x for x in mine if x.status != "error"]
+        counting = [x for x in mine if x.status != SubmissionStatus.ERROR]
         rows.append(Row(user, stand, len(counting), max((x.received_at for x in mine), default=None), sections))
     rows.sort(key=lambda r: (-r.standing.total, r.user.username))
     return rows

@@ -23,6 +23,7 @@ from app.exceptions import NotFound
 from app.grading import queue
 from app.store.db import Database
 from app.store.models import Blob, Extension, Job, Result, Submission, User, utcnow
+from app.store.states import JobKind, JobState, SubmissionStatus
 from grader.result import GradeResult
 
 
@@ -36,7 +37,7 @@ class Refused(Exception):
 
 def as_attempt(sub: Submission) -> policy.Attempt:
     return policy.Attempt(received_at=sub.received_at, score=sub.score, graded=sub.result_id is not None,
-                          grader_error=sub.status == "error", ident=sub.id)
+                          grader_error=sub.status == SubmissionStatus.ERROR, ident=sub.id)
 
 
 def user_submissions(session: Session, user_id: int, slug: str) -> list[Submission]:
@@ -53,7 +54,7 @@ def earlier_attempts(session: Session, user_id: int, slug: str) -> tuple[list[po
                            .where(Submission.user_id == user_id, Submission.assessment == slug)
                            .order_by(Submission.version)).all()
     attempts = [policy.Attempt(received_at=r.received_at, score=r.score, graded=r.result_id is not None,
-                               grader_error=r.status == "error", ident=r.id) for r in rows]
+                               grader_error=r.status == SubmissionStatus.ERROR, ident=r.id) for r in rows]
     return attempts, max((r.version for r in rows), default=0)
 
 
@@ -90,7 +91,7 @@ def create_submission(db: Database, a: Assessment, user: User, data: bytes, file
             raise Refused(decision.reason)
         sub = Submission(user_id=user.id, assessment=a.slug, version=last_version + 1,
                          blob_sha256=_store_blob(s, data), filename=filename[:255] or "handin.tar",
-                         received_at=received_at, status="queued")
+                         received_at=received_at, status=SubmissionStatus.QUEUED)
         s.add(sub)
         s.flush()
         reuse_key = queue.current_reuse_key(s) if reuse else None
@@ -198,9 +199,9 @@ def _view(session: Session, sub: Submission, a: Assessment | None, viewer: User,
             "finished": iso(latest_job.finished_at) if latest_job else None,
         },
         "attempts": latest_job.attempts if latest_job else 0,
-        "regrading": bool(latest_job and latest_job.kind == "regrade" and latest_job.state in ("queued", "running")),
+        "regrading": bool(latest_job and latest_job.kind == JobKind.REGRADE and JobState(latest_job.state).is_pending),
         # while queued: {"position": 1 = next, "running", "workers", "estimate_seconds"}
-        "queue": asdict(queue.place(session, latest_job)) if latest_job and latest_job.state == "queued" else None,
+        "queue": asdict(queue.place(session, latest_job)) if latest_job and latest_job.state == JobState.QUEUED else None,
     }
     if viewer.is_staff:
         view["user"] = {"username": user.username, "display_name": user.display_name}

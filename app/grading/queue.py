@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from app.store.db import Database
 from app.store.models import PRIORITY_LIVE, GradingCode, Job, Result, Submission, utcnow
+from app.store.states import JobKind, JobState, SubmissionStatus, move
 
 # A second line behind "only what student code cannot cause is a grader error": whatever a handin
 # might still find to make the grader fail, one student's failed jobs are retried at most this many
@@ -35,12 +36,12 @@ class Claim:
     suite: str
 
 
-def enqueue(session: Session, submission: Submission, *, suite: str, kind: str = "submit",
+def enqueue(session: Session, submission: Submission, *, suite: str, kind: JobKind = JobKind.SUBMIT,
             priority: int = PRIORITY_LIVE, max_attempts: int = 3) -> Job:
-    job = Job(submission_id=submission.id, suite=suite, kind=kind, priority=priority, state="queued",
+    job = Job(submission_id=submission.id, suite=suite, kind=kind, priority=priority, state=JobState.QUEUED,
               max_attempts=max_attempts, queued_at=utcnow())
     session.add(job)
-    submission.status = "queued"
+    submission.status = move(submission.status, SubmissionStatus.QUEUED)
     session.flush()
     notify_workers(session)
     return job
@@ -61,28 +62,26 @@ def _finish_submission_failure(session: Session, job: Job, message: str) -> None
     """A job that ran out of attempts: a grader error, unless an earlier result can stay shown."""
     sub = session.get(Submission, job.submission_id)
     if sub.result_id is not None:
-        sub.status = "graded"          # a failed regrade keeps the previous result
+        sub.status = move(sub.status, SubmissionStatus.GRADED)   # a failed regrade keeps the previous result
     else:
-        sub.status, sub.grader_error = "error", message
+        sub.status, sub.grader_error = move(sub.status, SubmissionStatus.ERROR), message
 
 
 def reap_expired(session: Session, now: datetime | None = None) -> int:
     """Re-queue running jobs whose lease expired (the worker died); fail those out of attempts."""
     now = now or utcnow()
-    expired = session.scalars(select(Job).where(Job.state == "running", Job.lease_expires_at < now)
+    expired = session.scalars(select(Job).where(Job.state == JobState.RUNNING, Job.lease_expires_at < now)
                               .with_for_update(skip_locked=True)).all()
     for job in expired:
         job.lease_owner = job.lease_expires_at = None
         note = f"attempt {job.attempts}: the worker stopped answering (lease expired)"
         job.last_error = note
         if job.attempts >= job.max_attempts:
-            job.state, job.finished_at = "failed", now
+            job.state, job.finished_at = move(job.state, JobState.FAILED), now
             _finish_submission_failure(session, job, "The grader failed repeatedly on this submission; "
                                                      "it does not count against your limits.")
         else:
-            job.state = "queued"
-            session.get(Submission, job.submission_id).status = "queued"
-            notify_workers(session)
+            _requeue(session, job)
     return len(expired)
 
 
@@ -90,8 +89,8 @@ def has_work(db: Database) -> bool:
     """A queued job, or a running one whose lease expired (its worker died). Read-only."""
     with db.read_session() as session:
         return session.scalar(select(Job.id).where(or_(
-            Job.state == "queued",
-            and_(Job.state == "running", Job.lease_expires_at < utcnow()))).limit(1)) is not None
+            Job.state == JobState.QUEUED,
+            and_(Job.state == JobState.RUNNING, Job.lease_expires_at < utcnow()))).limit(1)) is not None
 
 
 def claim(db: Database, owner: str, lease_seconds: float) -> Claim | None:
@@ -100,17 +99,17 @@ def claim(db: Database, owner: str, lease_seconds: float) -> Claim | None:
     with db.session() as session, session.begin():
         now = utcnow()
         reap_expired(session, now)
-        job = session.scalars(select(Job).where(Job.state == "queued")
+        job = session.scalars(select(Job).where(Job.state == JobState.QUEUED)
                               .order_by(Job.priority, Job.id).limit(1)
                               .with_for_update(skip_locked=True)).first()
         if job is None:
             return None
-        job.state, job.lease_owner = "running", owner
+        job.state, job.lease_owner = move(job.state, JobState.RUNNING), owner
         job.lease_expires_at = now + timedelta(seconds=lease_seconds)
         job.attempts += 1
         job.started_at = job.heartbeat_at = now
         sub = session.get(Submission, job.submission_id)
-        sub.status = "running"
+        sub.status = move(sub.status, SubmissionStatus.RUNNING)
         return Claim(job.id, sub.id, job.attempts, sub.blob_sha256, job.suite)
 
 
@@ -118,7 +117,7 @@ def heartbeat(db: Database, claim_: Claim, owner: str, lease_seconds: float) -> 
     """Extend the lease; False when the lease is no longer ours."""
     with db.session() as session, session.begin():
         now = utcnow()
-        res = session.execute(update(Job).where(Job.id == claim_.job_id, Job.state == "running",
+        res = session.execute(update(Job).where(Job.id == claim_.job_id, Job.state == JobState.RUNNING,
                                                 Job.lease_owner == owner)
                               .values(lease_expires_at=now + timedelta(seconds=lease_seconds),
                                       heartbeat_at=now))
@@ -134,7 +133,7 @@ def record_result(db: Database, claim_: Claim, owner: str, *, score: int, max_sc
     """Store a result once. False (and nothing written) when the job already has one."""
     with db.session() as session, session.begin():
         job = _lock_job(session, claim_.job_id)
-        if job.state in ("done", "failed"):
+        if JobState(job.state).is_final:
             return False
         if session.scalar(select(func.count()).select_from(Result).where(Result.job_id == job.id)):
             return False
@@ -144,9 +143,10 @@ def record_result(db: Database, claim_: Claim, owner: str, *, score: int, max_sc
                         reuse_key=reuse_key)
         session.add(result)
         session.flush()
-        job.state, job.finished_at, job.lease_owner, job.lease_expires_at = "done", now, None, None
+        job.state, job.finished_at = move(job.state, JobState.DONE), now
+        job.lease_owner = job.lease_expires_at = None
         sub = session.get(Submission, job.submission_id)
-        sub.status, sub.score, sub.max_score = "graded", score, max_score
+        sub.status, sub.score, sub.max_score = move(sub.status, SubmissionStatus.GRADED), score, max_score
         sub.result_id, sub.grader_error = result.id, None
         return True
 
@@ -184,7 +184,8 @@ def record_reuse(session: Session, submission: Submission, earlier: Result, *, s
     the queue's history stay whole) and a result row that says where it came from. The score policy
     (late penalty, bonus, which submission counts) is still worked out per submission."""
     now = utcnow()
-    job = Job(submission_id=submission.id, suite=suite, kind="reuse", priority=PRIORITY_LIVE, state="done", attempts=0,
+    job = Job(submission_id=submission.id, suite=suite, kind=JobKind.REUSE, priority=PRIORITY_LIVE, state=JobState.DONE,
+              attempts=0,
               max_attempts=0, queued_at=now, started_at=now, finished_at=now)
     session.add(job)
     session.flush()
@@ -193,7 +194,8 @@ def record_reuse(session: Session, submission: Submission, earlier: Result, *, s
                     worker="reused", created_at=now, reuse_key=earlier.reuse_key, reused_from=earlier.id)
     session.add(result)
     session.flush()
-    submission.status, submission.score, submission.max_score = "graded", earlier.score, earlier.max_score
+    submission.status = move(submission.status, SubmissionStatus.GRADED)
+    submission.score, submission.max_score = earlier.score, earlier.max_score
     submission.result_id, submission.grader_error = result.id, None
     return result
 
@@ -202,18 +204,24 @@ def record_failure(db: Database, claim_: Claim, owner: str, message: str) -> Non
     """A grader error: retry while attempts remain, otherwise mark it (never as a zero)."""
     with db.session() as session, session.begin():
         job = _lock_job(session, claim_.job_id)
-        if job.state != "running" or job.lease_owner != owner:
+        if job.state != JobState.RUNNING or job.lease_owner != owner:
             return
         job.last_error = f"attempt {job.attempts}: {message}"[:4000]
         job.lease_owner = job.lease_expires_at = None
         if job.attempts >= job.max_attempts or _student_out_of_retries(session, job):
-            job.state, job.finished_at = "failed", utcnow()
+            job.state, job.finished_at = move(job.state, JobState.FAILED), utcnow()
             _finish_submission_failure(session, job, "The grader failed on this submission (not your "
                                                      "fault); it does not count against your limits.")
         else:
-            job.state = "queued"
-            session.get(Submission, job.submission_id).status = "queued"
-            notify_workers(session)
+            _requeue(session, job)
+
+
+def _requeue(session: Session, job: Job) -> None:
+    """Back in the queue for another attempt; idle workers are rung."""
+    job.state = move(job.state, JobState.QUEUED)
+    sub = session.get(Submission, job.submission_id)
+    sub.status = move(sub.status, SubmissionStatus.QUEUED)
+    notify_workers(session)
 
 
 def _student_out_of_retries(session: Session, job: Job) -> bool:
@@ -231,11 +239,10 @@ def _student_out_of_retries(session: Session, job: Job) -> bool:
 def health(session: Session) -> dict:
     now = utcnow()
     counts = dict(session.execute(select(Job.state, func.count()).group_by(Job.state)).all())
-    oldest = session.scalar(select(func.min(Job.queued_at)).where(Job.state == "queued"))
-    running = session.scalars(select(Job).where(Job.state == "running").order_by(Job.id)).all()
+    oldest = session.scalar(select(func.min(Job.queued_at)).where(Job.state == JobState.QUEUED))
+    running = session.scalars(select(Job).where(Job.state == JobState.RUNNING).order_by(Job.id)).all()
     return {
-        "queued": counts.get("queued", 0), "running": counts.get("running", 0),
-        "done": counts.get("done", 0), "failed": counts.get("failed", 0),
+        **{str(state): counts.get(state, 0) for state in JobState},   # queued, running, done, failed
         "oldest_queued_seconds": round((now - oldest).total_seconds(), 1) if oldest else None,
         "running_jobs": [{"job": j.id, "submission": j.submission_id, "worker": j.lease_owner,
                           "attempt": j.attempts, "started_at": j.started_at.isoformat(),
@@ -258,13 +265,13 @@ def place(session: Session, job: Job, now: datetime | None = None) -> Place:
     last finished jobs' grading times spread over the workers seen lately."""
     now = now or utcnow()
     ahead = session.scalar(select(func.count()).select_from(Job).where(
-        Job.state == "queued",
+        Job.state == JobState.QUEUED,
         (Job.priority < job.priority) | ((Job.priority == job.priority) & (Job.id < job.id)))) or 0
-    running = session.scalar(select(func.count()).select_from(Job).where(Job.state == "running")) or 0
+    running = session.scalar(select(func.count()).select_from(Job).where(Job.state == JobState.RUNNING)) or 0
     recent = session.execute(select(Job.started_at, Job.finished_at).where(
-        Job.state == "done", Job.started_at.is_not(None)).order_by(Job.finished_at.desc()).limit(20)).all()
+        Job.state == JobState.DONE, Job.started_at.is_not(None)).order_by(Job.finished_at.desc()).limit(20)).all()
     since = now - timedelta(minutes=10)
-    workers = set(session.scalars(select(Job.lease_owner).where(Job.state == "running",
+    workers = set(session.scalars(select(Job.lease_owner).where(Job.state == JobState.RUNNING,
                                                                 Job.lease_owner.is_not(None))))
     workers |= set(session.scalars(select(Result.worker).where(Result.created_at >= since).distinct()))
     n_workers = max(1, len(workers - {None}))

@@ -75,15 +75,16 @@
 
   // Submission page: reload once the grade is in.
   function pollStatus(el) {
-    var url = el.dataset.pollStatus, current = el.dataset.current;
-    if (current !== "queued" && current !== "running") return;
+    // the pending statuses come from the page (app/store/states.py renders them there)
+    var url = el.dataset.pollStatus, current = el.dataset.current, pending = el.dataset.pending.split(" ");
+    if (pending.indexOf(current) < 0) return;
     setTimeout(function check() {
       fetch(url, { credentials: "same-origin" }).then(function (r) {
         if (r.status === 401) { sessionEnded(el); return null; }
         return r.json();
       }).then(function (b) {
         if (b === null) return;
-        if (b.status === "graded" || b.status === "error") { location.reload(); return; }
+        if (pending.indexOf(b.status) < 0) { location.reload(); return; }
         var place = document.getElementById("queue-place");
         if (place) place.textContent = queuePlace(b.queue);
         if (b.status !== current) {
@@ -166,7 +167,7 @@
         setTimeout(function () {
           fetch(report.dataset.pollReport, { credentials: "same-origin" }).then(function (r) { return r.json(); })
             .then(function (b) {
-              if (b.state !== "queued" && b.state !== "running") { location.reload(); return; }
+              if (!b.pending) { location.reload(); return; }
               var bar = report.querySelector("progress"), text = report.querySelector("[data-progress-text]");
               bar.max = b.total || 1; bar.value = b.done;
               text.textContent = b.done + " of " + (b.total || "?");

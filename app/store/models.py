@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     Float,
     ForeignKey,
@@ -19,6 +20,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
+
+from app.store.states import STORED_REPORT_STATES, JobKind, JobState, ReportState, SubmissionStatus, check_sql
 
 
 def utcnow() -> datetime:
@@ -104,13 +107,11 @@ class Blob(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-SUBMISSION_STATUSES = ("queued", "running", "graded", "error")
-
-
 class Submission(Base):
     __tablename__ = "submissions"
     __table_args__ = (UniqueConstraint("user_id", "assessment", "version"),
-                      Index("ix_submissions_assessment_user", "assessment", "user_id"))
+                      Index("ix_submissions_assessment_user", "assessment", "user_id"),
+                      CheckConstraint(check_sql("status", SubmissionStatus), name="ck_submissions_status"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     assessment: Mapped[str] = mapped_column(String(100))
@@ -118,8 +119,7 @@ class Submission(Base):
     blob_sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"))
     filename: Mapped[str] = mapped_column(String(255), default="handin.tar")
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    # queued | running | graded | error (error = the grader failed; never a zero, never counted)
-    status: Mapped[str] = mapped_column(String(10), default="queued")
+    status: Mapped[str] = mapped_column(String(10), default=SubmissionStatus.QUEUED)   # SubmissionStatus
     score: Mapped[int | None] = mapped_column(Integer, nullable=True)
     max_score: Mapped[int | None] = mapped_column(Integer, nullable=True)
     result_id: Mapped[int | None] = mapped_column(Integer, nullable=True)   # the result shown (results.id)
@@ -127,20 +127,21 @@ class Submission(Base):
     user: Mapped[User] = relationship()
 
 
-JOB_STATES = ("queued", "running", "done", "failed")
 PRIORITY_LIVE, PRIORITY_REGRADE = 0, 10
 
 
 class Job(Base):
     """One grading of one submission: the queue. A regrade is a new job at lower priority."""
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_claim", "state", "priority", "id"),)
+    __table_args__ = (Index("ix_jobs_claim", "state", "priority", "id"),
+                      CheckConstraint(check_sql("state", JobState), name="ck_jobs_state"),
+                      CheckConstraint(check_sql("kind", JobKind), name="ck_jobs_kind"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), index=True)
     suite: Mapped[str] = mapped_column(String(40))   # the grading suite (grader/suites/) to run
-    kind: Mapped[str] = mapped_column(String(10), default="submit")   # submit | regrade | reuse
+    kind: Mapped[str] = mapped_column(String(10), default=JobKind.SUBMIT)   # JobKind
     priority: Mapped[int] = mapped_column(Integer, default=PRIORITY_LIVE)
-    state: Mapped[str] = mapped_column(String(10), default="queued")
+    state: Mapped[str] = mapped_column(String(10), default=JobState.QUEUED)   # JobState
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, default=3)
     lease_owner: Mapped[str | None] = mapped_column(String(100), nullable=True)
@@ -195,9 +196,10 @@ class SimilarityReport(Base):
     """A TA-requested comparison of every student's counted handin (grader.similarity), run in the
     background; `body` holds the grader.similarity.Report as JSON once done."""
     __tablename__ = "similarity_reports"
+    __table_args__ = (CheckConstraint(check_sql("state", STORED_REPORT_STATES), name="ck_similarity_reports_state"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     assessment: Mapped[str] = mapped_column(String(100), index=True)
-    state: Mapped[str] = mapped_column(String(10), default="queued")   # queued | running | done | failed
+    state: Mapped[str] = mapped_column(String(10), default=ReportState.QUEUED)   # ReportState
     threshold: Mapped[float] = mapped_column(Float)
     done: Mapped[int] = mapped_column(Integer, default=0)
     total: Mapped[int] = mapped_column(Integer, default=0)

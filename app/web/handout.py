@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 
 from app.exceptions import ApiError
+from app.store.states import FINAL_SUBMISSION
 
 router = APIRouter()
 
@@ -58,7 +59,7 @@ python3 - "$BODY" "$BASE_URL" <<'PY'
 import json, sys
 b = json.load(open(sys.argv[1]))
 print(f"Submission {b['id']} (version {b['version']}): {b['status']}")
-if b["status"] not in ("graded", "error"):
+if b["status"] not in __FINAL_STATUSES__:
     print(f"Still {b['status']}; see {sys.argv[2]}{b['url']} later."); sys.exit(0)
 if b.get("grader_error"):
     print("Grader error (not your fault, does not count): " + b["grader_error"]); sys.exit(1)
@@ -100,7 +101,8 @@ def create_tarball(request: Request, assessment: str | None = None) -> PlainText
     layout = assessments[slug].grading_suite.layout   # the folders this assessment's archive holds
     base = request.app.state.settings.base_url.rstrip("/")   # never the Host header
     text = (SCRIPT.replace("__BASE__", shlex.quote(base)).replace("__SLUG__", shlex.quote(slug))
-            .replace("__PACKAGES__", " ".join(layout.packages)).replace("__FOLDERS__", layout.summary))
+            .replace("__PACKAGES__", " ".join(layout.packages)).replace("__FOLDERS__", layout.summary)
+            .replace("__FINAL_STATUSES__", repr(tuple(str(s) for s in FINAL_SUBMISSION))))
     return PlainTextResponse(text, media_type="text/x-shellscript",
                              headers={"Content-Disposition": 'attachment; filename="create_tarball.sh"'})
 

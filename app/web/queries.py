@@ -17,6 +17,7 @@ from app.course import extensions, policy, standings, submissions
 from app.course.assessments import Assessment
 from app.store.db import Database
 from app.store.models import ROLES, ApiToken, Extension, Job, Result, Submission, User, utcnow
+from app.store.states import FINAL_JOB, PENDING_JOB, JobKind, JobState, SubmissionStatus
 
 NICKNAME = re.compile(r"^[A-Za-z0-9_.-]{3,32}$")
 
@@ -32,9 +33,9 @@ def assessment_summary(session: Session, a: Assessment, user: User, now: datetim
     attempts = [submissions.as_attempt(x) for x in subs]
     stand = policy.standing(attempts, d, a.rules())
     decision = policy.may_submit(now, d, a.rules(), attempts, a.tz)
-    counting = [x for x in subs if x.status != "error"]
+    counting = [x for x in subs if x.status != SubmissionStatus.ERROR]
     return {"a": a, "d": d, "standing": stand, "decision": decision,
-            "count": len(counting), "pending": any(x.status in ("queued", "running") for x in subs),
+            "count": len(counting), "pending": any(SubmissionStatus(x.status).is_pending for x in subs),
             "extension": extensions.extension_seconds(session, user.id, a.slug),
             "phase": phase(now, d), "better_earlier": better_earlier(subs, stand, d, a)}
 
@@ -48,7 +49,7 @@ def better_earlier(subs: list[Submission], stand: policy.Standing, d: policy.Dea
     counted_score = stand.raw - stand.late_penalty
     best = None
     for x in subs:
-        if x.result_id is None or x.score is None or x.status == "error":
+        if x.result_id is None or x.score is None or x.status == SubmissionStatus.ERROR:
             continue
         after = x.score - policy.late_penalty(x.received_at, d, a.rules(), x.score)
         if after > counted_score and (best is None or after > best["score"]):
@@ -202,12 +203,12 @@ def regrade_progress(session: Session, slug: str) -> dict:
     """Regrade jobs still waiting, and how many of this batch are done (the batch starts at the
     oldest regrade still waiting)."""
     base = (select(Job).join(Submission, Submission.id == Job.submission_id)
-            .where(Submission.assessment == slug, Job.kind == "regrade"))
-    pending = session.scalars(base.where(Job.state.in_(("queued", "running")))).all()
+            .where(Submission.assessment == slug, Job.kind == JobKind.REGRADE))
+    pending = session.scalars(base.where(Job.state.in_(PENDING_JOB))).all()
     if not pending:
         return {"pending": 0, "done": 0, "total": 0}
     start = min(j.queued_at for j in pending)
-    done = len(session.scalars(base.where(Job.state.in_(("done", "failed")), Job.queued_at >= start)).all())
+    done = len(session.scalars(base.where(Job.state.in_(FINAL_JOB), Job.queued_at >= start)).all())
     return {"pending": len(pending), "done": done, "total": done + len(pending)}
 
 
@@ -217,7 +218,7 @@ def queue_details(session: Session, lease_seconds: float, now: datetime | None =
     hour_ago = now - timedelta(hours=1)
     graded_hour = session.scalar(select(func.count()).select_from(Result)
                                  .where(Result.created_at >= hour_ago)) or 0
-    finished = session.scalars(select(Job).where(Job.state == "done", Job.finished_at >= hour_ago,
+    finished = session.scalars(select(Job).where(Job.state == JobState.DONE, Job.finished_at >= hour_ago,
                                                  Job.started_at.is_not(None))).all()
     durations = [(j.finished_at - j.started_at).total_seconds() for j in finished]
     errors = session.execute(select(Job, Submission, User)
@@ -226,7 +227,7 @@ def queue_details(session: Session, lease_seconds: float, now: datetime | None =
                              .where(Job.last_error.is_not(None)).order_by(Job.id.desc()).limit(20)).all()
     # Workers report through their jobs: a running job's heartbeat, or a recorded result.
     seen: dict[str, dict] = {}
-    for j in session.scalars(select(Job).where(Job.state == "running", Job.lease_owner.is_not(None))):
+    for j in session.scalars(select(Job).where(Job.state == JobState.RUNNING, Job.lease_owner.is_not(None))):
         seen[j.lease_owner] = {"name": j.lease_owner, "last": j.heartbeat_at, "busy": True}
     for name, last in session.execute(select(Result.worker, func.max(Result.created_at))
                                       .where(Result.created_at >= hour_ago).group_by(Result.worker)):

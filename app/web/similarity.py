@@ -179,7 +179,8 @@ async def similarity_status(request: Request, report_id: int) -> Response:
     _, found, stop = await _report(request, report_id)
     if stop:
         return stop
-    return JSONResponse({"state": found.state, "done": found.done, "total": found.total})
+    return JSONResponse({"state": found.state, "pending": found.state.is_pending, "done": found.done,
+                         "total": found.total})
 
 
 def _pair_of(found: reports.ReportView, kind: str, index: int) -> Pair | None:

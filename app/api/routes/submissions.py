@@ -12,6 +12,7 @@ from app.api.deps import UserDep
 from app.course import extensions, submissions, uploads
 from app.exceptions import ApiError, NotFound
 from app.store.models import User
+from app.store.states import SubmissionStatus
 
 router = APIRouter(tags=["submissions"])
 
@@ -56,7 +57,7 @@ async def _wait_for_grade(request: Request, user: User, sub_id: int, seconds: fl
     end = loop.time() + seconds
     while True:
         view = await run_in_threadpool(_view, request, user, sub_id)
-        if view["status"] in ("graded", "error") or loop.time() >= end:
+        if SubmissionStatus(view["status"]).is_final or loop.time() >= end:
             return view
         await asyncio.sleep(0.25)
 
