@@ -61,6 +61,15 @@ class Suite:
         """Section name -> points, read from the sections themselves (in order)."""
         return {s.name: s.points for s in self.build("points")}
 
+    @cached_property
+    def required_files(self) -> tuple[str, ...]:
+        """The graded modules a handin must hold (the reference's, beside its packages); none when
+        the layout accepts any one of `needs_one_of` instead (the bonus grades whichever it finds)."""
+        if self.layout.needs_one_of:
+            return ()
+        return tuple(sorted(str(p.relative_to(self.reference_root)) for package in self.layout.packages
+                            for p in (self.reference_root / package).rglob("*.py") if p.name != "__init__.py"))
+
     @property
     def max_score(self) -> int:
         return sum(self.section_points.values())

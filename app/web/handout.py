@@ -14,6 +14,7 @@ from fastapi.responses import PlainTextResponse
 
 from app.exceptions import ApiError
 from app.store.states import FINAL_SUBMISSION
+from grader.suite import Suite
 
 router = APIRouter()
 
@@ -28,9 +29,15 @@ BASE_URL="${GRADER_URL:-$DEFAULT_URL}"
 SLUG="${GRADER_ASSESSMENT:-$DEFAULT_SLUG}"
 WAIT="${GRADER_WAIT:-300}"
 
-for d in __PACKAGES__; do
-  [ -d "$d" ] || { echo "error: run this from the handout folder (no $d/ here)." >&2; exit 1; }
-done
+# Check the layout and the graded files before building: a handin built in the wrong folder
+# (another assignment's, or without models/) stops here instead of being graded zero.
+PROBLEMS=()
+__CHECKS__
+if [ ${#PROBLEMS[@]} -gt 0 ]; then
+  for p in "${PROBLEMS[@]}"; do echo "error: $p" >&2; done
+  echo "Nothing was built or submitted." >&2
+  exit 1
+fi
 tar --exclude='__pycache__' --exclude='*.pyc' --exclude='.DS_Store' --exclude='._*' \
     -cf handin.tar __PACKAGES__
 echo "Built handin.tar ($(wc -c < handin.tar) bytes)."
@@ -59,8 +66,10 @@ python3 - "$BODY" "$BASE_URL" <<'PY'
 import json, sys
 b = json.load(open(sys.argv[1]))
 print(f"Submission {b['id']} (version {b['version']}): {b['status']}")
+page = b.get("page_url") or ""
+page = page if page.startswith("http") else sys.argv[2] + page
 if b["status"] not in __FINAL_STATUSES__:
-    print(f"Still {b['status']}; see {sys.argv[2]}{b['url']} later."); sys.exit(0)
+    print(f"Still {b['status']}; see {page} later."); sys.exit(0)
 if b.get("grader_error"):
     print("Grader error (not your fault, does not count): " + b["grader_error"]); sys.exit(1)
 if b.get("handin_error"):
@@ -80,13 +89,18 @@ print(f"Total for this assessment (counted: {p.get('counted_rule')}): {p.get('as
 for s in secs:   # what failed: each failing section's first failing test and its first message
     if s["passed"]:
         continue
+    if s.get("message"):   # the section's own message (a syntax or import error: file and line)
+        print(f"\n{s['name']}:")
+        print("\n".join("    " + line for line in s["message"].strip().splitlines()[:6]))
+        continue
     t = next((t for t in s.get("tests", []) if not t["passed"]), None)
     c = next((c for c in (t or {}).get("checks", []) if not c["passed"]), None)
-    first = c["message"] if c else ((t or {}).get("message") or s.get("message") or "").strip()
+    first = c["message"] if c else ((t or {}).get("message") or "").strip()
     print(f"\n{s['name']}: {t['name'] if t else 'did not run'}")
     print("    " + (first.splitlines()[0] if first else "failed"))
-if b.get("page_url"):
-    print(f"\nFeedback page: {sys.argv[2]}{b['page_url']}")
+if b.get("summary"):
+    print("\n" + b["summary"])
+print(f"Feedback page: {page}")
 PY
 '''
 
@@ -100,9 +114,30 @@ def create_tarball(request: Request, assessment: str | None = None) -> PlainText
         raise ApiError(404, "not_found", "There is no such assessment.")
     layout = assessments[slug].grading_suite.layout   # the folders this assessment's archive holds
     base = request.app.state.settings.base_url.rstrip("/")   # never the Host header
-    text = (SCRIPT.replace("__BASE__", shlex.quote(base)).replace("__SLUG__", shlex.quote(slug))
+    text = (SCRIPT.replace("__CHECKS__", _checks(assessments[slug].grading_suite))
+            .replace("__BASE__", shlex.quote(base)).replace("__SLUG__", shlex.quote(slug))
             .replace("__PACKAGES__", " ".join(layout.packages)).replace("__FOLDERS__", layout.summary)
             .replace("__FINAL_STATUSES__", repr(tuple(str(s) for s in FINAL_SUBMISSION))))
     return PlainTextResponse(text, media_type="text/x-shellscript",
                              headers={"Content-Disposition": 'attachment; filename="create_tarball.sh"'})
 
+
+
+def _checks(suite: Suite) -> str:
+    """Shell lines adding to PROBLEMS what the grader would refuse or grade zero: another
+    assessment's layout, a missing package folder, none of the needed files, missing graded files."""
+    layout, q = suite.layout, shlex.quote
+    lines = [f"[ -e {q(m.present)} ] && [ ! -e {q(m.absent)} ] && PROBLEMS+=({q(m.message)})"
+             for m in layout.misplaced]
+    lines += [f"[ -d {q(d)} ] || PROBLEMS+=({q(f'run this from the handout folder (no {d}/ here).')})"
+              for d in layout.packages]
+    if layout.needs_one_of:
+        tests = " || ".join(f"[ -e {q(f)} ]" for f in layout.needs_one_of)
+        lines.append(f"{{ {tests}; }} || PROBLEMS+=({q(layout.none_of_them)})")
+    if suite.required_files:
+        lines.append("MISSING=()")
+        lines.append(f"for f in {' '.join(q(f) for f in suite.required_files)}; do "
+                     '[ -f "$f" ] || MISSING+=("$f"); done')
+        lines.append('[ ${#MISSING[@]} -eq 0 ] || PROBLEMS+=("missing graded file(s): ${MISSING[*]} '
+                     '(every one is graded; run this from your handout folder).")')
+    return "\n".join(lines)

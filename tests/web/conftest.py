@@ -220,7 +220,7 @@ def seeded(live_server, handins) -> dict[str, int]:
             r = client.post("/api/v1/assessments/hw1p1/submissions", params={"wait": 240},
                             headers={"Authorization": f"Bearer {live_server.token(name)}"},
                             files={"handin": ("handin.tar", handins[kind].read_bytes())})
-            assert r.status_code == 202, r.text
+            assert r.status_code == 200, r.text   # graded within the wait
             assert r.json()["status"] == "graded", r.json()
             ids[name] = r.json()["id"]
     return ids

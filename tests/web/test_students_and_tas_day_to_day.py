@@ -211,7 +211,7 @@ def _submit_api(live_server, name: str, data: bytes) -> dict:
         r = client.post("/api/v1/assessments/hw1p1/submissions", params={"wait": 240},
                         headers={"Authorization": f"Bearer {live_server.token(name)}"},
                         files={"handin": ("my-handin.tar", data)})
-    assert r.status_code == 202, r.text
+    assert r.status_code == 200, r.text   # graded within the wait
     return r.json()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from app.api import deps
@@ -38,8 +39,9 @@ def list_assessments(request: Request, user: UserDep) -> list[dict]:
              openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {
                  "schema": {"type": "object", "required": ["handin"],
                             "properties": {"handin": {"type": "string", "format": "binary"}}}}}}})
-async def submit(slug: str, request: Request, user: UserDep, wait: float = 0) -> dict:
-    """Upload `handin` (multipart). 202 once it is stored; `?wait=SECONDS` waits for the grade."""
+async def submit(slug: str, request: Request, user: UserDep, wait: float = 0, verbose: bool = False) -> Response:
+    """Upload `handin` (multipart). 202 once it is stored; `?wait=SECONDS` waits for the grade and
+    answers 200 with a one-line `summary` once graded. Passing tests' checks only with `?verbose=1`."""
     a = deps.find_assessment(request, slug)
     # every check, limit and the storage are app/course/uploads.py's; UploadRefused is an ApiError
     accepted = await uploads.accept_upload(request, uploads.Upload.of(request, a, user))
@@ -48,8 +50,33 @@ async def submit(slug: str, request: Request, user: UserDep, wait: float = 0) ->
     if wait > 0:
         view = await _wait_for_grade(request, user, accepted.submission_id,
                                      min(wait, deps.settings(request).max_wait_seconds))
-        body |= view
-    return body
+        body |= view if verbose else _without_passing_checks(view)
+    # absolute: the script and curl print it for the student to open
+    body["page_url"] = deps.settings(request).base_url.rstrip("/") + f"/submissions/{accepted.submission_id}"
+    done = SubmissionStatus(body["status"]).is_final
+    if done:
+        body["summary"] = _summary(body)
+    return JSONResponse(body, status_code=200 if done else 202)
+
+
+def _without_passing_checks(view: dict) -> dict:
+    """A passing test keeps its name and points; its list of passing checks only with ?verbose=1."""
+    sections = [s | {"tests": [{k: v for k, v in t.items() if k != "checks"} if t.get("passed") else t
+                               for t in s.get("tests", [])]} for s in view.get("sections", [])]
+    return view | {"sections": sections}
+
+
+def _summary(view: dict) -> str:
+    """One line: the score and which sections failed (or why nothing was graded)."""
+    if view.get("grader_error"):
+        return "Grader error (not your fault, does not count): " + view["grader_error"].splitlines()[0]
+    if view.get("handin_error"):
+        return "Cannot grade this handin: " + view["handin_error"].splitlines()[0]
+    failed = [s["name"] for s in view.get("sections", []) if not s.get("passed")]
+    score = f"{view.get('score')}/{view.get('max_score')}"
+    if not failed:
+        return f"{score}: every section passed."
+    return f"{score}: {len(failed)} section(s) failed: {', '.join(failed)}."
 
 
 async def _wait_for_grade(request: Request, user: User, sub_id: int, seconds: float) -> dict:
