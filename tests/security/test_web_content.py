@@ -6,10 +6,12 @@ from __future__ import annotations
 import csv
 import io
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from support import REFERENCE
 
 from .conftest import form_token, page_login, threaded_server
 
@@ -21,9 +23,8 @@ CHROMIUM = "/usr/bin/chromium"
 
 def _run_script(text: str, folder: Path) -> subprocess.CompletedProcess:
     """Run the served script as a student would, in a handout folder, building only (--no-submit)."""
-    for d in ("models", "mytorch"):
-        (folder / d).mkdir(parents=True, exist_ok=True)
-        (folder / d / "__init__.py").write_text("")
+    for d in ("models", "mytorch"):   # a complete handout folder: the script checks it before building
+        shutil.copytree(REFERENCE / d, folder / d, dirs_exist_ok=True)
     (folder / "create_tarball.sh").write_text(text)
     return subprocess.run(["bash", "create_tarball.sh", "--no-submit"], cwd=folder, check=False, capture_output=True,
                           text=True, timeout=120)
