@@ -17,7 +17,7 @@ from app.exceptions import NotFound
 from app.grading import queue
 from app.grading.worker import work_dir_health
 from app.store.models import utcnow
-from app.web import queries
+from app.web import flash, queries
 from app.web.common import (
     assessment_or_none,
     error_page,
@@ -173,6 +173,8 @@ async def queue_page(request: Request) -> Response:
 
 def _students(request: Request, principal: Principal, status_code: int = 200, slug: str = "",
               **extra) -> Response:
+    if shown := request.query_params.get("shown"):   # a form's result, once (app.web.flash)
+        extra = flash.flashes(request).take(principal.user.id, shown) | extra
     slug = slug or str(request.query_params.get("assessment") or _default_slug(request))
     search = str(request.query_params.get("q", "")).strip()
     try:
@@ -204,7 +206,7 @@ async def import_roster(request: Request) -> Response:
         return stop
     upload = (await read_form(request)).get("roster")
     if upload is None or isinstance(upload, str) or not upload.filename:
-        return await run_in_threadpool(_students, request, principal, 400, error="Choose a CSV file to import.")
+        return _after_post(request, principal, error="Choose a CSV file to import.")
     data = await upload.read(5 << 20)
 
     def run():
@@ -216,11 +218,10 @@ async def import_roster(request: Request) -> Response:
     try:
         links = await run_in_threadpool(run)
     except (UnicodeDecodeError, ValueError) as exc:
-        return await run_in_threadpool(_students, request, principal, 400,
-                                       error=f"That file could not be read as a CSV roster ({exc}).")
+        return _after_post(request, principal, error=f"That file could not be read as a CSV roster ({exc}).")
     notice = f"Imported {len(links)} new student(s)." if links else \
         "No new students: every username in the file already exists (or the file has no username column)."
-    return await run_in_threadpool(_students, request, principal, links=links, notice=notice)
+    return _after_post(request, principal, links=links, notice=notice)
 
 
 @router.post("/students/{username}/activation", response_class=HTMLResponse)
@@ -263,7 +264,7 @@ async def set_extension(request: Request, username: str) -> Response:
     try:
         days, hours = float(form.get("days") or 0), float(form.get("hours") or 0)
     except ValueError:
-        return await run_in_threadpool(_students, request, principal, 400, error="Days and hours are numbers.")
+        return _after_post(request, principal, slug=slug, error="Days and hours are numbers.")
     seconds = int(days * 86400 + hours * 3600)
     try:
         await run_in_threadpool(extensions.set_extension, _db(request), slug, username, seconds, principal.user)
@@ -272,8 +273,31 @@ async def set_extension(request: Request, username: str) -> Response:
     except accounts.NotAllowed:
         return error_page(request, principal, 403, "A TA grants extensions to students only.")
     what = f"an extension of {days:g} day(s) {hours:g} hour(s)" if seconds > 0 else "no extension"
-    return await run_in_threadpool(_students, request, principal, slug=slug,
-                                   notice=f"{username} now has {what} on {slug}.")
+    return _after_post(request, principal, slug=slug, notice=f"{username} now has {what} on {slug}.")
+
+
+def _after_post(request: Request, principal: Principal, slug: str = "", **shown) -> RedirectResponse:
+    """303 to the Students page, which shows SHOWN once: a reload is a plain GET, never a resend."""
+    key = flash.flashes(request).put(principal.user.id, shown)
+    query = {"assessment": slug} if slug else {}
+    return RedirectResponse(f"/ta/students?{_query(query | {'shown': key})}", status_code=303)
+
+
+# A POST-only address opened again (history, a bookmark): the page it belongs to, not a 405.
+@router.get("/students/import")
+@router.get("/students/{username}/extension")
+async def students_again(request: Request) -> RedirectResponse:
+    return RedirectResponse("/ta/students", status_code=303)
+
+
+@router.get("/submissions/{submission_id}/regrade")
+async def regrade_one_again(submission_id: int) -> RedirectResponse:
+    return RedirectResponse(f"/submissions/{submission_id}", status_code=303)
+
+
+@router.get("/assessments/{slug}/regrade")
+async def regrade_all_again(slug: str) -> RedirectResponse:
+    return RedirectResponse(f"/ta/submissions?{_query({'assessment': slug})}", status_code=303)
 
 
 # ---------------------------------------------------------------------------------------------

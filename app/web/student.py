@@ -198,6 +198,12 @@ async def submit(request: Request, slug: str) -> Response:
     return render(request, "assessment.html", principal, status_code=status, a=a, upload_error=error, **ctx)
 
 
+@router.get("/assessments/{slug}/submit")
+async def submit_again(slug: str) -> RedirectResponse:
+    """The upload's address opened again (history, a bookmark): its page, not a 405."""
+    return RedirectResponse(f"/assessments/{quote(slug)}", status_code=303)
+
+
 @router.get("/submissions/{submission_id}", response_class=HTMLResponse)
 async def submission_page(request: Request, submission_id: int) -> Response:
     principal = await viewer(request)

@@ -269,6 +269,12 @@ def test_roster_import_activation_extension_and_roles(new_page, browser, live_se
     expect(page.get_by_role("status")).to_contain_text("Imported 1 new student")
     link = page.locator("code.activation-link").first.inner_text()
     assert "/activate?token=" in link
+    # post, redirect, get: the address is the Students page, and a reload neither imports again
+    # nor shows the one-time links twice (issue 20 item 9)
+    assert page.url.split("?")[0].endswith("/ta/students"), page.url
+    page.reload()
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
+    expect(page.locator("code.activation-link")).to_have_count(0)
 
     # Extension for carol, then a role change for erin.
     row = page.locator("#user-carol")

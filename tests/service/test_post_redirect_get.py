@@ -1,0 +1,86 @@
+"""Post, then redirect, then get on the forms (issue 20 item 9): each POST answers 303 to a page,
+the page shows the form's result once, a reload of it is a plain GET (no resend prompt, no
+activation links shown twice), and a POST-only address opened again is its page, not a 405."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+
+def _login(service, name: str) -> tuple[TestClient, str]:
+    client = TestClient(service.app, follow_redirects=False)
+    form = client.get("/login").text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+    r = client.post("/login", data={"username": name, "password": f"{name}-password", "next": "/",
+                                    "csrf_token": token})
+    assert r.status_code == 303, r.text
+    return client, client.get("/api/v1/me").json()["csrf_token"]
+
+
+@pytest.fixture
+def tina(service):
+    client, csrf = _login(service, "tina")
+    yield client, csrf
+    client.close()
+
+
+def test_roster_import_redirects_and_shows_the_links_once(tina):
+    client, csrf = tina
+    roster = b"username,name,email\nsam,Sam S,sam@example.edu\n"
+    r = client.post("/ta/students/import", data={"csrf_token": csrf}, files={"roster": ("r.csv", roster)})
+    assert r.status_code == 303 and r.headers["location"].startswith("/ta/students?"), r.text[:300]
+    page = client.get(r.headers["location"])
+    assert page.status_code == 200 and "Imported 1 new student(s)." in page.text
+    assert page.text.count("/activate?token=") == 1
+    again = client.get(r.headers["location"])   # the reload: the page, without the secrets
+    assert again.status_code == 200 and "/activate?token=" not in again.text
+    assert "Imported 1 new student(s)." not in again.text
+
+
+def test_a_refused_roster_redirects_with_its_reason(tina):
+    client, csrf = tina
+    r = client.post("/ta/students/import", data={"csrf_token": csrf},
+                    files={"roster": ("r.csv", b"username,name\n@SUM(1+1),Evil\n")})
+    assert r.status_code == 303
+    page = client.get(r.headers["location"])
+    assert page.status_code == 200 and "could not be read as a CSV roster" in page.text and "line 2" in page.text
+
+
+def test_extension_redirects_and_shows_its_notice(tina, service):
+    client, csrf = tina
+    r = client.post("/ta/students/alice/extension",
+                    data={"csrf_token": csrf, "assessment": "open", "days": "2", "hours": "0"})
+    assert r.status_code == 303 and "assessment=open" in r.headers["location"]
+    page = client.get(r.headers["location"])
+    assert "alice now has an extension of 2 day(s) 0 hour(s) on open." in page.text
+    listed = {a["slug"]: a for a in service.get("alice", "/api/v1/assessments").json()}
+    assert listed["open"]["extension_seconds"] == 2 * 86400
+
+
+def test_another_users_result_key_shows_nothing(tina, service):
+    client, csrf = tina
+    r = client.post("/ta/students/import", data={"csrf_token": csrf},
+                    files={"roster": ("r.csv", b"username,name\nkim,Kim K\n")})
+    location = r.headers["location"]
+    from app.auth import admin
+    admin.add_user(service.db, "ted", "ta", "ted-password")
+    other, _ = _login(service, "ted")
+    page = other.get(location)   # a leaked URL: the links stay with the TA who imported them
+    assert page.status_code == 200 and "/activate?token=" not in page.text
+    other.close()
+
+
+@pytest.mark.parametrize("address, page", [
+    ("/assessments/open/submit", "/assessments/open"),
+    ("/ta/students/import", "/ta/students"),
+    ("/ta/students/alice/extension", "/ta/students"),
+    ("/ta/submissions/7/regrade", "/submissions/7"),
+    ("/ta/assessments/open/regrade", "/ta/submissions?assessment=open"),
+])
+def test_a_post_only_address_opened_again_is_its_page_not_a_405(tina, address, page):
+    client, _ = tina
+    r = client.get(address)
+    assert r.status_code == 303 and r.headers["location"] == page
