@@ -38,7 +38,8 @@ a fresh copy of input KEY whatever it is called with.
 
 The package may also name "flat" folders (HW2P1's handout puts mytorch/, mytorch/nn/ and models/ on
 sys.path, so its files import each other as `from resampling import *`): a top-level name that no
-installed module has resolves to FOLDER/NAME.py, the first folder that has it.
+installed module has resolves to FOLDER/NAME.py (or to the folder FOLDER/NAME, as a package), the
+first folder that has it.
 
 Command line (inside the sandbox): runner.py PLANS_JSON INPUTS_BIN HANDIN_DIR OUT_DIR SECTION_INDEX
 (INPUTS_BIN: the raw input arrays the plans' "arrays" index; see `unpack_arrays`).
@@ -194,10 +195,16 @@ class FlatFinder(importlib.abc.MetaPathFinder):
         if "." in fullname:
             return None
         for folder in self.folders:
-            file = os.path.join(self.root, folder, fullname + ".py")
-            if os.path.isfile(file):
+            base = os.path.join(self.root, folder, fullname)
+            if os.path.isfile(base + ".py"):
                 self.loaded.add(fullname)
-                return importlib.util.spec_from_file_location(fullname, file, loader=importlib.machinery.SourceFileLoader(fullname, file))
+                loader = importlib.machinery.SourceFileLoader(fullname, base + ".py")
+                return importlib.util.spec_from_file_location(fullname, base + ".py", loader=loader)
+            if os.path.isdir(base):  # `from nn.resampling import *` with mytorch/ on the path
+                self.loaded.add(fullname)
+                spec = importlib.machinery.ModuleSpec(fullname, None, is_package=True)
+                spec.submodule_search_locations = [base]
+                return spec
         return None
 
 
@@ -228,7 +235,7 @@ def package_under_test(root: str, package: dict):
         sys.dont_write_bytecode, sys.pycache_prefix = dont_write, prefix
         sys.meta_path.remove(finder)
         sys.meta_path.remove(flat)
-        for name in [n for n in sys.modules if n.split(".")[0] in top_level or n in flat.loaded]:
+        for name in [n for n in sys.modules if n.split(".")[0] in top_level or n.split(".")[0] in flat.loaded]:
             del sys.modules[name]
         sys.modules.update(saved)
 

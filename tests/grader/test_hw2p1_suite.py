@@ -188,3 +188,18 @@ def test_a_handin_file_named_like_a_stdlib_module_does_not_replace_it(tmp_path):
         assert user.DUMPED == "7"
         assert "helper" in sys.modules
     assert "helper" not in sys.modules and "mytorch.nn.user" not in sys.modules
+
+
+CORRECT_VARIANTS = {
+    "pool.py imports `from nn.resampling import *` (mytorch/ on the path makes nn/ a package)": [
+        ("mytorch/nn/pool.py", "from resampling import Downsample2d", "from nn.resampling import Downsample2d")],
+    "Conv1d_stride1 adds dLdb up across backward calls (zero_grads resets it)": [
+        ("mytorch/nn/Conv1d.py", "self.dLdb = dLdZ.sum(axis=(0, 2))", "self.dLdb = self.dLdb + dLdZ.sum(axis=(0, 2))")],
+}
+
+
+@pytest.mark.parametrize("name", list(CORRECT_VARIANTS))
+def test_a_correct_variant_keeps_100(name, tmp_path, executor):
+    root = build(tmp_path / "h", bare_imports=True, edits=CORRECT_VARIANTS[name])
+    result = grade(tar_bytes(root), executor, suite=HW2P1)
+    assert lost(result) == set() and result.score == 100
