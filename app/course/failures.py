@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from app.course import standings
 from app.course.assessments import Assessment
 from app.course.submissions import stored_result
-from app.store.models import Result, Submission
+from app.store.models import Result, Submission, User
 from grader.result import CheckResult, GradeResult, TestResult
 
 _NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?", re.IGNORECASE)
@@ -77,8 +77,10 @@ def first_failure(result: GradeResult) -> tuple[str, str, str] | None:
 
 def class_failures(session: Session, a: Assessment) -> tuple[list[FailureGroup], int]:
     """Groups, most students first, and how many students have a graded counted submission."""
-    counted = {r.standing.counted.ident: r.user for r in standings.standings(session, a)
-               if r.standing.counted is not None}
+    counted_ids = list(standings.counted_submissions(session, a).values())
+    counted = {sub_id: user for sub_id, user in session.execute(
+        select(Submission.id, User).join(User, User.id == Submission.user_id)
+        .where(Submission.id.in_(counted_ids)))} if counted_ids else {}
     groups: dict[tuple, FailureGroup] = {}
     rows = session.execute(select(Submission.id, Result.body)
                            .join(Result, Result.id == Submission.result_id)

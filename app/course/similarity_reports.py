@@ -101,17 +101,17 @@ def start_in_background(db: Database, a: Assessment, report_id: int) -> threadin
 
 def counted_handins(db: Database, a: Assessment) -> dict[str, tuple[int, bytes]]:
     """Each student's counted submission (the one the scoreboard uses): username -> (id, archive)."""
-    from app.course.standings import standings
+    from app.course.standings import counted_submissions
 
     with db.read_session() as s:
-        chosen = {row.user.username: row.standing.counted.ident
-                  for row in standings(s, a) if row.standing.counted is not None}
+        chosen = list(counted_submissions(s, a).values())
         if not chosen:
             return {}
-        subs = s.execute(select(Submission.id, Blob.data).join(Blob, Blob.sha256 == Submission.blob_sha256)
-                         .where(Submission.id.in_(list(chosen.values())))).all()
-        data = dict(subs)
-        return {user: (sub_id, data[sub_id]) for user, sub_id in chosen.items()}
+        rows = s.execute(select(User.username, Submission.id, Blob.data)
+                         .join(Submission, Submission.user_id == User.id)
+                         .join(Blob, Blob.sha256 == Submission.blob_sha256)
+                         .where(Submission.id.in_(chosen)).order_by(User.username)).all()
+        return {username: (sub_id, data) for username, sub_id, data in rows}
 
 
 def skeleton_for(a: Assessment) -> dict[str, str]:

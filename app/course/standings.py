@@ -9,7 +9,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from app.course import policy
@@ -26,31 +26,66 @@ class Row:
     count: int
     last_received: datetime | None
     sections: list[dict]
+    counted: Submission | None = None   # the submission that counts
+
+
+def _students_attempts(session: Session, a: Assessment) -> tuple[dict[int, list[Submission]], dict[int, int]]:
+    """Every student's submissions to A (oldest first) and their extension in seconds: one query."""
+    rows = session.execute(
+        select(Submission, Extension.seconds)
+        .join(User, User.id == Submission.user_id)
+        .outerjoin(Extension, and_(Extension.user_id == Submission.user_id, Extension.assessment == a.slug))
+        .where(Submission.assessment == a.slug, User.role == "student")
+        .order_by(Submission.id)).all()
+    by_user: dict[int, list[Submission]] = defaultdict(list)
+    extension: dict[int, int] = {}
+    for sub, seconds in rows:
+        by_user[sub.user_id].append(sub)
+        extension[sub.user_id] = seconds or 0
+    return by_user, extension
+
+
+def _standing(subs: list[Submission], extension_seconds: int, a: Assessment) -> policy.Standing:
+    d = policy.deadlines_for(a.rules(), extension_seconds)
+    return policy.standing([as_attempt(x) for x in subs], d, a.rules())
+
+
+def counted_submissions(session: Session, a: Assessment) -> dict[int, int]:
+    """Which submission counts: student's user id -> the id of their submission that counts for A
+    (students with none left out). The one rule behind standings, the gradebook, failures,
+    similarity reports and the TA lists, loaded in one query."""
+    by_user, extension = _students_attempts(session, a)
+    counted = {}
+    for user_id, subs in by_user.items():
+        stand = _standing(subs, extension[user_id], a)
+        if stand.counted is not None:
+            counted[user_id] = stand.counted.ident
+    return counted
 
 
 def standings(session: Session, a: Assessment, include_empty: bool = False) -> list[Row]:
-    subs = session.scalars(select(Submission).where(Submission.assessment == a.slug)
-                           .order_by(Submission.id)).all()
-    by_user: dict[int, list[Submission]] = defaultdict(list)
-    for sub in subs:
-        by_user[sub.user_id].append(sub)
-    exts = dict(session.execute(select(Extension.user_id, Extension.seconds)
-                                .where(Extension.assessment == a.slug)).all())
+    """Each student's standing, best first; a fixed number of queries whatever the class size."""
+    by_user, extension = _students_attempts(session, a)
     users = session.scalars(select(User).where(User.role == "student").order_by(User.username)).all()
+    stands = {uid: _standing(subs, extension[uid], a) for uid, subs in by_user.items()}
+    chosen = {s.counted.ident for s in stands.values() if s.counted is not None}
+    result_ids = [x.result_id for subs in by_user.values() for x in subs if x.id in chosen]
+    bodies = dict(session.execute(select(Result.id, Result.body).where(Result.id.in_(result_ids))).all()
+                  ) if result_ids else {}
     rows = []
     for user in users:
         mine = by_user.get(user.id, [])
         if not mine and not include_empty:
             continue
-        d = policy.deadlines_for(a.rules(), exts.get(user.id, 0))
-        stand = policy.standing([as_attempt(x) for x in mine], d, a.rules())
-        sections = []
+        stand = stands.get(user.id) or _standing([], 0, a)
+        sections, counted = [], None
         if stand.counted is not None:
-            chosen = next(x for x in mine if x.id == stand.counted.ident)
-            result = stored_result(session.get(Result, chosen.result_id).body)
+            counted = next(x for x in mine if x.id == stand.counted.ident)
+            result = stored_result(bodies[counted.result_id])
             sections = [{"name": x.name, "score": x.score, "max_score": x.max_score} for x in result.sections]
         counting = [x for x in mine if x.status != SubmissionStatus.ERROR]
-        rows.append(Row(user, stand, len(counting), max((x.received_at for x in mine), default=None), sections))
+        rows.append(Row(user, stand, len(counting), max((x.received_at for x in mine), default=None), sections,
+                        counted))
     rows.sort(key=lambda r: (-r.standing.total, r.user.username))
     return rows
 
@@ -97,9 +132,7 @@ def gradebook_csv(session: Session, a: Assessment) -> str:
                 "early_bonus", *names, "submissions", "counted_version", "last_submission"])
     for r in standings(session, a, include_empty=True):
         by_name = {x["name"]: x["score"] for x in r.sections}
-        counted_version = ""
-        if r.standing.counted is not None:
-            counted_version = session.get(Submission, r.standing.counted.ident).version
+        counted_version = r.counted.version if r.counted is not None else ""
         w.writerow([r.user.username, r.user.display_name, r.user.email, r.standing.total, r.standing.raw,
                     r.standing.late_days, r.standing.late_penalty, r.standing.early_bonus,
                     *[by_name.get(n, "") for n in names], r.count, counted_version,

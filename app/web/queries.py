@@ -143,8 +143,7 @@ def open_assessment(assessments: list[Assessment], now: datetime | None = None) 
 
 def counted_ids(session: Session, a: Assessment) -> dict[int, int]:
     """user id -> the id of their submission that counts for A."""
-    return {r.user.id: r.standing.counted.ident for r in standings.standings(session, a)
-            if r.standing.counted is not None}
+    return standings.counted_submissions(session, a)
 
 
 def section_marks(session: Session, result_ids: list[int]) -> dict[int, list[dict]]:

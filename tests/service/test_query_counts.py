@@ -64,3 +64,37 @@ def test_a_list_of_submissions_costs_the_same_for_3_rows_and_30(service, who, ur
     add_graded(service, "alice", 27)
     many = cost(service, who, url)
     assert many == few, f"{few} statements for 3 rows, {many} for 30"
+
+
+def add_students_with_a_grade(service, first: int, count: int) -> None:
+    """COUNT more students, each with one graded submission (half failing a section)."""
+    from app.auth import admin
+
+    a = service.app.state.assessments["open"]
+    failing = {**BODY, "score": 0, "sections": [{**BODY["sections"][0], "score": 0, "passed": False,
+                                                  "tests": [{"name": "handout case", "passed": False,
+                                                             "message": "wrong values"}]}]}
+    for i in range(first, first + count):
+        admin.add_user(service.db, f"s{i:03d}", "student", None)
+        with service.db.read_session() as s:
+            user = s.query(User).filter_by(username=f"s{i:03d}").one()
+        submissions.create_submission(service.db, a, user, f"handin of {i}".encode(), "h.tar",
+                                      datetime.now(UTC) - timedelta(minutes=5))
+        claim = queue.claim(service.db, "test", 60)
+        body = failing if i % 2 else BODY
+        assert queue.record_result(service.db, claim, "test", score=body["score"], max_score=100,
+                                   body=json.dumps(body), handin_error=None)
+
+
+@pytest.mark.parametrize("url", [
+    "/ta/assessments/open/scoreboard",            # the TA scoreboard page
+    "/api/v1/assessments/open/scoreboard",        # the scoreboard over the API
+    "/api/v1/assessments/open/gradebook.csv",     # the gradebook
+    "/ta/assessments/open/failures",              # failures grouped across the class
+])
+def test_a_class_list_costs_the_same_for_5_students_and_50(service, url):
+    add_students_with_a_grade(service, 0, 5)
+    few = cost(service, "tina", url)
+    add_students_with_a_grade(service, 5, 45)
+    many = cost(service, "tina", url)
+    assert many == few, f"{few} statements for 5 students, {many} for 50"
