@@ -35,7 +35,19 @@ def list_assessments(request: Request, user: UserDep) -> list[dict]:
     return out
 
 
+# The upload's answer is built by hand (202 stored, or 200 graded when ?wait= saw the grade), so
+# its schema is declared here rather than derived from a return type.
+_SUBMITTED = {"content": {"application/json": {"schema": {
+    "type": "object", "required": ["id", "version", "status", "url"],
+    "properties": {"id": {"type": "integer"}, "version": {"type": "integer"},
+                   "status": {"type": "string", "enum": [str(s) for s in SubmissionStatus]},
+                   "url": {"type": "string"}, "summary": {"type": "string"}},
+    "additionalProperties": True}}}}
+
+
 @router.post("/assessments/{slug}/submissions", status_code=202,
+             responses={200: {"description": "Stored and graded within ?wait=", **_SUBMITTED},
+                        202: {"description": "Stored; grading is queued", **_SUBMITTED}},
              openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {
                  "schema": {"type": "object", "required": ["handin"],
                             "properties": {"handin": {"type": "string", "format": "binary"}}}}}}})
@@ -109,7 +121,9 @@ def get_submission(submission_id: int, request: Request, user: UserDep) -> dict:
     return _view(request, user, submission_id)
 
 
-@router.get("/submissions/{submission_id}/handin")
+@router.get("/submissions/{submission_id}/handin", response_class=Response,
+            responses={200: {"description": "The handin archive as it was uploaded", "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
 def download_handin(submission_id: int, request: Request, user: UserDep) -> Response:
     with deps.database(request).read_session() as s:
         sub = _visible_submission(s, user, submission_id)
