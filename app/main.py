@@ -36,7 +36,8 @@ def _sandbox_name(pool, settings: Settings) -> str:
 
 def create_app(settings: Settings | None = None, *, workers: int | None = None,
                db: Database | None = None) -> FastAPI:
-    """WORKERS in-process grading threads, started with the app (default: none)."""
+    """WORKERS grading threads started with the app (tests; default none). `grader serve` instead hands
+    it its worker processes (app.state.worker_pool) and their count."""
     settings = settings or Settings()
     db = db or Database(settings.db_url)
     check_schema(db.engine)   # refuse to start on a schema that is behind

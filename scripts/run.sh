@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Set everything up and run the service on the embedded default: SQLite in ./data, in-process
-# workers, and a demo course whose accounts are printed at start-up.
+# Set everything up and run the service on the embedded default: SQLite in ./data, grading
+# workers as child processes of the server, and a demo course whose accounts are printed at start-up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$SECONDS

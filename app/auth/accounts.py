@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -170,5 +169,3 @@ def revoke_token(session: Session, user: User, token_id: int) -> bool:
     return True
 
 
-def now() -> datetime:
-    return utcnow()

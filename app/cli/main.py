@@ -236,15 +236,15 @@ def cmd_similarity_archive(args) -> int:
 
 
 def _add_service_commands(sub) -> None:
-    s = sub.add_parser("serve", help="run the web service with in-process grading workers",
+    s = sub.add_parser("serve", help="run the web service and its grading worker processes",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-                       description="Serve the pages and the JSON API (docs at /docs) with in-process "
-                                   "grading workers. Other settings are GRADER_* environment variables "
+                       description="Serve the pages and the JSON API (docs at /docs) with grading "
+                                   "workers as child processes of this server. Other settings are GRADER_* environment variables "
                                    "(app/settings.py), e.g. DATABASE_URL; SQLite in ./data by default.")
     s.add_argument("--host", default="127.0.0.1", help="address to listen on")
     s.add_argument("--port", type=int, default=8000, help="port to listen on")
     s.add_argument("--workers", type=int, default=None,
-                   help="grading threads in this process; 0 for a web-only tier; None means "
+                   help="grading worker processes started by this server; 0 for a web-only tier; None means "
                         "GRADER_WORKERS, else one per core")
     s.add_argument("--demo", action="store_true",
                    help="create the schema and a demo course dated around now, and print its logins and a token")
