@@ -163,7 +163,7 @@ async def assessment_page(request: Request, slug: str, submitted: int | None = N
 
 
 @router.get("/assessments/{slug}/mine", response_class=HTMLResponse)
-async def my_submissions_fragment(request: Request, slug: str) -> Response:
+async def my_submissions_fragment(request: Request, slug: str, submitted: int | None = None) -> Response:
     """The submission list alone: the assessment page polls it while anything is queued or running."""
     principal = await viewer(request)
     if principal is None:
@@ -172,7 +172,7 @@ async def my_submissions_fragment(request: Request, slug: str) -> Response:
     if a is None:
         return HTMLResponse("", status_code=404)
     ctx = await run_in_threadpool(_assessment_context, request, a, principal.user)
-    return render(request, "_my_submissions.html", principal, a=a, **ctx)
+    return render(request, "_my_submissions.html", principal, a=a, submitted=submitted, **ctx)
 
 
 @router.post("/assessments/{slug}/submit", response_class=HTMLResponse)
@@ -191,7 +191,9 @@ async def submit(request: Request, slug: str) -> Response:
         if problem := await csrf_problem(request, principal):
             return problem
         accepted = await uploads.accept_upload(request, upload)
-        return RedirectResponse(f"/assessments/{slug}?submitted={accepted.submission_id}", status_code=303)
+        # back to the assessment, scrolled to the new submission's live line (the fragment's anchor)
+        return RedirectResponse(f"/assessments/{slug}?submitted={accepted.submission_id}#just-submitted",
+                                status_code=303)
     except uploads.UploadRefused as exc:
         error, status = exc.message, exc.status
     ctx = await run_in_threadpool(_assessment_context, request, a, principal.user)

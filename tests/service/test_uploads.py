@@ -62,7 +62,7 @@ def test_form_and_api_store_alike(service, browser_session, tiny_tar):
     api = service.submit("alice", "open", tiny_tar)
     page = form_upload(client, csrf, "open", tiny_tar)
     assert api.status_code == 202 and page.status_code == 303
-    page_id = int(page.headers["location"].rsplit("submitted=", 1)[1])
+    page_id = int(re.search(r"submitted=(\d+)", page.headers["location"]).group(1))
     with service.db.read_session() as s:
         by_api, by_form = s.get(Submission, api.json()["id"]), s.get(Submission, page_id)
         assert (by_api.version, by_api.status, by_api.blob_sha256) == (by_form.version, by_form.status,
