@@ -65,7 +65,7 @@ async def submit(slug: str, request: Request, user: UserDep, wait: float = 0, ve
         body |= view if verbose else _without_passing_checks(view)
     # absolute: the script and curl print it for the student to open
     body["page_url"] = deps.settings(request).base_url.rstrip("/") + f"/submissions/{accepted.submission_id}"
-    done = SubmissionStatus(body["status"]).is_final
+    done = wait > 0 and SubmissionStatus(body["status"]).is_final   # as documented: 200 only from ?wait
     if done:
         body["summary"] = _summary(body)
     return JSONResponse(body, status_code=200 if done else 202)
