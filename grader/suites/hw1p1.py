@@ -1,6 +1,6 @@
 """The HW1P1 (S26) section suite.
 
-A superset of the official local autograder v3.0.1 (`../shared/notes/hw1p1-handout.md`, section 3):
+A superset of the official local autograder v3.0.1 (the F25/S26 handout's `autograder/hw1p1_autograder.py`):
 its fixed cases first, then what the writeup specifies and the local script never checks (plain
 SGD, several steps, BatchNorm running statistics and parameter gradients, MLP1's second layer),
 then randomized cases of several shapes including N=1, seeded from the handin so a regrade sees
