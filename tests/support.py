@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import os
 import socket
 import tarfile
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,3 +35,36 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+HANG_GUARD = 240.0   # seconds before a wait is declared hung (a failure, never a measurement)
+
+
+def sandbox_or_skip() -> None:
+    import pytest
+
+    import sandbox
+
+    try:
+        sandbox.check_backend()
+    except sandbox.BackendUnavailable as exc:
+        pytest.skip(f"no sandbox backend here: {exc}")
+
+
+def wait_for(what: str, check):
+    """CHECK()'s first truthy value; an AssertionError if none comes within HANG_GUARD."""
+    deadline = time.monotonic() + HANG_GUARD
+    while not (found := check()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"hung waiting for {what}")
+        time.sleep(0.05)
+    return found
+
+
+def snapshot(path: Path) -> dict:
+    """Every entry under PATH with what would change if anything touched it."""
+    shown = {".": (os.lstat(path).st_ino, os.lstat(path).st_mtime_ns)}
+    for entry in sorted(path.rglob("*")):
+        info = os.lstat(entry)
+        shown[entry.relative_to(path).as_posix()] = (info.st_ino, info.st_mtime_ns, info.st_size)
+    return shown

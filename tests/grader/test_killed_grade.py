@@ -6,40 +6,19 @@ import os
 import re
 import signal
 import subprocess
-import time
 from pathlib import Path
 
-import pytest
 from catalogue import LINEAR, build_handin, tar_bytes
+from support import HANG_GUARD, sandbox_or_skip, snapshot, wait_for
 from test_cli import grader_script
-from test_workdir import snapshot
 
 from grader.suites.hw1p1 import SUITE as HW1P1
 
-HANG_GUARD = 240.0   # seconds before a wait is declared hung (a failure, never a measurement)
 # The handin's code waits, inside the sandbox, until the test puts a file named `go` into the
 # handin it reads (the sandbox binds the job's handin read-only, live): a grade held mid-run.
 GATE = ("import os as _os, time as _time\n"
         "while not _os.path.exists('/handin/go'):\n"
         "    _time.sleep(0.05)\n")
-
-
-def _sandbox_or_skip():
-    import sandbox
-
-    try:
-        sandbox.check_backend()
-    except sandbox.BackendUnavailable as exc:
-        pytest.skip(f"no sandbox backend here: {exc}")
-
-
-def wait_for(what: str, check):
-    deadline = time.monotonic() + HANG_GUARD
-    while not (found := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"hung waiting for {what}")
-        time.sleep(0.05)
-    return found
 
 
 def gated_handin(folder: Path) -> Path:
@@ -89,7 +68,7 @@ def held_mid_grade(proc: subprocess.Popen, work: Path, known: set[Path]) -> tupl
 
 
 def test_grade_killed_with_sigkill_leaves_nothing_after_the_next_grade(tmp_path):
-    _sandbox_or_skip()
+    sandbox_or_skip()
     work = tmp_path / "work"
     gated, correct = gated_handin(tmp_path / "gated"), correct_handin(tmp_path / "correct")
 

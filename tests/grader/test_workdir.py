@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import snapshot
 
 from grader.workdir import JOB_PREFIX, SLOT_PREFIX, WorkDir, usage
 
@@ -39,15 +40,6 @@ class Owner:
     def finish(self) -> int:
         self.proc.stdin.close()
         return self.proc.wait()
-
-
-def snapshot(path: Path) -> dict:
-    """Every entry under PATH with what would change if anything touched it."""
-    shown = {".": (os.lstat(path).st_ino, os.lstat(path).st_mtime_ns)}
-    for entry in sorted(path.rglob("*")):
-        info = os.lstat(entry)
-        shown[entry.relative_to(path).as_posix()] = (info.st_ino, info.st_mtime_ns, info.st_size)
-    return shown
 
 
 def test_sweep_removes_the_dirs_of_an_owner_killed_with_sigkill(tmp_path):

@@ -11,12 +11,12 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from support import HANG_GUARD, sandbox_or_skip, snapshot, wait_for
 
 from app.auth import admin
 from app.course import submissions
@@ -28,7 +28,6 @@ from app.store.models import Submission, User
 from .conftest import env_for, make_tar, reference_files
 
 GRADER = [sys.executable, "-m", "app.cli"]
-HANG_GUARD = 240.0   # seconds before a wait is declared hung (a failure, never a measurement)
 # The handin's code waits, inside the sandbox, until the test puts a file named `go` into the
 # handin it reads (the sandbox binds the job's handin read-only, live): a grade held mid-run.
 GATE = (b"import os as _os, time as _time\n"
@@ -44,36 +43,9 @@ os.kill(os.getpid(), signal.SIGKILL)
 """
 
 
-def _sandbox_or_skip():
-    import sandbox
-
-    try:
-        sandbox.check_backend()
-    except sandbox.BackendUnavailable as exc:
-        pytest.skip(f"no sandbox backend here: {exc}")
-
-
-def wait_for(what: str, check):
-    deadline = time.monotonic() + HANG_GUARD
-    while not (found := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"hung waiting for {what}")
-        time.sleep(0.05)
-    return found
-
-
-def snapshot(path: Path) -> dict:
-    """Every entry under PATH with what would change if anything touched it."""
-    shown = {".": (os.lstat(path).st_ino, os.lstat(path).st_mtime_ns)}
-    for entry in sorted(path.rglob("*")):
-        info = os.lstat(entry)
-        shown[entry.relative_to(path).as_posix()] = (info.st_ino, info.st_mtime_ns, info.st_size)
-    return shown
-
-
 @pytest.fixture
 def sandboxed(settings: Settings) -> Settings:
-    _sandbox_or_skip()
+    sandbox_or_skip()
     return settings.model_copy(update={"unsafe_no_sandbox": False, "lease_seconds": 3.0,
                                        "heartbeat_seconds": 0.5, "max_attempts": 3})
 
