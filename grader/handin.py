@@ -446,8 +446,9 @@ def _locate_packages(listing: _Listing, layout: Layout) -> tuple[tuple[str, ...]
     folders = sorted(name for name in top if (name,) in listing.folders)
     roots = [(), *((f,) for f in folders if f not in layout.packages)]  # the root or a wrapper
     for rule in layout.misplaced:  # built for another assessment: say so rather than grade zeros
-        present, absent = tuple(rule.present.split("/")), tuple(rule.absent.split("/"))
-        if any((*f, *present) in listing.kinds and (*f, *absent) not in listing.kinds for f in roots):
+        present, absent = tuple(rule.present.split("/")), [tuple(a.split("/")) for a in rule.absent]
+        if any((*f, *present) in listing.kinds and not any((*f, *a) in listing.kinds for a in absent)
+               for f in roots):
             raise HandinError("layout", rule.message)
     if has_packages(()):
         return (), []

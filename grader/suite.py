@@ -23,9 +23,11 @@ SectionBuilder = Callable[[str], list[Section]]
 @dataclass(frozen=True)
 class Misplaced:
     """An arrangement that means the handin was built for another assessment: when PRESENT (a file
-    or folder) exists and ABSENT does not, unpacking refuses the handin with MESSAGE."""
+    or folder) exists and none of ABSENT does, unpacking refuses the handin with MESSAGE. ABSENT lists
+    every place this assessment's own marker file may sit (HW2P1's resampling.py is in mytorch/nn/
+    or, in S23/F23 handouts, in mytorch/), so a handin holding both homeworks' files is graded."""
     present: str
-    absent: str
+    absent: tuple[str, ...]
     message: str
 
 

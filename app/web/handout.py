@@ -127,8 +127,8 @@ def _checks(suite: Suite) -> str:
     """Shell lines adding to PROBLEMS what the grader would refuse or grade zero: another
     assessment's layout, a missing package folder, none of the needed files, missing graded files."""
     layout, q = suite.layout, shlex.quote
-    lines = [f"[ -e {q(m.present)} ] && [ ! -e {q(m.absent)} ] && PROBLEMS+=({q(m.message)})"
-             for m in layout.misplaced]
+    lines = [f"[ -e {q(m.present)} ] && " + " && ".join(f"[ ! -e {q(a)} ]" for a in m.absent)
+             + f" && PROBLEMS+=({q(m.message)})" for m in layout.misplaced]
     lines += [f"[ -d {q(d)} ] || PROBLEMS+=({q(f'run this from the handout folder (no {d}/ here).')})"
               for d in layout.packages]
     if layout.needs_one_of:

@@ -619,10 +619,10 @@ EXPORTS = {
 
 LAYOUT = Layout(
     packages=("models", "mytorch"),
-    misplaced=(Misplaced("mytorch/models", "models",
+    misplaced=(Misplaced("mytorch/models", ("models",),
                          "Your archive has models/ inside mytorch/ (the bonus assignment's layout); "
                          "for HW1P1, models/ must sit beside mytorch/."),
-               Misplaced("mytorch/nn/resampling.py", "mytorch/optim/sgd.py",
+               Misplaced("mytorch/nn/resampling.py", ("mytorch/optim/sgd.py",),
                          "Your archive holds HW2P1's files (mytorch/nn/resampling.py) and no "
                          "mytorch/optim/sgd.py: it looks built for HW2P1. Build HW1P1's with "
                          "create_tarball.sh from the HW1P1 handout folder.")),

@@ -725,10 +725,10 @@ def build_suite(seed: str) -> list[Section]:
 LAYOUT = Layout(
     packages=("models", "mytorch"),
     misplaced=(
-        Misplaced("mytorch/models", "models",
+        Misplaced("mytorch/models", ("models",),
                   "Your archive has models/ inside mytorch/ (the HW1P1 Bonus's layout); for HW2P1, "
                   "models/ must sit beside mytorch/."),
-        Misplaced("mytorch/optim/sgd.py", "mytorch/nn/resampling.py",
+        Misplaced("mytorch/optim/sgd.py", ("mytorch/nn/resampling.py", "mytorch/resampling.py"),
                   "Your archive holds HW1P1's files (mytorch/optim/sgd.py) and no mytorch/nn/resampling.py: "
                   "it looks built for HW1P1. Build HW2P1's with create_tarball.sh from the HW2P1 handout folder."),
     ),

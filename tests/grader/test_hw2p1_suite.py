@@ -161,6 +161,19 @@ def test_a_handin_for_another_assessment_is_refused_with_a_sentence(tmp_path):
         check_handin(hw2, layout=BONUS.layout)
 
 
+def test_an_hw2p1_handin_that_also_holds_hw1p1_files_is_graded(tmp_path, executor):
+    """S23 students kept HW1P1's files in the same flat mytorch/ (optim/sgd.py beside resampling.py):
+    only a handin without HW2P1's own files is refused as built for HW1P1."""
+    for name, flat in (("nested", False), ("flat", True)):
+        root = build(tmp_path / name, bare_imports=True, flat_mytorch=flat)
+        shutil.copytree(REPO / "mytorch_reference" / "mytorch" / "optim", root / "mytorch" / "optim",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        assert (root / "mytorch" / "optim" / "sgd.py").is_file()
+        check_handin(tar_bytes(root), layout=HW2P1.layout)
+    result = grade(tar_bytes(tmp_path / "flat"), executor, suite=HW2P1)
+    assert result.error is None and result.score == 100, [s.name for s in result.sections if not s.passed]
+
+
 def test_a_failing_tests_snippet_runs_in_the_handout_folder(tmp_path, executor):
     root = build(tmp_path / "h", bare_imports=True, edits=MUTANTS["the distributed MLP slices the wrong block"][0])
     result = grade(tar_bytes(root), executor, suite=HW2P1)
