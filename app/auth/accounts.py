@@ -1,4 +1,6 @@
-"""Accounts: users, passwords (argon2), API tokens (stored as sha256), activation links."""
+"""Accounts: users, passwords (argon2), API tokens (stored as sha256), activation links, roles and
+nicknames. The pages and the API call these; the rules (who may act on whom, what a nickname is)
+live here only."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ _ANIMALS = ("otter", "falcon", "lynx", "panda", "heron", "koala", "badger", "gec
 # would read as a formula, nothing that needs quoting in a URL.
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 MAX_PASSWORD_LENGTH = 1024   # argon2 hashes anything, but a megabyte password is a denial of service
+NICKNAME = re.compile(r"^[A-Za-z0-9_.-]{3,32}$")
 
 
 class AccountError(ValueError):
@@ -131,6 +134,51 @@ def activate(session: Session, secret: str, password: str) -> User:
         raise AccountError("this activation link is not valid (or was already used)")
     set_password(user, password)
     return user
+
+
+def set_nickname(session: Session, user_id: int, nickname: str) -> str:
+    """Saves and returns the (stripped) nickname; AccountError says why not."""
+    nickname = nickname.strip()
+    if not NICKNAME.match(nickname):
+        raise AccountError("A nickname is 3 to 32 letters, digits, dots, dashes or underscores.")
+    if session.scalar(select(User.id).where(User.nickname == nickname, User.id != user_id)):
+        raise AccountError("That nickname is taken; pick another.")
+    session.get(User, user_id).nickname = nickname
+    return nickname
+
+
+def set_role(session: Session, actor: User, username: str, role: str) -> User:
+    """ACTOR makes USERNAME a ROLE (see may_grant); the account's sessions end with its old role.
+    AccountError (NotAllowed for the role order) says why not."""
+    if role not in ROLES:
+        raise AccountError(f"Unknown role {role!r}.")
+    user = get_user(session, username)
+    if user is None:
+        raise AccountError(f"No user {username!r}.")
+    if user.id == actor.id:
+        raise NotAllowed("You cannot change your own role.")
+    if not may_grant(actor, user, role):
+        raise NotAllowed("Only an admin can change a TA's or an admin's role, or make someone staff.")
+    if user.role != role:
+        user.role = role
+        end_sessions(user)
+    return user
+
+
+def activation_link(session: Session, actor: User, username: str, base_url: str) -> str | None:
+    """A fresh one-time link for USERNAME (replaces any earlier one); None when there is no such
+    user. Raises NotAllowed when ACTOR's role does not reach the account (a TA and an admin)."""
+    user = get_user(session, username)
+    if user is None:
+        return None
+    if not may_act_on(actor, user):
+        raise NotAllowed(f"{actor.role} may not act on {user.role} accounts")
+    return f"{base_url.rstrip('/')}/activate?token={create_activation(user)}"
+
+
+def tokens(session: Session, user_id: int) -> list[ApiToken]:
+    """USER_ID's API tokens, revoked ones too, oldest first."""
+    return list(session.scalars(select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.id)))
 
 
 def create_token(session: Session, user: User, name: str = "") -> tuple[ApiToken, str]:

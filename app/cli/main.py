@@ -64,9 +64,11 @@ def cmd_serve(args) -> int:
             print("WARNING: GRADER_UNSAFE_NO_SANDBOX: student code runs WITHOUT a sandbox.", file=sys.stderr)
     if args.demo:
         from app.auth.admin import setup_demo
+        from app.course.assessments import default_assessment
         creds = setup_demo(app.state.db)
         url = f"http://{args.host}:{args.port}"
-        slug = next(s for s in app.state.assessments if s.endswith("-demo"))
+        # the assessment the served create_tarball.sh defaults to (the same rule)
+        slug = default_assessment(app.state.assessments.values()).slug
         print(f"""
 Demo course at {url}  (API docs: {url}/docs)
   TA login:       ta / {creds['ta']}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
@@ -116,6 +117,20 @@ def load_dir(folder: Path) -> dict[str, Assessment]:
         a = load_file(path)
         found[a.slug] = a
     return found
+
+
+def default_assessment(assessments: Iterable[Assessment], now: datetime | None = None) -> Assessment | None:
+    """The assessment a page, the handout script or the CLI means when none is named: one taking
+    uploads now (the soonest due first), otherwise the one whose due date is nearest to now.
+    A demo course's copies are dated around now, so this finds them without knowing their names."""
+    now = now or datetime.now(UTC)
+    candidates = list(assessments)
+    if not candidates:
+        return None
+    taking = [a for a in candidates if a.release <= now <= a.last_accepted]
+    if taking:
+        return min(taking, key=lambda a: a.due)
+    return min(candidates, key=lambda a: abs((a.due - now).total_seconds()))
 
 
 def demo_copy(base: Assessment, now: datetime | None = None) -> Assessment:

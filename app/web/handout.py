@@ -12,6 +12,7 @@ import shlex
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 
+from app.course.assessments import default_assessment
 from app.exceptions import ApiError
 from app.store.states import FINAL_SUBMISSION
 from grader.suite import Suite
@@ -108,8 +109,8 @@ PY
 @router.get("/handout/create_tarball.sh", response_class=PlainTextResponse, tags=["handout"])
 def create_tarball(request: Request, assessment: str | None = None) -> PlainTextResponse:
     assessments = request.app.state.assessments
-    slugs = list(assessments)
-    slug = assessment or next((s for s in slugs if s.endswith("-demo")), slugs[0] if slugs else "hw1p1")
+    shown = default_assessment(assessments.values())
+    slug = assessment or (shown.slug if shown else "")
     if slug not in assessments:
         raise ApiError(404, "not_found", "There is no such assessment.")
     layout = assessments[slug].grading_suite.layout   # the folders this assessment's archive holds

@@ -1,26 +1,21 @@
-"""Data the pages need that the service's modules do not already offer.
+"""Read models: the data the pages show that the service's modules do not already shape.
 
-Mostly reads on top of `app.course.submissions`/`app.course.standings`/`app.grading.queue`; the few writes (nickname, role, activation
-link) are small and go through `Database.session()` like the service's own writes.
+Reads only, on top of `app.course.submissions`/`app.course.standings`/`app.grading.queue`; every
+write (nickname, role, activation link, extension, regrade) is a use case in `app.auth` or
+`app.course`, which the handlers call.
 """
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.auth import accounts
 from app.course import extensions, policy, standings, submissions
 from app.course.assessments import Assessment
-from app.store.db import Database
-from app.store.models import ROLES, ApiToken, Extension, Job, Result, Submission, User, utcnow
+from app.store.models import Extension, Job, Result, Submission, User, utcnow
 from app.store.states import FINAL_JOB, PENDING_JOB, JobKind, JobState, SubmissionStatus
-
-NICKNAME = re.compile(r"^[A-Za-z0-9_.-]{3,32}$")
-
 
 # ---------------------------------------------------------------------------------------------
 # students
@@ -75,22 +70,6 @@ def my_submissions(session: Session, a: Assessment, user: User) -> list[dict]:
     return submissions.submission_views(session, list(reversed(subs)), a, user)
 
 
-def tokens(session: Session, user_id: int) -> list[ApiToken]:
-    return list(session.scalars(select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.id)))
-
-
-def set_nickname(db: Database, user_id: int, nickname: str) -> str | None:
-    """None when saved, otherwise a sentence saying why not."""
-    nickname = nickname.strip()
-    if not NICKNAME.match(nickname):
-        return "A nickname is 3 to 32 letters, digits, dots, dashes or underscores."
-    with db.session() as s, s.begin():
-        taken = s.scalar(select(User.id).where(User.nickname == nickname, User.id != user_id))
-        if taken:
-            return "That nickname is taken; pick another."
-        s.get(User, user_id).nickname = nickname
-    return None
-
 
 # ---------------------------------------------------------------------------------------------
 # staff: scoreboard
@@ -127,18 +106,6 @@ def histogram(totals: list[int], top: int, width: int = 10) -> list[dict]:
 # staff: submissions, regrades, queue
 
 PAGE_SIZE = 50
-
-
-def open_assessment(assessments: list[Assessment], now: datetime | None = None) -> str:
-    """The slug TA pages default to: an assessment taking uploads now (the soonest due first),
-    otherwise the one whose due date is nearest to now."""
-    now = now or utcnow()
-    if not assessments:
-        return ""
-    taking = [a for a in assessments if a.release <= now <= a.last_accepted]
-    if taking:
-        return min(taking, key=lambda a: a.due).slug
-    return min(assessments, key=lambda a: abs((a.due - now).total_seconds())).slug
 
 
 def counted_ids(session: Session, a: Assessment) -> dict[int, int]:
@@ -266,33 +233,3 @@ def roster(session: Session, slug: str | None, a: Assessment | None = None, sear
                                                         else "no password")}
             for u in users]
 
-
-def set_role(db: Database, actor: User, username: str, role: str) -> str | None:
-    """None when changed, otherwise why not. Only admins grant or take away the admin role."""
-    if role not in ROLES:
-        return f"Unknown role {role!r}."
-    with db.session() as s, s.begin():
-        user = accounts.get_user(s, username)
-        if user is None:
-            return f"No user {username!r}."
-        if user.id == actor.id:
-            return "You cannot change your own role."
-        if not accounts.may_grant(actor, user, role):
-            return "Only an admin can change a TA's or an admin's role, or make someone staff."
-        if user.role != role:
-            user.role = role
-            accounts.end_sessions(user)   # the old role's sessions end with it
-    return None
-
-
-def activation_link(db: Database, actor: User, username: str, base_url: str) -> str | None:
-    """A fresh one-time link (replaces any earlier one); None when there is no such user.
-    Raises accounts.NotAllowed when ACTOR's role does not reach the account (a TA and an admin)."""
-    with db.session() as s, s.begin():
-        user = accounts.get_user(s, username)
-        if user is None:
-            return None
-        if not accounts.may_act_on(actor, user):
-            raise accounts.NotAllowed(f"{actor.role} may not act on {user.role} accounts")
-        secret = accounts.create_activation(user)
-    return f"{base_url.rstrip('/')}/activate?token={secret}"

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from app.auth import accounts, admin
 from app.auth.sessions import Principal, read_form
 from app.course import extensions, failures, regrades
+from app.course.assessments import default_assessment
 from app.exceptions import NotFound
 from app.grading import queue
 from app.grading.worker import work_dir_health
@@ -42,8 +43,8 @@ def _db(request: Request):
 
 
 def _default_slug(request: Request) -> str:
-    """The assessment open for uploads now (what a TA most likely wants to see)."""
-    return queries.open_assessment(list(request.app.state.assessments.values()))
+    a = default_assessment(request.app.state.assessments.values())
+    return a.slug if a else ""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -229,9 +230,11 @@ async def new_activation(request: Request, username: str) -> Response:
     principal, stop = await staff_form(request)
     if stop:
         return stop
+    def issue():
+        with _db(request).session() as s, s.begin():
+            return accounts.activation_link(s, principal.user, username, request.app.state.settings.base_url)
     try:
-        link = await run_in_threadpool(queries.activation_link, _db(request), principal.user, username,
-                                       request.app.state.settings.base_url)
+        link = await run_in_threadpool(issue)
     except accounts.NotAllowed:
         return error_page(request, principal, 403, "Only an admin can make an activation link for staff.")
     if link is None:
@@ -246,9 +249,13 @@ async def change_role(request: Request, username: str) -> Response:
     if stop:
         return stop
     role = str((await read_form(request)).get("role", ""))
-    error = await run_in_threadpool(queries.set_role, _db(request), principal.user, username, role)
-    if error:
-        return await run_in_threadpool(_students, request, principal, 400, error=error)
+    def change():
+        with _db(request).session() as s, s.begin():
+            accounts.set_role(s, principal.user, username, role)
+    try:
+        await run_in_threadpool(change)
+    except accounts.AccountError as exc:
+        return await run_in_threadpool(_students, request, principal, 400, error=str(exc))
     return await run_in_threadpool(_students, request, principal, notice=f"{username} is now {role}.")
 
 

@@ -13,6 +13,7 @@ from app.auth import accounts
 from app.auth import login as login_flow
 from app.auth.sessions import clear_session, foreign_origin, read_form
 from app.course import standings, submissions, uploads
+from app.course.assessments import default_assessment
 from app.exceptions import NotFound
 from app.store.models import User
 from app.web import queries
@@ -231,11 +232,12 @@ async def submission_page(request: Request, submission_id: int) -> Response:
 
 def _profile(request: Request, principal, status_code: int = 200, **extra) -> Response:
     with _db(request).read_session() as s:
-        toks = queries.tokens(s, principal.user.id)
+        toks = accounts.tokens(s, principal.user.id)
         user = s.get(User, principal.user.id)
     assessments = request.app.state.assessments
-    slug = next((x for x in assessments if x.endswith("-demo")), next(iter(assessments), "hw1p1"))
-    layout = assessments[slug].grading_suite.layout.summary if slug in assessments else "models/ and mytorch/"
+    shown = default_assessment(assessments.values())
+    slug = shown.slug if shown else "hw1p1"
+    layout = shown.grading_suite.layout.summary if shown else "models/ and mytorch/"
     others = [a for a in assessments.values() if a.slug != slug]
     return render(request, "profile.html", principal, status_code=status_code, tokens=toks, me=user,
                   base=request.app.state.settings.base_url.rstrip("/"), slug=slug, layout=layout, others=others, **extra)
@@ -257,9 +259,13 @@ async def set_nickname(request: Request) -> Response:
     if problem := await csrf_problem(request, principal):
         return problem
     nickname = str((await read_form(request)).get("nickname", ""))
-    error = await run_in_threadpool(queries.set_nickname, _db(request), principal.user.id, nickname)
-    if error:
-        return await run_in_threadpool(_profile, request, principal, 400, nickname_error=error)
+    def save():
+        with _db(request).session() as s, s.begin():
+            accounts.set_nickname(s, principal.user.id, nickname)
+    try:
+        await run_in_threadpool(save)
+    except accounts.AccountError as exc:
+        return await run_in_threadpool(_profile, request, principal, 400, nickname_error=str(exc))
     return await run_in_threadpool(_profile, request, principal, notice="Nickname saved.")
 
 

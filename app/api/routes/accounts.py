@@ -75,11 +75,8 @@ class TokenBody(BaseModel):
 
 @router.get("/tokens")
 def list_tokens(request: Request, user: UserDep) -> list[dict]:
-    from sqlalchemy import select
-
-    from app.store.models import ApiToken
     with deps.database(request).read_session() as s:
-        rows = s.scalars(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id))
+        rows = accounts.tokens(s, user.id)
         return [{"id": t.id, "name": t.name, "created_at": t.created_at.isoformat(),
                  "revoked": t.revoked_at is not None} for t in rows]
 
