@@ -500,13 +500,23 @@ def _layout_notes(listing: _Listing, layout: Layout) -> tuple[tuple[str, ...], l
     return found, notes
 
 
-def check_handin(source: bytes, limits: UnpackLimits = UnpackLimits(), *, layout: Layout) -> list[str]:
+def check_handin(source: bytes, limits: UnpackLimits = UnpackLimits(), *, layout: Layout,
+                 required: tuple[str, ...] = ()) -> list[str]:
     """Everything `unpack_handin` would refuse, found by reading the archive without writing a
     file (the web tier's check before an upload takes a submission slot: a full unpack cost it
-    ~20 ms of disk work per upload). Returns the notes the grade will carry; raises HandinError."""
+    ~20 ms of disk work per upload). Returns the notes the grade will carry; raises HandinError.
+    With REQUIRED (the suite's graded files), an archive missing any of them is refused too,
+    listing them all: the upload check uses it so that a tar built wrong (no models/) never
+    replaces a counted score; `unpack_handin` still grades whatever files a handin has."""
     listing = _Listing(limits)
     _read_archive(source, listing, limits)
-    return _layout_notes(listing, layout)[1]
+    found, notes = _layout_notes(listing, layout)
+    missing = [f for f in required if listing.kinds.get((*found, *f.split("/"))) is not False]
+    if missing:
+        raise HandinError("missing_files", f"Your archive is missing {len(missing)} graded file(s): "
+                                           f"{', '.join(missing)}. Every one is graded, so it was not accepted; "
+                                           f"{layout.build_hint}.")
+    return notes
 
 
 def read_handin_files(source: bytes, limits: UnpackLimits = UnpackLimits(), *, layout: Layout,

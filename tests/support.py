@@ -25,6 +25,14 @@ def make_tar(files: dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
+def every_graded_file(files: dict[str, bytes]) -> dict[str, bytes]:
+    """FILES plus an empty file for each HW1P1 graded module they lack: an upload is refused when
+    a graded file is missing, so a fast-failing handin holds every one of them, empty."""
+    from grader import suites
+
+    return {**{path: b"" for path in suites.get("hw1p1").required_files}, **files}
+
+
 def reference_files() -> dict[str, bytes]:
     """The reference solution's models/ and mytorch/ files: a handin with full marks."""
     return {str(p.relative_to(REFERENCE)): p.read_bytes() for p in sorted(REFERENCE.rglob("*.py"))

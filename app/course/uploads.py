@@ -9,6 +9,7 @@ live here, in the order they run:
   3. the declared size (Content-Length)              (before the body is read)
   4. the `handin` file field, read up to the limit
   5. the archive unpacks within the grader's limits  (nothing unpackable takes a submission slot)
+     and holds every graded file                     (a tar built wrong never replaces a counted score)
   6. blob + submission + job stored in one transaction, the rules checked again inside it
 
 The receive time that counts (deadlines, early bonus, late penalty) is when the whole body had
@@ -110,10 +111,12 @@ async def read_handin(request: Request, upload: Upload) -> Handin:
 
 
 def check_archive(handin: Handin, a: Assessment) -> None:
-    """Refuse what the grader could never unpack (or a handin built for another assessment),
-    before it takes a submission slot."""
+    """Refuse what the grader could never unpack, a handin built for another assessment or one
+    missing a graded file, before it takes a submission slot (and so before it can replace the
+    score that counts)."""
     try:   # reads every member as the worker's unpack will, writing nothing
-        check_handin(handin.data, UnpackLimits(archive_bytes=a.upload_max_bytes), layout=a.grading_suite.layout)
+        check_handin(handin.data, UnpackLimits(archive_bytes=a.upload_max_bytes), layout=a.grading_suite.layout,
+                     required=a.grading_suite.required_files)
     except HandinError as exc:
         raise UploadRefused(413 if exc.code == "too_large" else 422, exc.code, exc.message) from None
 

@@ -44,10 +44,10 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
-from support import SUITE_TOML, free_port, make_tar
+from support import SUITE_TOML, every_graded_file, free_port, make_tar
 
 ACCOUNTS = {"alice": "student", "bob": "student", "tina": "ta", "tom": "ta", "ada": "admin"}
-TINY_TAR = make_tar({"models/__init__.py": b"", "mytorch/__init__.py": b""})
+TINY_TAR = make_tar(every_graded_file({"models/__init__.py": b"", "mytorch/__init__.py": b""}))
 
 
 def iso(when: datetime) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import os
 import pwd
+import re
 import shutil
 import subprocess
 import tempfile
@@ -18,7 +19,8 @@ from datetime import UTC
 from pathlib import Path
 
 import pytest
-from support import REFERENCE, REPO, free_port, make_tar, reference_files  # noqa: F401
+from fastapi.testclient import TestClient
+from support import REFERENCE, REPO, every_graded_file, free_port, make_tar, reference_files  # noqa: F401
 
 from app.settings import Settings
 from app.store.db import Database, upgrade
@@ -42,8 +44,8 @@ def partial_tar() -> bytes:
 
 @pytest.fixture(scope="session")
 def tiny_tar() -> bytes:
-    """A handin that grades fast (every section fails): 0/100."""
-    return make_tar({"models/__init__.py": b"", "mytorch/__init__.py": b""})
+    """A handin that grades fast (every graded file empty, every section fails): 0/100."""
+    return make_tar(every_graded_file({"models/__init__.py": b"", "mytorch/__init__.py": b""}))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -222,3 +224,19 @@ def service(settings: Settings):
     yield svc
     svc.client.close()
     svc.db.dispose()
+
+
+@pytest.fixture
+def browser_session(service):
+    """A cookie session for bob, as the login form gives one, and its CSRF token."""
+    client = TestClient(service.app)
+    # The login form carries its own signed token (login CSRF, issue 10): read it as a browser would.
+    form = client.get("/login").text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+    r = client.post("/login", data={"username": "bob", "password": "bob-password", "next": "/",
+                                    "csrf_token": token}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    csrf = client.get("/api/v1/me").json()["csrf_token"]
+    assert csrf
+    yield client, csrf
+    client.close()

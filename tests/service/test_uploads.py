@@ -7,26 +7,9 @@ import html
 import re
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from app.store.models import Job, Submission
-
-
-@pytest.fixture
-def browser_session(service):
-    """A cookie session for bob, as the login form gives one, and its CSRF token."""
-    client = TestClient(service.app)
-    # The login form carries its own signed token (login CSRF, issue 10): read it as a browser would.
-    form = client.get("/login").text
-    token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
-    r = client.post("/login", data={"username": "bob", "password": "bob-password", "next": "/",
-                                    "csrf_token": token}, follow_redirects=False)
-    assert r.status_code == 303, r.text
-    csrf = client.get("/api/v1/me").json()["csrf_token"]
-    assert csrf
-    yield client, csrf
-    client.close()
 
 
 def form_upload(client, csrf: str, slug: str, data: bytes):
