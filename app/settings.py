@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1)
     unsafe_no_sandbox: bool = False          # run student code WITHOUT isolation (tests/dev only)
     sandbox_slots: int = 1                   # sandboxes per worker (a handin runs in one)
+    # The most a suite may raise one section's limits to (grader.plan.Budget; HW2P1's 2-d
+    # convolutions ask for more CPU): what an endless loop in such a section costs a worker.
+    section_max_cpu_seconds: float = 60.0
+    section_max_wall_seconds: float = 150.0
+    section_max_memory_bytes: int = 4 << 30
     lease_seconds: float = 120.0
     heartbeat_seconds: float = 20.0
     poll_seconds: float = 0.5                # idle workers look again (sooner when a job is queued here)

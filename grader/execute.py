@@ -18,6 +18,7 @@ use only, and every result it produces says so. Both return raw outputs; neither
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -31,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from grader.errors import GraderBug
+from grader.plan import Budget
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +59,38 @@ class SectionRun:
     failure: str | None = None             # one sentence when the section did not complete
 
 
+# The most a suite may ask for one section (`Section.budget`) unless the operator sets otherwise
+# (GRADER_SECTION_MAX_* for the service): an endless loop in a section so budgeted costs this much.
+DEFAULT_CEILING = Budget(cpu_seconds=60.0, wall_seconds=150.0, memory_bytes=4 << 30)
+
+
+def within_ceiling(budget: Budget | None, ceiling: Budget) -> Budget | None:
+    """BUDGET with every field the operator's CEILING bounds cut down to it."""
+    if budget is None:
+        return None
+
+    def cut(asked, most):
+        return asked if asked is None or most is None else min(asked, most)
+
+    return Budget(cpu_seconds=cut(budget.cpu_seconds, ceiling.cpu_seconds),
+                  wall_seconds=cut(budget.wall_seconds, ceiling.wall_seconds),
+                  memory_bytes=cut(budget.memory_bytes, ceiling.memory_bytes))
+
+
 class _Executor:
     """What both executors share: every section alone, in its own process."""
 
-    def run_handin(self, job: Path, n_tests: list[int]) -> list[SectionRun]:
-        return self.run_sections(job, n_tests, list(range(len(n_tests))))
+    ceiling: Budget = DEFAULT_CEILING
 
-    def run_sections(self, job: Path, n_tests: list[int], indices: list[int]) -> list[SectionRun]:
+    def run_handin(self, job: Path, n_tests: list[int],
+                   budgets: list[Budget | None] | None = None) -> list[SectionRun]:
+        """Every section's run; BUDGETS (one per section, None: the defaults) as the suite declared them."""
+        indices = list(range(len(n_tests)))
+        budgets = [within_ceiling(b, self.ceiling) for b in budgets or [None] * len(n_tests)]
+        return self.run_sections(job, n_tests, indices, budgets)
+
+    def run_sections(self, job: Path, n_tests: list[int], indices: list[int],
+                     budgets: list[Budget | None] | None = None) -> list[SectionRun]:
         raise NotImplementedError
 
 
@@ -105,30 +132,34 @@ class UnsafeExecutor(_Executor):
     name = "unsafe-subprocess"
     unsafe = True
 
-    def __init__(self, timeout: float = 30.0, slots: int = 2):
+    def __init__(self, timeout: float = 30.0, slots: int = 2, ceiling: Budget = DEFAULT_CEILING):
         self.timeout = timeout
         self.slots = slots
+        self.ceiling = ceiling
         log.warning("UNSAFE: student code will run WITHOUT a sandbox (development/test mode only)")
 
-    def run_sections(self, job: Path, n_tests: list[int], indices: list[int]) -> list[SectionRun]:
+    def run_sections(self, job: Path, n_tests: list[int], indices: list[int],
+                     budgets: list[Budget | None] | None = None) -> list[SectionRun]:
         runs = []
-        for index in indices:
+        for position, index in enumerate(indices):
             out = job / f"out-{index}"
             out.mkdir()
-            failure = self._run(job, str(index), out)
+            budget = budgets[position] if budgets else None
+            timeout = max(self.timeout, budget.wall_seconds or 0) if budget else self.timeout
+            failure = self._run(job, str(index), out, timeout)
             runs.append(SectionRun(None, None, failure) if failure else load_outputs(out, n_tests[index]))
         return runs
 
-    def _run(self, job: Path, which: str, out_dir: Path) -> str | None:
+    def _run(self, job: Path, which: str, out_dir: Path, timeout: float) -> str | None:
         """Run the runner for section WHICH; a sentence if it did not end normally."""
         env = {"PATH": os.environ.get("PATH", "/usr/bin"), "OPENBLAS_NUM_THREADS": "1",
                "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
         argv = [sys.executable, "-I", "-B", str(RUNNER), str(job / "plans.json"),
                 str(job / "inputs.bin"), str(job / "handin"), str(out_dir), which]
         try:
-            proc = subprocess.run(argv, env=env, cwd=out_dir, capture_output=True, timeout=self.timeout, check=False)
+            proc = subprocess.run(argv, env=env, cwd=out_dir, capture_output=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired:
-            return f"Time limit exceeded: the section ran longer than {self.timeout:g} s."
+            return f"Time limit exceeded: the section ran longer than {timeout:g} s."
         if proc.returncode != 0:
             tail = proc.stderr.decode(errors="replace")[-2000:]
             return f"The section crashed (exit code {proc.returncode}).\n{tail}"
@@ -189,13 +220,17 @@ class SandboxExecutor(_Executor):
     unsafe = False
 
     def __init__(self, slots: int = 1, first_slot: int = 0, limits=None, zygote: bool = True,
-                 work_dir: Path | None = None):
+                 work_dir: Path | None = None, ceiling: Budget = DEFAULT_CEILING):
         """WORK_DIR: where the slots keep their host-side scratch, in one slot directory this
-        executor owns until `close` (grader/workdir.py); the system temp directory when None."""
+        executor owns until `close` (grader/workdir.py); the system temp directory when None.
+        LIMITS: every section's (sandbox.Limits' defaults when None); CEILING: the most a section's
+        budget may raise them to."""
         import sandbox
         from grader.workdir import SLOT_PREFIX, WorkDir
 
         self.name = sandbox.check_backend()
+        self.limits = limits or sandbox.Limits()
+        self.ceiling = ceiling
         self._slot_dir = WorkDir(work_dir).claim(SLOT_PREFIX) if work_dir is not None else None
         kwargs = {"zygote": zygote, "scratch_dir": self._slot_dir and self._slot_dir.path}
         kwargs |= {"limits": limits} if limits else {}
@@ -216,9 +251,19 @@ class SandboxExecutor(_Executor):
         self.slots = slots
         self._lock = threading.Condition()
 
-    def run_sections(self, job: Path, n_tests: list[int], indices: list[int]) -> list[SectionRun]:
+    def section_limits(self, budget: Budget | None):
+        """The sandbox limits of a section with BUDGET (already within the ceiling)."""
+        if budget is None:
+            return None
+        asked = {"cpu_seconds": budget.cpu_seconds, "wall_seconds": budget.wall_seconds,
+                 "memory_bytes": budget.memory_bytes}
+        return dataclasses.replace(self.limits, **{k: v for k, v in asked.items() if v is not None})
+
+    def run_sections(self, job: Path, n_tests: list[int], indices: list[int],
+                     budgets: list[Budget | None] | None = None) -> list[SectionRun]:
         runs = []
-        for index, result in zip(indices, self._run_batch(job, [str(i) for i in indices])):
+        task_limits = [self.section_limits(b) for b in budgets] if budgets else None
+        for index, result in zip(indices, self._run_batch(job, [str(i) for i in indices], task_limits)):
             if result.outcome == "sandbox_error":  # before the section's code started: ours, retried
                 raise GraderBug(f"the sandbox could not run section {index}: {result.message}")
             if result.outcome != "ok":
@@ -227,7 +272,7 @@ class SandboxExecutor(_Executor):
                 runs.append(load_read_back(result.files, result.file_errors, n_tests[index]))
         return runs
 
-    def _run_batch(self, job: Path, which: list[str]):
+    def _run_batch(self, job: Path, which: list[str], task_limits=None):
         """One sandbox on a free slot, one process per entry of WHICH (see the module docstring)."""
         with self._lock:
             while not self._free:
@@ -239,7 +284,7 @@ class SandboxExecutor(_Executor):
                 RUNNER, [[*job_files, "/handin", "/out", w] for w in which],
                 ro_binds=[(job / "plans.json", "/job/plans.json"), (job / "inputs.bin", "/job/inputs.bin"),
                           (job / "handin", "/handin")],
-                read_back=RESULT_CAPS, setup_args=job_files)
+                read_back=RESULT_CAPS, setup_args=job_files, limits=self.limits, task_limits=task_limits)
         finally:
             with self._lock:
                 self._free.append(box)
@@ -253,18 +298,20 @@ class SandboxExecutor(_Executor):
 
 
 def open_executor(*, unsafe: bool = False, slots: int = 1, first_slot: int = 0,
-                  timeout: float | None = None, limits=None,
-                  work_dir: Path | None = None) -> SandboxExecutor | UnsafeExecutor:
+                  timeout: float | None = None, limits=None, work_dir: Path | None = None,
+                  ceiling: Budget = DEFAULT_CEILING) -> SandboxExecutor | UnsafeExecutor:
     """The one way callers outside `grader` obtain an executor; close it with `.close()` when done.
 
     Fails closed: without a working sandbox it raises ExecutorUnavailable unless `unsafe` is asked
-    for explicitly, and then every result it produces says unsafe=true.
+    for explicitly, and then every result it produces says unsafe=true. CEILING: the most a suite's
+    section budget may ask (the operator's bound).
     """
     if unsafe:
-        return UnsafeExecutor(slots=slots) if timeout is None else UnsafeExecutor(timeout=timeout, slots=slots)
+        return UnsafeExecutor(slots=slots, ceiling=ceiling, **({} if timeout is None else {"timeout": timeout}))
     import sandbox
 
     try:  # slots are machine-wide; SandboxExecutor steps past the ones other processes hold
-        return SandboxExecutor(slots=slots, first_slot=first_slot, limits=limits, work_dir=work_dir)
+        return SandboxExecutor(slots=slots, first_slot=first_slot, limits=limits, work_dir=work_dir,
+                               ceiling=ceiling)
     except (sandbox.BackendUnavailable, sandbox.SlotBusy) as exc:
         raise ExecutorUnavailable(str(exc)) from exc

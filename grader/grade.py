@@ -219,7 +219,7 @@ def grade(source: Path | bytes, executor, *, suite: Suite, limits: UnpackLimits 
 
         counts = [len(s.tests) for s in sections]
         with clock("student"):
-            runs = executor.run_handin(job, counts)
+            runs = executor.run_handin(job, counts, [s.budget for s in sections])
         with clock("compare"):
             result.sections = [score_section(s, e, r, suite) for s, e, r in zip(sections, expected, runs)]
         result.score = sum(s.score for s in result.sections)

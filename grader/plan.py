@@ -99,6 +99,18 @@ class Section:
     name: str
     points: int
     tests: list[Test]
+    # What the section's process may use beyond the executor's defaults (None: the defaults), e.g.
+    # HW2P1's 2-d convolutions, which correct loop code runs for tens of CPU seconds on the fixed
+    # cases; never more than the operator's ceiling (grader.execute).
+    budget: Budget | None = None
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Limits a suite asks for one section's process; a field left None keeps the executor's default."""
+    cpu_seconds: float | None = None
+    wall_seconds: float | None = None
+    memory_bytes: int | None = None
 
 
 def derive_seed(material: str, name: str) -> int:

@@ -326,7 +326,10 @@ def batch_init(request: dict, ctl: socket.socket, bpf: bytes) -> None:
         pid = os.fork()
         if pid == 0:
             ctl.close()
-            run_task(request, main, order["args"], stdout_fd, stderr_fd, bpf)
+            # The order comes from the trusted host over ctl (no task can reach it): its rlimits, if
+            # any, are this task's own.
+            task = request | {"rlimits": order["rlimits"]} if "rlimits" in order else request
+            run_task(task, main, order["args"], stdout_fd, stderr_fd, bpf)
         os.close(stdout_fd)
         os.close(stderr_fd)
         _send(ctl, {"started": order["run"]})  # from here on, what goes wrong is the task's

@@ -189,7 +189,8 @@ class Sandbox:
 
     def run_batch(self, script: Path, tasks: list[list[str]], *, ro_binds: list[tuple[Path, str]],
                   read_back: tuple[str, ...] | dict[str, int], limits: Limits | None = None,
-                  setup_args: list[str] | None = None) -> list[RunResult]:
+                  setup_args: list[str] | None = None,
+                  task_limits: list[Limits | None] | None = None) -> list[RunResult]:
         """Run TASKS (argument lists) one after another in ONE sandbox: the namespaces, the root and
         the script's top level are set up once; each task is a fresh process of the slot uid that
         calls the script's `main(args)`, with its own limits (CPU, wall, memory, processes, output),
@@ -200,11 +201,15 @@ class Sandbox:
         task, in the sandbox's (root) init, so it must only define things. Without the zygote each
         task is a separate `run_python`. With SETUP_ARGS, the init also calls the script's
         `setup(setup_args)` once before the first task (trusted too: it may read the ro_binds the
-        caller wrote, never anything a task or handin controls), and every task inherits its work."""
+        caller wrote, never anything a task or handin controls), and every task inherits its work.
+        TASK_LIMITS, one entry per task (None: LIMITS), bound each task's CPU, wall clock, memory,
+        processes and output on its own; the sandbox's /tmp, /dev/shm and /out sizes are LIMITS'."""
         limits = limits or self.limits
+        per_task = [(task_limits[i] if task_limits and task_limits[i] else limits) for i in range(len(tasks))]
         with self._lock:
             if self._zygote is None:
-                return [self._run_with_host_out(Path(script), args, ro_binds, read_back, limits) for args in tasks]
+                return [self._run_with_host_out(Path(script), args, ro_binds, read_back, task)
+                        for args, task in zip(tasks, per_task)]
             results: list[RunResult] = []
             while len(results) < len(tasks):
                 try:
@@ -216,7 +221,8 @@ class Sandbox:
                 try:
                     first = len(results)
                     while len(results) < len(tasks):
-                        result = self._run_task(batch, len(results), tasks[len(results)], read_back, limits)
+                        index = len(results)
+                        result = self._run_task(batch, index, tasks[index], read_back, per_task[index])
                         if result.outcome == "sandbox_error" and len(results) > first:
                             break  # an earlier task may have wedged this sandbox: retry in a fresh one
                         results.append(result)
@@ -260,7 +266,7 @@ class Sandbox:
             self._cgroup.prepare(limits.memory_bytes, limits.max_processes)
             oom_before = self._cgroup.oom_kills()
         try:
-            started = batch.start(index, args)
+            started = batch.start(index, args, limits.rlimits())
         except ZygoteError as exc:  # the task never started: ours
             logger.error("slot %d: task %d did not start: %s", self.slot, index, exc)
             batch.lost = True

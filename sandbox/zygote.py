@@ -227,12 +227,14 @@ class Batch:
             ready = ready or bool(message.get("ready"))
             self.init_pid = self.init_pid or message.get("init_pid")
 
-    def start(self, index: int, args: list[str]) -> Started:
-        """Start one task; raises ZygoteError if the sandbox could not (then nothing of it ran)."""
+    def start(self, index: int, args: list[str], rlimits: dict[str, tuple[int, int]] | None = None) -> Started:
+        """Start one task (with RLIMITS instead of the batch's when given); raises ZygoteError if the
+        sandbox could not (then nothing of it ran)."""
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
+        order = {"run": index, "args": args} | ({"rlimits": rlimits} if rlimits else {})
         try:
-            socket.send_fds(self._ctl, [json.dumps({"run": index, "args": args}).encode()], [out_w, err_w])
+            socket.send_fds(self._ctl, [json.dumps(order).encode()], [out_w, err_w])
             message = self._receive(BATCH_START_TIMEOUT)
         except (OSError, ZygoteError) as exc:
             os.close(out_r)

@@ -34,14 +34,17 @@ class SandboxRefused(RuntimeError):
 
 def make_executor(settings: Settings, index: int):
     from grader.execute import ExecutorUnavailable, open_executor
+    from grader.plan import Budget
 
+    ceiling = Budget(cpu_seconds=settings.section_max_cpu_seconds, wall_seconds=settings.section_max_wall_seconds,
+                     memory_bytes=settings.section_max_memory_bytes)
     if settings.unsafe_no_sandbox:
         log.warning("GRADER_UNSAFE_NO_SANDBOX is set: worker %d grades WITHOUT a sandbox; every result "
                     "records unsafe=true", index)
-        return open_executor(unsafe=True)
+        return open_executor(unsafe=True, ceiling=ceiling)
     slots = max(1, settings.sandbox_slots)
     try:  # each worker index owns its own range of machine-wide sandbox slots
-        return open_executor(slots=slots, first_slot=index * slots, work_dir=settings.work_path)
+        return open_executor(slots=slots, first_slot=index * slots, work_dir=settings.work_path, ceiling=ceiling)
     except ExecutorUnavailable as exc:
         raise SandboxRefused(str(exc)) from exc
 

@@ -14,10 +14,14 @@ from pathlib import Path
 
 import pytest
 from catalogue import tar_bytes
+from conftest import SLOTS_FOR_TESTS
+from support import sandbox_or_skip
 
 from grader import runner
+from grader.execute import SandboxExecutor, within_ceiling
 from grader.grade import grade
 from grader.handin import HandinError, check_handin
+from grader.plan import Budget
 from grader.suites import get
 from grader.suites import hw2p1 as suite_module
 from grader.suites.hw1p1 import SUITE as HW1P1
@@ -172,6 +176,35 @@ def test_an_hw2p1_handin_that_also_holds_hw1p1_files_is_graded(tmp_path, executo
         check_handin(tar_bytes(root), layout=HW2P1.layout)
     result = grade(tar_bytes(tmp_path / "flat"), executor, suite=HW2P1)
     assert result.error is None and result.score == 100, [s.name for s in result.sections if not s.passed]
+
+
+def test_the_2d_convolutions_are_budgeted_and_the_budget_is_cut_to_the_operators_ceiling():
+    sections = {s.name: s for s in HW2P1.build("seed")}
+    for name in ("Conv2d_stride1", "Conv2d", "convTranspose2d"):
+        assert sections[name].budget.cpu_seconds > 10   # beyond the sandbox's default 10 s
+    assert sections["Resampling 1d"].budget is None
+    ceiling = Budget(cpu_seconds=3.0, wall_seconds=None, memory_bytes=1 << 30)
+    cut = within_ceiling(sections["convTranspose2d"].budget, ceiling)
+    assert (cut.cpu_seconds, cut.wall_seconds, cut.memory_bytes) == (3.0, 150.0, 1 << 30)
+
+
+def test_an_endless_loop_in_a_budgeted_section_is_killed_and_costs_only_that_section(tmp_path):
+    """The attack on a larger section budget: ConvTranspose2d.forward never returns. Its process is
+    killed at the budget (cut here by the operator's ceiling to 3 CPU seconds, so the test is
+    short), the section fails saying so, and every other section keeps its points."""
+    sandbox_or_skip()
+    root = build(tmp_path / "h", bare_imports=True, edits=[(
+        "mytorch/nn/ConvTranspose.py", "return self.conv2d_stride1.forward(self.upsample2d.forward(A))",
+        "while True:\n            pass")])
+    executor = SandboxExecutor(slots=1, first_slot=SLOTS_FOR_TESTS + 20,
+                               ceiling=Budget(cpu_seconds=3.0, wall_seconds=60.0, memory_bytes=3 << 30))
+    try:
+        result = grade(tar_bytes(root), executor, suite=HW2P1)
+    finally:
+        executor.close()
+    assert lost(result) == {"convTranspose2d"}
+    section = next(s for s in result.sections if s.name == "convTranspose2d")
+    assert "used more than 3 s of CPU time" in section.message
 
 
 def test_a_failing_tests_snippet_runs_in_the_handout_folder(tmp_path, executor):

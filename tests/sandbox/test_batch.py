@@ -55,6 +55,11 @@ TASKS = textwrap.dedent('''
         elif kind == "cpu":
             while True:
                 pass
+        elif kind == "spin":  # a finite amount of CPU, then a result
+            deadline = time.process_time() + float(argv[1])
+            while time.process_time() < deadline:
+                pass
+            open("/out/result.json", "w").write(json.dumps({"args": argv}))
         elif kind == "sleep":
             time.sleep(10**6)
         elif kind == "flood":
@@ -81,14 +86,15 @@ TASKS = textwrap.dedent('''
 ''')
 
 
-def run_batch(runner, tasks, limits=None):
+def run_batch(runner, tasks, limits=None, task_limits=None):
     job = runner.tmp_path / "job"
     job.mkdir(exist_ok=True)
     script = job / "tasks.py"
     script.write_text(TASKS)
     script.chmod(0o644)
     results = runner.sandbox.run_batch(script, tasks, ro_binds=[], read_back=("result.json",),
-                                       limits=limits or Limits(**TEST_LIMITS_KW | {"wall_seconds": 20}))
+                                       limits=limits or Limits(**TEST_LIMITS_KW | {"wall_seconds": 20}),
+                                       task_limits=task_limits)
     runner.assert_nothing_left()
     return results
 
@@ -121,6 +127,18 @@ def test_each_task_is_bounded_on_its_own(runner):
     for index, name in ((1, "1"), (3, "2"), (6, "3")):
         assert outcomes[index] == "ok", results[index]
         assert json.loads(results[index].files["result.json"])["args"] == ["hello", name]
+
+
+def test_an_infinite_loop_is_killed_under_a_tasks_own_larger_cpu_limit(runner):
+    """A caller may give one task more CPU than the rest (HW2P1's loop-based 2-d convolutions): the
+    larger limit lets a finite task finish, still kills an endless one, and leaves the next task's
+    limit as it was."""
+    base = Limits(**TEST_LIMITS_KW | {"cpu_seconds": 1, "wall_seconds": 30})
+    larger = Limits(**TEST_LIMITS_KW | {"cpu_seconds": 4, "wall_seconds": 30})
+    tasks = [["spin", "2"], ["spin", "2"], ["cpu"], ["spin", "2"]]
+    results = run_batch(runner, tasks, base, task_limits=[None, larger, larger, None])
+    assert [r.outcome for r in results] == ["cpu_time", "ok", "cpu_time", "cpu_time"], results
+    assert json.loads(results[1].files["result.json"])["args"] == ["spin", "2"]
 
 
 def test_a_hanging_task_costs_only_its_own_wall_clock(runner):
