@@ -1,6 +1,6 @@
 """Resource limits for one sandboxed run.
 
-Defaults (all configurable per Sandbox and per run):
+Defaults (all configurable per Sandbox, per run and per batch task):
 
 - cpu_seconds = 10.0      CPU time of any single process (RLIMIT_CPU, SIGXCPU then SIGKILL one second
                           later) and, where a cpuacct/cpu cgroup is writable, of the whole run.
