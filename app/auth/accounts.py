@@ -7,12 +7,16 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from app.auth import passwords
-from app.store.models import ROLES, ApiToken, User, utcnow
+from app.store.models import ROLES, AccountLink, ApiToken, User, utcnow
+from app.store.states import LinkPurpose
 
 _ADJECTIVES = ("brisk", "calm", "clever", "daring", "eager", "fuzzy", "gentle", "happy", "jolly", "keen",
                "lucky", "mellow", "nimble", "plucky", "quiet", "rapid", "sunny", "swift", "tidy", "witty")
@@ -96,10 +100,16 @@ def end_sessions(user: User) -> None:
 
 
 def set_password(user: User, password: str) -> None:
-    """Also ends the account's sessions: a changed password locks out whoever held the old one."""
+    """Also ends the account's sessions (a changed password locks out whoever held the old one)
+    and closes the account's open links (none of them may set the password again)."""
     user.password_hash = hash_password(password)
-    user.activation_hash = None
     end_sessions(user)
+    session = object_session(user)
+    if session is not None:
+        for link in session.scalars(select(AccountLink).where(AccountLink.user_id == user.id,
+                                                              AccountLink.used_at.is_(None),
+                                                              AccountLink.replaced_at.is_(None))):
+            link.replaced_at = utcnow()
 
 
 def authenticate(session: Session, username: str, password: str) -> User | None:
@@ -121,19 +131,113 @@ def upgrade_hash(user: User, password: str) -> bool:
     return True
 
 
-def create_activation(user: User) -> str:
-    """A one-time secret for the activation link; only its hash is stored."""
+# ---------------------------------------------------------------------------------------------
+# one-time links that set a password: activation and password reset (store.models.AccountLink)
+
+RESET_LINK_LIFETIME = timedelta(hours=48)   # a reset link is copied to a student by hand: two days
+
+
+class LinkState(StrEnum):
+    """What a link's secret finds; everything but OPEN is a dead end the page explains."""
+    OPEN = "open"
+    USED = "used"
+    REPLACED = "replaced"
+    EXPIRED = "expired"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class LinkCheck:
+    state: LinkState
+    purpose: LinkPurpose | None = None
+    username: str = ""
+    display_name: str = ""
+    expires_at: datetime | None = None
+
+
+LINK_PATHS = {LinkPurpose.ACTIVATION: "/activate", LinkPurpose.PASSWORD_RESET: "/reset-password"}
+
+
+def issue_link(session: Session, user: User, purpose: LinkPurpose, issued_by: User | None = None,
+               now: datetime | None = None) -> str:
+    """A one-time secret for USER's link; only its hash is stored, with who issued it (None: the
+    CLI). Earlier open links of the same purpose stop working (the newest link is the one)."""
+    now = now or utcnow()
+    for old in session.scalars(select(AccountLink).where(
+            AccountLink.user_id == user.id, AccountLink.purpose == purpose,
+            AccountLink.used_at.is_(None), AccountLink.replaced_at.is_(None))):
+        old.replaced_at = now
     secret = secrets.token_urlsafe(24)
-    user.activation_hash = hash_token(secret)
+    session.add(AccountLink(user_id=user.id, purpose=purpose, token_hash=hash_token(secret), created_at=now,
+                            issued_by=issued_by.id if issued_by else None,
+                            expires_at=now + RESET_LINK_LIFETIME if purpose == LinkPurpose.PASSWORD_RESET else None))
+    session.flush()
     return secret
 
 
+def link_url(base_url: str, purpose: LinkPurpose, secret: str) -> str:
+    return f"{base_url.rstrip('/')}{LINK_PATHS[purpose]}?token={secret}"
+
+
+def create_activation(session: Session, user: User, issued_by: User | None = None) -> str:
+    return issue_link(session, user, LinkPurpose.ACTIVATION, issued_by)
+
+
+def _link_row(session: Session, secret: str) -> AccountLink | None:
+    return session.scalar(select(AccountLink).where(AccountLink.token_hash == hash_token(secret))) if secret else None
+
+
+def check_link(session: Session, secret: str, now: datetime | None = None) -> LinkCheck:
+    """What SECRET's link is now (the page says so before anyone types a password)."""
+    row = _link_row(session, secret)
+    if row is None:
+        return LinkCheck(LinkState.UNKNOWN)
+    now = now or utcnow()
+    if row.used_at is not None:
+        state = LinkState.USED
+    elif row.replaced_at is not None:
+        state = LinkState.REPLACED
+    elif row.expires_at is not None and row.expires_at <= now:
+        state = LinkState.EXPIRED
+    else:
+        state = LinkState.OPEN
+    return LinkCheck(state, LinkPurpose(row.purpose), row.user.username, row.user.display_name, row.expires_at)
+
+
+def use_link(session: Session, secret: str, password: str, now: datetime | None = None) -> User:
+    """Sets the password through an open link, which then stops working. AccountError otherwise."""
+    now = now or utcnow()
+    check = check_link(session, secret, now)
+    if check.state != LinkState.OPEN:
+        raise AccountError(LINK_PROBLEMS[check.state])
+    row = _link_row(session, secret)
+    row.used_at = now
+    set_password(row.user, password)
+    return row.user
+
+
+# One sentence per dead end, each with the way forward.
+LINK_PROBLEMS = {
+    LinkState.USED: "this link was already used: the password is set, so log in",
+    LinkState.REPLACED: "a newer link replaced this one: use the newest link you were sent, or ask your TA "
+                        "for a new one",
+    LinkState.EXPIRED: "this link has expired: ask your TA for a new one",
+    LinkState.UNKNOWN: "this link is not valid (mistyped, cut off, or from another server): ask your TA for "
+                       "a new one",
+}
+
+
 def activate(session: Session, secret: str, password: str) -> User:
-    user = session.scalar(select(User).where(User.activation_hash == hash_token(secret)))
-    if user is None:
-        raise AccountError("this activation link is not valid (or was already used)")
-    set_password(user, password)
-    return user
+    return use_link(session, secret, password)
+
+
+def has_open_activation(session: Session, user_ids: list[int]) -> set[int]:
+    """The USER_IDS with an activation link not yet used or replaced (activation links do not expire)."""
+    if not user_ids:
+        return set()
+    return set(session.scalars(select(AccountLink.user_id).where(
+        AccountLink.user_id.in_(user_ids), AccountLink.purpose == LinkPurpose.ACTIVATION,
+        AccountLink.used_at.is_(None), AccountLink.replaced_at.is_(None))))
 
 
 def set_nickname(session: Session, user_id: int, nickname: str) -> str:
@@ -166,14 +270,41 @@ def set_role(session: Session, actor: User, username: str, role: str) -> User:
 
 
 def activation_link(session: Session, actor: User, username: str, base_url: str) -> str | None:
-    """A fresh one-time link for USERNAME (replaces any earlier one); None when there is no such
-    user. Raises NotAllowed when ACTOR's role does not reach the account (a TA and an admin)."""
-    user = get_user(session, username)
+    """A fresh one-time activation link for USERNAME (replaces any earlier one); None when there is
+    no such user. Raises NotAllowed when ACTOR's role does not reach the account (a TA and an
+    admin), AccountError when the account already has a password (that is a reset link's job)."""
+    user = _reachable(session, actor, username)
     if user is None:
         return None
-    if not may_act_on(actor, user):
+    if user.password_hash:
+        raise AccountError(f"{username} has already activated their account: issue a password reset link instead.")
+    return link_url(base_url, LinkPurpose.ACTIVATION, create_activation(session, user, actor))
+
+
+def password_reset_link(session: Session, actor: User, username: str, base_url: str) -> str | None:
+    """A one-time link, valid RESET_LINK_LIFETIME, that lets USERNAME choose a new password (no mail
+    server: the TA copies it to the student). Recorded with ACTOR as its issuer. None when there
+    is no such user; NotAllowed when ACTOR's role does not reach the account."""
+    user = _reachable(session, actor, username)
+    if user is None:
+        return None
+    return link_url(base_url, LinkPurpose.PASSWORD_RESET, issue_link(session, user, LinkPurpose.PASSWORD_RESET, actor))
+
+
+def pending_activation_links(session: Session, actor: User, base_url: str) -> list[tuple[User, str]]:
+    """A fresh activation link for every account ACTOR may act on that has no password yet (the
+    roster's CSV download): the stored hashes cannot give back the links sent before, so these
+    replace them."""
+    users = session.scalars(select(User).where(User.password_hash.is_(None)).order_by(User.username)).all()
+    return [(u, link_url(base_url, LinkPurpose.ACTIVATION, create_activation(session, u, actor)))
+            for u in users if may_act_on(actor, u)]
+
+
+def _reachable(session: Session, actor: User, username: str) -> User | None:
+    user = get_user(session, username)
+    if user is not None and not may_act_on(actor, user):
         raise NotAllowed(f"{actor.role} may not act on {user.role} accounts")
-    return f"{base_url.rstrip('/')}/activate?token={create_activation(user)}"
+    return user
 
 
 def tokens(session: Session, user_id: int) -> list[ApiToken]:

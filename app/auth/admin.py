@@ -8,6 +8,8 @@ from pathlib import Path
 
 from app.auth import accounts
 from app.store.db import Database
+from app.store.models import User
+from app.store.states import LinkPurpose
 
 
 def add_user(db: Database, username: str, role: str, password: str | None, display_name: str = "",
@@ -16,9 +18,9 @@ def add_user(db: Database, username: str, role: str, password: str | None, displ
         accounts.add_user(s, username, role, password, display_name, email)
 
 
-def import_roster(db: Database, path: Path, base_url: str) -> list[tuple[str, str]]:
+def import_roster(db: Database, path: Path, base_url: str, issued_by: User | None = None) -> list[tuple[str, str]]:
     """CSV with a `username` column (optional: name, email). Creates missing students and returns
-    (username, one-time activation link) for each new one."""
+    (username, one-time activation link) for each new one; the links record ISSUED_BY (None: the CLI)."""
     links = []
     with open(path, newline="") as f, db.session() as s, s.begin():
         # All or nothing: one bad username refuses the whole file (the transaction rolls back).
@@ -31,8 +33,8 @@ def import_roster(db: Database, path: Path, base_url: str) -> list[tuple[str, st
                 user = accounts.add_user(s, username, "student", None, row.get("name", ""), row.get("email", ""))
             except accounts.AccountError as exc:
                 raise accounts.AccountError(f"line {line}: {exc}") from None
-            secret = accounts.create_activation(user)
-            links.append((username, f"{base_url.rstrip('/')}/activate?token={secret}"))
+            secret = accounts.create_activation(s, user, issued_by)
+            links.append((username, accounts.link_url(base_url, LinkPurpose.ACTIVATION, secret)))
     return links
 
 

@@ -21,7 +21,15 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
-from app.store.states import STORED_REPORT_STATES, JobKind, JobState, ReportState, SubmissionStatus, check_sql
+from app.store.states import (
+    STORED_REPORT_STATES,
+    JobKind,
+    JobState,
+    LinkPurpose,
+    ReportState,
+    SubmissionStatus,
+    check_sql,
+)
 
 
 def utcnow() -> datetime:
@@ -63,7 +71,6 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(10), default="student")
     nickname: Mapped[str] = mapped_column(String(40), unique=True)
     password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    activation_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Every session cookie carries the generation it was issued in; bumping it (logout, password
@@ -73,6 +80,24 @@ class User(Base):
     @property
     def is_staff(self) -> bool:
         return self.role in ("ta", "admin")
+
+
+class AccountLink(Base):
+    """A one-time link that sets an account's password (activation, or a TA's password reset),
+    and its record: who issued it for whom, when, until when, and when it was used or replaced.
+    Only the secret's sha256 is stored; the link itself is shown once to whoever issued it."""
+    __tablename__ = "account_links"
+    __table_args__ = (CheckConstraint(check_sql("purpose", LinkPurpose), name="ck_account_links_purpose"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(20))   # LinkPurpose
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)   # sha256 hex of the secret
+    issued_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)   # None: the CLI
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    replaced_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)   # a newer link came
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
 
 
 class ApiToken(Base):

@@ -49,6 +49,12 @@ class JobKind(StrEnum):
     REUSE = "reuse"       # an identical resubmission shown the earlier result (born done)
 
 
+class LinkPurpose(StrEnum):
+    """What a one-time account link (store.models.AccountLink) sets a password for."""
+    ACTIVATION = "activation"            # a new account's first password (roster import, "new link")
+    PASSWORD_RESET = "password_reset"    # a TA's reset for a student who forgot theirs (expires)
+
+
 class ReportState(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"

@@ -14,7 +14,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from app.auth.sessions import SESSION_COOKIE, Principal, check_csrf, csrf_token, principal_for
 from app.course.assessments import Assessment
 from app.exceptions import ApiError
-from app.store.states import PENDING_SUBMISSION, JobState, ReportState, SubmissionStatus
+from app.store.states import PENDING_SUBMISSION, JobState, LinkPurpose, ReportState, SubmissionStatus
 from app.web.feedback import array_html
 from grader.handin import ARCHIVE_SUFFIXES
 
@@ -164,4 +164,4 @@ env.globals["array_html"] = array_html
 env.globals["archive_suffixes"] = ARCHIVE_SUFFIXES   # the upload form takes what the API takes
 # the states, from their one source (pages compare with these, never with literals)
 env.globals.update(SubmissionStatus=SubmissionStatus, ReportState=ReportState, JobState=JobState,
-                   PENDING_SUBMISSION=PENDING_SUBMISSION)
+                   PENDING_SUBMISSION=PENDING_SUBMISSION, LinkPurpose=LinkPurpose)

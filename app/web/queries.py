@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.auth import accounts
 from app.course import extensions, policy, standings, submissions
 from app.course.assessments import Assessment
 from app.store.models import Extension, Job, Result, Submission, User, utcnow
@@ -228,8 +229,9 @@ def roster(session: Session, slug: str | None, a: Assessment | None = None, sear
             if r.standing.counted is not None:
                 counted[r.user.id] = {"id": r.standing.counted.ident, "total": r.standing.total,
                                       "sections": r.sections}
+    pending = accounts.has_open_activation(session, [u.id for u in users if not u.password_hash])
     return [{"user": u, "extension": exts.get(u.id, 0), "counted": counted.get(u.id),
-             "state": "active" if u.password_hash else ("activation pending" if u.activation_hash
+             "state": "active" if u.password_hash else ("activation pending" if u.id in pending
                                                         else "no password")}
             for u in users]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import tempfile
 from pathlib import Path
 from urllib.parse import urlencode
@@ -18,6 +20,7 @@ from app.exceptions import NotFound
 from app.grading import queue
 from app.grading.worker import work_dir_health
 from app.store.models import utcnow
+from app.store.states import LinkPurpose
 from app.web import flash, queries
 from app.web.common import (
     assessment_or_none,
@@ -215,7 +218,7 @@ async def import_roster(request: Request) -> Response:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "roster.csv"
             path.write_bytes(data)
-            return admin.import_roster(_db(request), path, request.app.state.settings.base_url)
+            return admin.import_roster(_db(request), path, request.app.state.settings.base_url, principal.user)
     try:
         links = await run_in_threadpool(run)
     except (UnicodeDecodeError, ValueError) as exc:
@@ -227,20 +230,68 @@ async def import_roster(request: Request) -> Response:
 
 @router.post("/students/{username}/activation", response_class=HTMLResponse)
 async def new_activation(request: Request, username: str) -> Response:
+    return await _issue_link(request, username, LinkPurpose.ACTIVATION)
+
+
+@router.post("/students/{username}/password-reset", response_class=HTMLResponse)
+async def new_password_reset(request: Request, username: str) -> Response:
+    """No mail server: the TA copies the link to the student. One-time, expiring, stored hashed,
+    recorded with who issued it (store.models.AccountLink)."""
+    return await _issue_link(request, username, LinkPurpose.PASSWORD_RESET)
+
+
+async def _issue_link(request: Request, username: str, purpose: LinkPurpose) -> Response:
     principal, stop = await staff_form(request)
     if stop:
         return stop
+    make = accounts.activation_link if purpose == LinkPurpose.ACTIVATION else accounts.password_reset_link
+
     def issue():
         with _db(request).session() as s, s.begin():
-            return accounts.activation_link(s, principal.user, username, request.app.state.settings.base_url)
+            return make(s, principal.user, username, request.app.state.settings.base_url)
     try:
         link = await run_in_threadpool(issue)
     except accounts.NotAllowed:
-        return error_page(request, principal, 403, "Only an admin can make an activation link for staff.")
+        return error_page(request, principal, 403, "A TA makes links for students only; an admin for staff too.")
+    except accounts.AccountError as exc:
+        return _after_post(request, principal, error=str(exc))
     if link is None:
         return not_found(request, principal)
-    return await run_in_threadpool(_students, request, principal, links=[(username, link)],
-                                   notice=f"A new one-time activation link for {username} (shown once).")
+    if purpose == LinkPurpose.ACTIVATION:
+        notice = f"A new one-time activation link for {username} (shown once; earlier links stop working)."
+    else:
+        notice = (f"A one-time password reset link for {username}, valid for "
+                  f"{accounts.RESET_LINK_LIFETIME.total_seconds() / 3600:g} hours (shown once). Copy it to them.")
+    # the link is a secret: it rides the server-side flash, never the redirect's URL (app.web.flash)
+    return _after_post(request, principal, links=[(username, link)], link_purpose=purpose, notice=notice)
+
+
+@router.post("/students/activation-links.csv")
+async def activation_links_csv(request: Request) -> Response:
+    """Every not-yet-activated account's activation link as a CSV (username, name, email, link) for
+    a mail merge. The stored hashes cannot give back links sent earlier, so these are fresh ones
+    and replace them. A POST (it makes links) that answers with a download: the page stays put."""
+    principal, stop = await staff_form(request)
+    if stop:
+        return stop
+
+    def issue():
+        with _db(request).session() as s, s.begin():
+            rows = accounts.pending_activation_links(s, principal.user, request.app.state.settings.base_url)
+            return [(u.username, u.display_name, u.email, link) for u, link in rows]
+    rows = await run_in_threadpool(issue)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["username", "name", "email", "activation_link"])
+    writer.writerows([_cell(x) for x in row] for row in rows)
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="activation-links.csv"',
+                             "Cache-Control": "no-store"})
+
+
+def _cell(value: str) -> str:
+    """A spreadsheet never runs a cell as a formula (names and emails come from a roster file)."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 @router.post("/students/{username}/role", response_class=HTMLResponse)
@@ -249,14 +300,15 @@ async def change_role(request: Request, username: str) -> Response:
     if stop:
         return stop
     role = str((await read_form(request)).get("role", ""))
+
     def change():
         with _db(request).session() as s, s.begin():
             accounts.set_role(s, principal.user, username, role)
     try:
         await run_in_threadpool(change)
     except accounts.AccountError as exc:
-        return await run_in_threadpool(_students, request, principal, 400, error=str(exc))
-    return await run_in_threadpool(_students, request, principal, notice=f"{username} is now {role}.")
+        return _after_post(request, principal, error=str(exc))
+    return _after_post(request, principal, notice=f"{username} is now {role}.")
 
 
 @router.post("/students/{username}/extension", response_class=HTMLResponse)
@@ -292,7 +344,11 @@ def _after_post(request: Request, principal: Principal, slug: str = "", **shown)
 
 # A POST-only address opened again (history, a bookmark): the page it belongs to, not a 405.
 @router.get("/students/import")
+@router.get("/students/activation-links.csv")
 @router.get("/students/{username}/extension")
+@router.get("/students/{username}/role")
+@router.get("/students/{username}/activation")
+@router.get("/students/{username}/password-reset")
 async def students_again(request: Request) -> RedirectResponse:
     return RedirectResponse("/ta/students", status_code=303)
 

@@ -3,7 +3,7 @@ the nickname scoreboard."""
 
 from __future__ import annotations
 
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -16,7 +16,8 @@ from app.course import standings, submissions, uploads
 from app.course.assessments import default_assessment
 from app.exceptions import NotFound
 from app.store.models import User
-from app.web import queries
+from app.store.states import LinkPurpose
+from app.web import flash, queries
 from app.web.common import (
     assessment_or_none,
     csrf_problem,
@@ -57,13 +58,14 @@ def _forged(request: Request, sent: str) -> str | None:
 
 
 @router.get("/login", response_class=HTMLResponse)
-async def login_page(request: Request, next: str = "/", expired: int = 0) -> Response:
+async def login_page(request: Request, next: str = "/", expired: int = 0, username: str = "") -> Response:
     principal = await viewer(request)
     if principal is not None:
         # Already logged in: the form would log in someone else on top; go where they were going.
         return RedirectResponse(safe_next(next), status_code=303)
     notice = "Your session has ended; log in again to continue." if expired else None
-    return _anonymous_form(request, "login.html", next=safe_next(next), notice=notice)
+    return _anonymous_form(request, "login.html", next=safe_next(next), notice=notice,
+                           username=username[:login_flow.MAX_USERNAME])
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -105,26 +107,62 @@ async def logout(request: Request) -> Response:
     return response
 
 
+# Activation and password-reset links: one page, worded by the link's purpose. A dead link says
+# why and what to do on GET, before anyone types a password; a mistake in the form comes back as a
+# redirect to the link's page (a reload never re-posts a password).
+LINK_TITLES = {LinkPurpose.ACTIVATION: "Activate your account", LinkPurpose.PASSWORD_RESET: "Choose a new password"}
+FORM_PROBLEMS = {"differ": "The two passwords differ.",
+                 "short": "Passwords need at least 8 characters.",
+                 "long": f"Passwords have at most {accounts.MAX_PASSWORD_LENGTH} characters."}
+
+
+def _check_link(request: Request, token: str) -> accounts.LinkCheck:
+    with _db(request).read_session() as s:
+        return accounts.check_link(s, token)
+
+
+def _link_page(request: Request, token: str, check: accounts.LinkCheck, status_code: int = 200,
+               **context) -> Response:
+    title = LINK_TITLES.get(check.purpose, "Account link")
+    if check.state != accounts.LinkState.OPEN:
+        problem = accounts.LINK_PROBLEMS[check.state]
+        return render(request, "activate.html", None, 404 if check.state == accounts.LinkState.UNKNOWN else 410,
+                      title=title, check=check, dead_end=problem[0].upper() + problem[1:] + ".",
+                      used=check.state == accounts.LinkState.USED, **context)
+    return _anonymous_form(request, "activate.html", status_code, title=title, check=check, token=token,
+                           action=accounts.LINK_PATHS[check.purpose], **context)
+
+
 @router.get("/activate", response_class=HTMLResponse)
-async def activate_page(request: Request, token: str = "") -> Response:
-    return _anonymous_form(request, "activate.html", token=token)
+@router.get("/reset-password", response_class=HTMLResponse)
+async def activate_page(request: Request, token: str = "", problem: str = "") -> Response:
+    check = await run_in_threadpool(_check_link, request, token)
+    return _link_page(request, token, check, error=FORM_PROBLEMS.get(problem))
 
 
 @router.post("/activate", response_class=HTMLResponse)
+@router.post("/reset-password", response_class=HTMLResponse)
 def activate(request: Request, token: str = Form(""), password: str = Form(""),
              password2: str = Form(""), csrf_token: str = Form("")) -> Response:
     if problem := _forged(request, csrf_token):
-        return _anonymous_form(request, "activate.html", 403, token=token, error=problem)
+        # refused as cross-site: nothing was posted on the user's behalf, so nothing to redirect to
+        return _link_page(request, token, _check_link(request, token), 403, error=problem)
+    again = f"{request.url.path}?{urlencode({'token': token})}"
     if password != password2:
-        return _anonymous_form(request, "activate.html", 400, token=token, error="The two passwords differ.")
+        return RedirectResponse(f"{again}&problem=differ", status_code=303)
+    if len(password) < 8 or len(password) > accounts.MAX_PASSWORD_LENGTH:
+        return RedirectResponse(f"{again}&problem={'short' if len(password) < 8 else 'long'}", status_code=303)
     try:
         with _db(request).session() as s, s.begin():
-            user = accounts.activate(s, token, password)
-            username = user.username
-    except accounts.AccountError as exc:
-        return _anonymous_form(request, "activate.html", 400, token=token, error=str(exc).capitalize() + ".")
-    return _anonymous_form(request, "login.html", next="/", username=username,
-                           notice=f"Your account {username} is active. Log in with your new password.")
+            user = accounts.use_link(s, token, password)
+    except accounts.AccountError:
+        return RedirectResponse(again, status_code=303)   # the link's page says what happened to it
+    # The link proved who this is and the password is new: they are logged in, on their home page.
+    notice = f"Your password is set and you are logged in as {user.username}."
+    key = flash.flashes(request).put(user.id, {"notice": notice})
+    response = RedirectResponse(f"/?{urlencode({'shown': key})}", status_code=303)
+    login_flow.start_session(request, response, user)
+    return response
 
 
 # ---------------------------------------------------------------------------------------------
@@ -140,7 +178,14 @@ async def home(request: Request) -> Response:
         with _db(request).read_session() as s:
             return [queries.assessment_summary(s, a, principal.user)
                     for a in request.app.state.assessments.values()]
-    return render(request, "home.html", principal, summaries=await run_in_threadpool(load))
+    return render(request, "home.html", principal, summaries=await run_in_threadpool(load),
+                  **_shown(request, principal))
+
+
+def _shown(request: Request, principal) -> dict:
+    """What a form's POST left for this page to show once (app.web.flash), or nothing."""
+    key = request.query_params.get("shown")
+    return flash.flashes(request).take(principal.user.id, key) if key else {}
 
 
 def _assessment_context(request: Request, a, user: User) -> dict:

@@ -9,7 +9,7 @@ import httpx
 from sqlalchemy import func, select
 
 from app.auth import accounts
-from app.store.models import RateLimitHit, User
+from app.store.models import AccountLink, RateLimitHit, User
 
 from .conftest import ACCOUNTS, Web, form_token, make_settings, page_login, threaded_server
 
@@ -36,14 +36,19 @@ def test_ta_cannot_take_over_admin_via_activation_link(web):
         r = tina.post(f"/ta/students/{target}/activation", data={"csrf_token": csrf})
         assert r.status_code == 403, r.text
         assert "/activate?token=" not in r.text
+        r = tina.post(f"/ta/students/{target}/password-reset", data={"csrf_token": csrf})
+        assert r.status_code == 403 and "/reset-password?token=" not in r.text
     with web.db.read_session() as s:
-        assert s.scalar(select(User.activation_hash).where(User.username == "ada")) is None
-    # A TA still makes links for students; an admin for staff.
-    assert "/activate?token=" in tina.post("/ta/students/alice/activation", data={"csrf_token": csrf}).text
+        staff = select(User.id).where(User.username.in_(("ada", "tom")))
+        assert s.scalar(select(func.count()).select_from(AccountLink).where(AccountLink.user_id.in_(staff))) == 0
+    # A TA still makes links for students; an admin for staff (shown once on the page redirected to).
+    r = tina.post("/ta/students/alice/password-reset", data={"csrf_token": csrf})
+    assert "/reset-password?token=" in tina.get(r.headers["location"]).text
     ada = web.browser()
     page_login(ada, "ada")
     csrf = form_token(ada.get("/ta/students").text)
-    assert "/activate?token=" in ada.post("/ta/students/tom/activation", data={"csrf_token": csrf}).text
+    r = ada.post("/ta/students/tom/password-reset", data={"csrf_token": csrf})
+    assert "/reset-password?token=" in ada.get(r.headers["location"]).text
 
 
 def test_ta_cannot_change_staff_roles_or_make_staff(web):
@@ -51,7 +56,9 @@ def test_ta_cannot_change_staff_roles_or_make_staff(web):
     page_login(tina, "tina")
     csrf = form_token(tina.get("/ta/students").text)
     for target, role in (("tom", "student"), ("ada", "student"), ("alice", "ta"), ("alice", "admin")):
-        assert tina.post(f"/ta/students/{target}/role", data={"role": role, "csrf_token": csrf}).status_code == 400
+        r = tina.post(f"/ta/students/{target}/role", data={"role": role, "csrf_token": csrf})
+        assert r.status_code == 303   # back to the Students page, which says why not
+        assert "Only an admin can change" in tina.get(r.headers["location"]).text
     with web.db.read_session() as s:
         roles = dict(s.execute(select(User.username, User.role)).all())
     assert {k: roles[k] for k in ACCOUNTS} == ACCOUNTS
@@ -122,19 +129,19 @@ def test_session_cookie_dies_on_password_change(web):
     assert _me(web, stolen) == 401
 
 
-def test_session_cookie_dies_on_activation(web):
+def test_session_cookie_dies_on_password_reset(web):
     alice = web.browser()
     page_login(alice, "alice")
     stolen = _session_cookie(alice)
     tina = web.browser()
     page_login(tina, "tina")
-    page = tina.post("/ta/students/alice/activation", data={"csrf_token": form_token(tina.get("/ta/students").text)})
-    link = page.text.split("/activate?token=")[1].split("<")[0]
+    r = tina.post("/ta/students/alice/password-reset", data={"csrf_token": form_token(tina.get("/ta/students").text)})
+    link = tina.get(r.headers["location"]).text.split("/reset-password?token=")[1].split("<")[0]
     other = web.browser()
-    token = form_token(other.get(f"/activate?token={link}").text)
-    r = other.post("/activate", data={"token": link, "password": "reset-password", "password2": "reset-password",
-                                      "csrf_token": token})
-    assert r.status_code == 200 and "is active" in r.text
+    token = form_token(other.get(f"/reset-password?token={link}").text)
+    r = other.post("/reset-password", data={"token": link, "password": "reset-password",
+                                            "password2": "reset-password", "csrf_token": token})
+    assert r.status_code == 303 and r.headers["location"].startswith("/?shown=")
     assert _me(web, stolen) == 401
 
 
@@ -145,7 +152,8 @@ def test_session_cookie_dies_on_role_change(web):
     ada = web.browser()
     page_login(ada, "ada")
     csrf = form_token(ada.get("/ta/students").text)
-    assert ada.post("/ta/students/tom/role", data={"role": "student", "csrf_token": csrf}).status_code == 200
+    r = ada.post("/ta/students/tom/role", data={"role": "student", "csrf_token": csrf})
+    assert r.status_code == 303 and "tom is now student." in ada.get(r.headers["location"]).text
     assert _me(web, stolen) == 401
 
 

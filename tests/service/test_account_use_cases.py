@@ -56,7 +56,10 @@ def test_a_ta_cannot_issue_an_activation_link_for_staff(service):
         with pytest.raises(accounts.NotAllowed):
             accounts.activation_link(s, tina, "ada", "https://grader.example/")
         assert accounts.activation_link(s, tina, "nobody", "https://grader.example") is None
-        link = accounts.activation_link(s, tina, "alice", "https://grader.example/")
+        with pytest.raises(accounts.AccountError, match="already activated"):
+            accounts.activation_link(s, tina, "alice", "https://grader.example/")   # a reset link's job
+        accounts.add_user(s, "newbie")
+        link = accounts.activation_link(s, tina, "newbie", "https://grader.example/")
     assert re.fullmatch(r"https://grader\.example/activate\?token=[\w-]+", link)
 
 

@@ -85,3 +85,26 @@ def test_similarity_reports_stored_before_the_archive_still_read(blank_db_url):
                                      "added_at) VALUES ('hw1p1', 'F24', 'sam', '{}', '', :t)"), {"t": now})
     finally:
         engine.dispose()
+
+
+def test_an_activation_link_sent_before_account_links_existed_still_works_once(blank_db_url):
+    from app.auth import accounts
+    command.upgrade(alembic_config(blank_db_url), "0008_state_checks")
+    now = datetime(2026, 2, 1, tzinfo=UTC).replace(tzinfo=None)
+    engine = make_engine(blank_db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO users (id, username, display_name, email, role, nickname, active, "
+                                 "created_at, activation_hash) VALUES (1, 'sam', 'Sam', '', 'student', 'n1', true, "
+                                 ":t, :h)"), {"t": now, "h": accounts.hash_token("sent-in-january")})
+        command.upgrade(alembic_config(blank_db_url), "head")
+        with Session(engine) as s, s.begin():
+            assert accounts.check_link(s, "sent-in-january").state == accounts.LinkState.OPEN
+            assert accounts.use_link(s, "sent-in-january", "a-new-password").username == "sam"
+        with Session(engine) as s:
+            assert accounts.check_link(s, "sent-in-january").state == accounts.LinkState.USED
+        command.downgrade(alembic_config(blank_db_url), "0008_state_checks")   # and back, for a rollback
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT activation_hash FROM users")).scalar_one() is None
+    finally:
+        engine.dispose()
