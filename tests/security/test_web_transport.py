@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import pytest
+from support import wait_for
 
 from app.auth import admin
 from app.store.db import Database
@@ -220,29 +221,58 @@ def _dribble(body: bytes):
 # ---------------------------------------------------------------------------------------------
 # item 1: the receive time is when the whole body has arrived
 
+def _extend(settings, student: str, slug: str, seconds: int) -> None:
+    """Set STUDENT's extension on SLUG as the TA tina grants it (0 removes it)."""
+    from app.course.extensions import set_extension
+    from app.store.models import User
+
+    db = Database(settings.db_url)
+    try:
+        with db.read_session() as s:
+            tina = s.query(User).filter_by(username="tina").one()
+        set_extension(db, slug, student, seconds, tina)
+    finally:
+        db.dispose()
+
+
+def _upload_hits(settings) -> int:
+    """Upload requests the server has begun handling (each records a rate-limit hit first)."""
+    from app.store.models import RateLimitHit
+
+    db = Database(settings.db_url)
+    try:
+        with db.read_session() as s:
+            return s.query(RateLimitHit).count()
+    finally:
+        db.dispose()
+
+
 def test_slow_upload_cannot_beat_deadline(tmp_path):
-    """Headers sent before the deadline, the body dribbled until after it: refused as late
-    (the old code stamped the headers' arrival and stored it as on time)."""
+    """Headers sent before the deadline, the body finished after it: refused as late (the old code
+    stamped the headers' arrival and stored it as on time).
+
+    Clock-independent: the deadline is not fixed before the server starts. The assessment closed an
+    hour ago and alice's extension keeps it open for her; once the server has begun handling her
+    request (its rate-limit hit is in the database), the extension is cut so that her deadline is
+    the present moment, after her headers' arrival and before her body's end."""
     settings = make_settings(tmp_path)
-    now = datetime.now(UTC)
-    deadline = now + timedelta(seconds=20)
-    write_assessment(settings.assessments_dir, "closing", now - timedelta(days=1), deadline, deadline)
+    closed = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    write_assessment(settings.assessments_dir, "closing", closed - timedelta(days=1), closed, closed)
     token = _token(settings, "alice")
+    _extend(settings, "alice", "closing", 86400)
     with threaded_server(settings) as (base, _app):
         start, rest = _multipart(TINY_TAR)
         sock = _connect(base)
-        if datetime.now(UTC) > deadline - timedelta(seconds=5):
-            pytest.fail("the server took too long to start for this test to mean anything")
         sock.sendall(_head(base, "POST", "/api/v1/assessments/closing/submissions", {
             "Authorization": f"Bearer {token}", "Content-Length": str(len(start) + len(rest)),
-            "Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}) + start)
-        sent = 0
-        while datetime.now(UTC) < deadline + timedelta(seconds=2):   # dribble past the deadline
-            assert not _answered(sock)
-            sock.sendall(rest[sent:sent + 1])
-            sent += 1
-            time.sleep(0.5)
-        sock.sendall(rest[sent:])
+            "Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}) + start + rest[:1])
+        wait_for("the server to begin handling the upload", lambda: _upload_hits(settings) == 1)
+        seconds = int((datetime.now(UTC) - closed).total_seconds()) + 1
+        _extend(settings, "alice", "closing", seconds)   # her deadline: now (within a second)
+        late = closed + timedelta(seconds=seconds + 1)   # deadlines are judged to the second
+        wait_for("her deadline to pass", lambda: datetime.now(UTC) >= late)
+        assert not _answered(sock)
+        sock.sendall(rest[1:])
         status = _status(sock)
         sock.close()
     assert status == 403
