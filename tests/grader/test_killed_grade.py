@@ -8,6 +8,7 @@ import signal
 import subprocess
 from pathlib import Path
 
+import pytest
 from catalogue import LINEAR, build_handin, tar_bytes
 from support import HANG_GUARD, sandbox_or_skip, snapshot, wait_for
 from test_cli import grader_script
@@ -67,6 +68,7 @@ def held_mid_grade(proc: subprocess.Popen, work: Path, known: set[Path]) -> tupl
     return job, slot
 
 
+@pytest.mark.sandbox
 def test_grade_killed_with_sigkill_leaves_nothing_after_the_next_grade(tmp_path):
     sandbox_or_skip()
     work = tmp_path / "work"

@@ -29,6 +29,7 @@ HOLD_CHILDREN = textwrap.dedent("""
 """)
 
 
+@pytest.mark.sandbox
 @pytest.mark.parametrize("zygote", [True, False], ids=["zygote", "bwrap"])
 def test_concurrent_slots_have_their_own_process_budget(tmp_path, zygote):
     if _SKIP:
@@ -56,6 +57,7 @@ def test_concurrent_slots_have_their_own_process_budget(tmp_path, zygote):
             assert processes_of_uid(sandbox.uid) == []
 
 
+@pytest.mark.sandbox
 def test_a_slot_keeps_its_host_side_folders_in_its_scratch_dir(tmp_path):
     # The grader's slot directory (grader/workdir.py): private to root, swept when its owner dies.
     if _SKIP:
@@ -74,6 +76,7 @@ def test_a_slot_keeps_its_host_side_folders_in_its_scratch_dir(tmp_path):
     assert list(scratch.iterdir()) == []
 
 
+@pytest.mark.sandbox
 def test_bwrap_slot_refuses_a_scratch_dir_its_uid_cannot_reach(tmp_path):
     # Without the zygote bwrap runs as the slot's uid and binds from the stage: a scratch folder
     # behind a 0700 directory would fail every run; it fails once, at construction, instead.
@@ -87,6 +90,7 @@ def test_bwrap_slot_refuses_a_scratch_dir_its_uid_cannot_reach(tmp_path):
     assert list((hidden / "slot").iterdir()) == []
 
 
+@pytest.mark.sandbox
 def test_check_backend_passes_here():
     if _SKIP:
         pytest.skip(_SKIP)

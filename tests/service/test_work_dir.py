@@ -92,6 +92,7 @@ def submit(db: Database, settings: Settings, username: str, data: bytes) -> int:
     return submissions.create_submission(db, a, user, data, "handin.tar", datetime.now(UTC)).id
 
 
+@pytest.mark.sandbox
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_worker_killed_with_sigkill_leaves_nothing_after_its_restart(db_url, sandboxed, tmp_path):
     settings = sandboxed
