@@ -32,7 +32,7 @@ def _pytest(*args: str, as_nobody: bool) -> subprocess.CompletedProcess:
         env = {**os.environ, "HOME": str(scratch), "TMPDIR": str(scratch)}
         return subprocess.run([*drop, sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                                "--basetemp", str(scratch / "tmp"), *args],
-                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=HANG_GUARD)
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=HANG_GUARD, check=False)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
