@@ -216,6 +216,9 @@ def _view(session: Session, sub: Submission, a: Assessment | None, viewer: User,
             "late_days": policy.late_days(sub.received_at, d), "late_penalty": penalty,
             "score_after_penalty": raw - penalty if sub.score is not None else None,
             "counts": stand.counted is not None and stand.counted.ident == sub.id,
+            # the submission the assessment total comes from (this one or another)
+            "counted_submission": next(({"id": x.id, "version": x.version, "page_url": f"/submissions/{x.id}"}
+                                        for x in all_subs if stand.counted and x.id == stand.counted.ident), None),
             "early_bonus": stand.early_bonus, "assessment_total": stand.total,
             "counted_rule": rules.counts,
         }

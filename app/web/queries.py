@@ -8,6 +8,7 @@ write (nickname, role, activation link, extension, regrade) is a use case in `ap
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -33,7 +34,7 @@ def assessment_summary(session: Session, a: Assessment, user: User, now: datetim
     return {"a": a, "d": d, "standing": stand, "decision": decision,
             "count": len(counting), "pending": any(SubmissionStatus(x.status).is_pending for x in subs),
             "extension": extensions.extension_seconds(session, user.id, a.slug),
-            "phase": phase(now, d), "better_earlier": better_earlier(subs, stand, d, a)}
+            "phase": phase(now, d, a.early_bonus, a.late_penalty_percent_per_day), "better_earlier": better_earlier(subs, stand, d, a)}
 
 
 def better_earlier(subs: list[Submission], stand: policy.Standing, d: policy.Deadlines,
@@ -53,16 +54,41 @@ def better_earlier(subs: list[Submission], stand: policy.Standing, d: policy.Dea
     return best
 
 
-def phase(now: datetime, d: policy.Deadlines) -> str:
+class Phase(StrEnum):
+    """Where a student's deadlines stand now (their extension applied)."""
+    NOT_OPEN = "not yet open"
+    EARLY = "open (early bonus window)"
+    OPEN = "open"
+    LATE = "late (penalty applies)"
+    LATE_FREE = "late (accepted without penalty)"
+    CLOSED = "closed"
+
+
+def phase(now: datetime, d: policy.Deadlines, early_bonus: int = 0, late_penalty: float = 0) -> Phase:
+    """The label for the student's deadlines: an early window only with a bonus to earn, a
+    penalty only when one is taken off."""
     if now < d.release:
-        return "not yet open"
-    if d.early and policy.on_or_before(now, d.early):
-        return "open (early bonus window)"
+        return Phase.NOT_OPEN
+    if early_bonus and d.early and policy.on_or_before(now, d.early):
+        return Phase.EARLY
     if policy.on_or_before(now, d.due):
-        return "open"
+        return Phase.OPEN
     if policy.on_or_before(now, d.last_accepted):
-        return "late (penalty applies)"
-    return "closed"
+        return Phase.LATE if late_penalty else Phase.LATE_FREE
+    return Phase.CLOSED
+
+
+def home_order(summaries: list[dict]) -> list[dict]:
+    """Home's order: assessments taking uploads now first (soonest due first), then those not yet
+    open (soonest first), then closed ones (most recently closed first)."""
+    def key(x: dict) -> tuple:
+        d = x["d"]
+        if x["phase"] == Phase.NOT_OPEN:
+            return (1, d.release.timestamp())
+        if x["phase"] == Phase.CLOSED:
+            return (2, -d.last_accepted.timestamp())
+        return (0, d.due.timestamp())
+    return sorted(summaries, key=key)
 
 
 def my_submissions(session: Session, a: Assessment, user: User) -> list[dict]:

@@ -178,7 +178,7 @@ async def home(request: Request) -> Response:
         with _db(request).read_session() as s:
             return [queries.assessment_summary(s, a, principal.user)
                     for a in request.app.state.assessments.values()]
-    return render(request, "home.html", principal, summaries=await run_in_threadpool(load),
+    return render(request, "home.html", principal, summaries=queries.home_order(await run_in_threadpool(load)),
                   **_shown(request, principal))
 
 

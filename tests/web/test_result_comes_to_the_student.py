@@ -83,3 +83,33 @@ def test_a_passing_submission_says_so_in_one_line(student, handins):
     expect(just).to_contain_text("graded: 100 / 100", timeout=120_000)
     just.get_by_role("link", name="See the feedback").click()
     expect(page.locator("#result-summary")).to_have_text(re.compile(r"100 / 100 · every section passed"))
+
+
+def _graded_by_api(live_server, name: str, tar_path) -> int:
+    import httpx
+
+    r = httpx.post(f"{live_server.url}/api/v1/assessments/hw1p1/submissions", params={"wait": 240},
+                   headers={"Authorization": f"Bearer {live_server.token(name)}"},
+                   files={"handin": ("handin.tar", tar_path.read_bytes())}, timeout=300)
+    assert r.status_code == 200 and r.json()["status"] == "graded", r.text
+    return r.json()["id"]
+
+
+@pytest.mark.parametrize("kind", SIZES)
+def test_the_assessment_total_on_a_submission_that_does_not_count_names_the_one_it_comes_from(
+        student, live_server, handins, helpers, kind):
+    width, height = SIZES[kind]
+    page = student(f"wes-{kind}", width, height)
+    first = _graded_by_api(live_server, f"wes-{kind}", handins["good"])
+    second = _graded_by_api(live_server, f"wes-{kind}", handins["bad_linear"])   # the latest counts
+
+    page.goto(f"/submissions/{first}")
+    total = page.locator("#assessment-total")
+    expect(total).to_have_text(re.compile(r"^55 \(from submission #2\)$"))   # 50 + the early bonus
+    link = total.get_by_role("link", name="submission #2")
+    expect(link).to_have_attribute("href", f"/submissions/{second}")
+    total.scroll_into_view_if_needed()
+    page.screenshot(path=str(helpers.screenshot_dir / f"feedback-total-from-another-{kind}.png"))
+    link.click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("submission #2")
+    expect(page.locator("#assessment-total")).to_have_text("55")   # the counted one names no other
