@@ -46,6 +46,8 @@ OUTPUTS = "outputs.safetensors"
 RESULT_FILES = (OUTPUTS, "report.json")
 RESULT_CAPS = {OUTPUTS: OUTPUTS_MAX_BYTES, "report.json": REPORT_MAX_BYTES}   # read no further than this
 MAX_SLOT_SEARCH = 256
+TIME_LIMIT = "Time limit exceeded"   # how the unsafe executor's own time-limit sentence starts
+TIME_OUTCOMES = ("cpu_time", "wall_time")   # the sandbox's outcomes for a section its time limit stopped
 
 
 class ExecutorUnavailable(RuntimeError):
@@ -57,6 +59,17 @@ class SectionRun:
     arrays: dict[str, np.ndarray] | None   # "TEST_INDEX/NAME" -> value, None if the run failed
     reports: list[dict] | None             # per-test reports from the runner (untrusted text)
     failure: str | None = None             # one sentence when the section did not complete
+    # With a failure (a time limit), ARRAYS and REPORTS may still hold what the runner wrote just
+    # before the kill: the tests done, the one running and where, the ones not reached.
+
+
+def _stopped_by_time(failure: str, files: dict[str, bytes], errors: dict[str, str], n_tests: int) -> SectionRun:
+    """A section the time limit stopped, with the runner's last report when it wrote one that
+    says which test was running (else only the failure)."""
+    partial = load_read_back(files, errors, n_tests)
+    if partial.arrays is not None and any(r["kind"] == "time_limit" for r in partial.reports):
+        return SectionRun(partial.arrays, partial.reports, failure)
+    return SectionRun(None, None, failure)
 
 
 # The most a suite may ask for one section (`Section.budget`) unless the operator sets otherwise
@@ -105,6 +118,28 @@ def _clean_location(where) -> dict | None:
     return {"path": path, "line": line if isinstance(line, int) and 0 < line < 10**6 else None}
 
 
+STOPPED_KINDS = ("import", "time_limit", "not_reached")   # why a test stopped, as the runner may say it
+MAX_STACK_FRAMES = 20
+
+
+def _clean_stack(stack) -> list[dict]:
+    """A time limit's stack from the report, each frame well formed (a handin path, a line, a
+    function name, the line's code as text), at most MAX_STACK_FRAMES of them."""
+    if not isinstance(stack, list):
+        return []
+    frames = []
+    for frame in stack[-MAX_STACK_FRAMES:]:
+        where = _clean_location(frame)
+        if where is None or not isinstance(frame, dict):
+            continue
+        function = frame.get("function")
+        code = frame.get("code")
+        frames.append({**where, "function": function if isinstance(function, str)
+                       and re.fullmatch(r"[\w.<>]{1,100}", function) else "?",
+                       "code": code[:200] if isinstance(code, str) else ""})
+    return frames
+
+
 def _parse_reports(text: str, expected_tests: int) -> list[dict] | None:
     """The runner's report is untrusted: keep only well-formed string fields."""
     try:
@@ -119,8 +154,9 @@ def _parse_reports(text: str, expected_tests: int) -> list[dict] | None:
             return None
         error = entry.get("error")
         bad = entry.get("bad_values") if isinstance(entry.get("bad_values"), dict) else {}
+        kind = entry.get("kind") if entry.get("kind") in STOPPED_KINDS else None
         clean.append({"error": str(error)[:4000] if error else None,
-                      "kind": "import" if entry.get("kind") == "import" else None,
+                      "kind": kind, "stack": _clean_stack(entry.get("stack")) if kind == "time_limit" else [],
                       "bad_values": {str(k): str(v)[:500] for k, v in list(bad.items())[:200]},
                       "location": _clean_location(entry.get("location"))})
     return clean
@@ -147,7 +183,10 @@ class UnsafeExecutor(_Executor):
             budget = budgets[position] if budgets else None
             timeout = max(self.timeout, budget.wall_seconds or 0) if budget else self.timeout
             failure = self._run(job, str(index), out, timeout)
-            runs.append(SectionRun(None, None, failure) if failure else load_outputs(out, n_tests[index]))
+            if failure and failure.startswith(TIME_LIMIT):
+                runs.append(_stopped_by_time(failure, *read_result_files(out), n_tests[index]))
+            else:
+                runs.append(SectionRun(None, None, failure) if failure else load_outputs(out, n_tests[index]))
         return runs
 
     def _run(self, job: Path, which: str, out_dir: Path, timeout: float) -> str | None:
@@ -155,11 +194,11 @@ class UnsafeExecutor(_Executor):
         env = {"PATH": os.environ.get("PATH", "/usr/bin"), "OPENBLAS_NUM_THREADS": "1",
                "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
         argv = [sys.executable, "-I", "-B", str(RUNNER), str(job / "plans.json"),
-                str(job / "inputs.bin"), str(job / "handin"), str(out_dir), which]
+                str(job / "inputs.bin"), str(job / "handin"), str(out_dir), which, str(timeout)]
         try:
             proc = subprocess.run(argv, env=env, cwd=out_dir, capture_output=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired:
-            return f"Time limit exceeded: the section ran longer than {timeout:g} s."
+            return f"{TIME_LIMIT}: the section ran longer than {timeout:g} s."
         if proc.returncode != 0:
             tail = proc.stderr.decode(errors="replace")[-2000:]
             return f"The section crashed (exit code {proc.returncode}).\n{tail}"
@@ -266,7 +305,9 @@ class SandboxExecutor(_Executor):
         for index, result in zip(indices, self._run_batch(job, [str(i) for i in indices], task_limits)):
             if result.outcome == "sandbox_error":  # before the section's code started: ours, retried
                 raise GraderBug(f"the sandbox could not run section {index}: {result.message}")
-            if result.outcome != "ok":
+            if result.outcome in TIME_OUTCOMES:
+                runs.append(_stopped_by_time(result.message, result.files, result.file_errors, n_tests[index]))
+            elif result.outcome != "ok":
                 runs.append(SectionRun(None, None, result.message))
             else:
                 runs.append(load_read_back(result.files, result.file_errors, n_tests[index]))
@@ -280,8 +321,11 @@ class SandboxExecutor(_Executor):
             box = self._free.pop()
         try:
             job_files = ["/job/plans.json", "/job/inputs.bin"]
+            # each section's wall-clock limit: the runner reports where it was shortly before the kill
+            walls = [f"{((task_limits[i] if task_limits else None) or self.limits).wall_seconds:g}"
+                     for i in range(len(which))]
             return box.run_batch(
-                RUNNER, [[*job_files, "/handin", "/out", w] for w in which],
+                RUNNER, [[*job_files, "/handin", "/out", w, wall] for w, wall in zip(which, walls)],
                 ro_binds=[(job / "plans.json", "/job/plans.json"), (job / "inputs.bin", "/job/inputs.bin"),
                           (job / "handin", "/handin")],
                 read_back=RESULT_CAPS, setup_args=job_files, limits=self.limits, task_limits=task_limits)

@@ -25,7 +25,7 @@ from grader.errors import GraderBug
 from grader.execute import SectionRun
 from grader.handin import HandinError, UnpackLimits, unpack_handin
 from grader.plan import Section, Test, serialize, write_job
-from grader.result import GradeError, GradeResult, SectionResult, SourceLocation, TestResult
+from grader.result import GradeError, GradeResult, SectionResult, SourceLocation, Stopped, TestResult
 from grader.suite import Suite
 from grader.workdir import JOB_PREFIX, WorkDir
 
@@ -136,8 +136,35 @@ def _in_packages(where: dict | None, suite: Suite) -> dict | None:
     return None
 
 
+def _stack_text(stack: list[dict]) -> str:
+    """A time limit's stack as a traceback of the student's frames, innermost last."""
+    lines = ["Where your code was when the time ran out (your code only):"]
+    for frame in stack:
+        lines.append(f'  File "{frame["path"]}", line {frame["line"]}, in {frame["function"]}')
+        if frame["code"]:
+            lines.append(f"    {frame['code']}")
+    return "\n".join(lines)
+
+
+def _stopped_test(test: Test, report: dict, run: SectionRun, section: Section, suite: Suite,
+                  running: str | None) -> TestResult:
+    """A test the time limit stopped (it names the line that was running) or never reached."""
+    if report["kind"] == Stopped.NOT_REACHED:
+        return TestResult(name=test.name, passed=False, stopped=Stopped.NOT_REACHED,
+                          message=f"Not reached: the section's time ran out during the test \"{running}\".")
+    stack = report.get("stack") or []
+    where = _in_packages(report.get("location"), suite)
+    at = f" It was running {where['path']}, line {where['line']}." if where and where["line"] else ""
+    return TestResult(name=test.name, passed=False, stopped=Stopped.TIME_LIMIT,
+                      message=f"{run.failure or 'The section was stopped.'} This test was running then.{at}",
+                      error=_stack_text(stack) if stack else None,
+                      location=SourceLocation(**where) if where else None,
+                      reproduce=reproduce.snippet(test, section.name, suite))
+
+
 def score_section(section: Section, expected: dict[str, np.ndarray], run: SectionRun, suite: Suite) -> SectionResult:
-    """Compare every check of every test; the section scores only if all pass."""
+    """Compare every check of every test; the section scores only if all pass (and it ran to its
+    end: a section its time limit stopped scores 0 whatever its report says)."""
     if run.arrays is None:
         tests = [TestResult(name=t.name, passed=False, message="Not run: " + (run.failure or ""))
                  for t in section.tests]
@@ -145,15 +172,22 @@ def score_section(section: Section, expected: dict[str, np.ndarray], run: Sectio
                              message=run.failure, tests=tests)
     # A file that cannot be imported stops every test that needs it the same way: say it once,
     # for the section, with its line and a caret, and let each test point to it.
-    import_failures = list(dict.fromkeys(r["error"] for r in run.reports if r.get("kind") == "import"))
+    import_reports = [r for r in run.reports if r.get("kind") == Stopped.IMPORT]
+    import_failures = list(dict.fromkeys(r["error"] for r in import_reports))
+    import_where = next((w for r in import_reports if (w := _in_packages(r.get("location"), suite))), None)
+    running = next((t.name for t, r in zip(section.tests, run.reports) if r.get("kind") == Stopped.TIME_LIMIT),
+                   "an earlier test")
     tests = []
     saved_by_test: dict[str, dict[str, np.ndarray]] = {}   # what a judged check may look at
     for key, value in run.arrays.items():
         test_index, _, name = key.partition("/")
         saved_by_test.setdefault(test_index, {})[name] = value
     for index, (test, report) in enumerate(zip(section.tests, run.reports)):
-        if report.get("kind") == "import":
-            tests.append(TestResult(name=test.name, passed=False, message=NOT_IMPORTED))
+        if report.get("kind") == Stopped.IMPORT:
+            tests.append(TestResult(name=test.name, passed=False, message=NOT_IMPORTED, stopped=Stopped.IMPORT))
+            continue
+        if report.get("kind") in (Stopped.TIME_LIMIT, Stopped.NOT_REACHED):
+            tests.append(_stopped_test(test, report, run, section, suite, running))
             continue
         checks, notes, failed_values = [], [], []
         saved = saved_by_test.get(str(index), {})
@@ -184,10 +218,24 @@ def score_section(section: Section, expected: dict[str, np.ndarray], run: Sectio
                        "reproduce": reproduce.snippet(test, section.name, suite)}
         tests.append(TestResult(name=test.name, passed=not messages, message="\n".join(messages),
                                 checks=checks, notes=notes, **failing))
-    passed = all(t.passed for t in tests)
+    passed = run.failure is None and all(t.passed for t in tests)
+    message = "\n\n".join(filter(None, [run.failure and f"{run.failure} It ran out during the test \"{running}\".",
+                                        *import_failures]))
     return SectionResult(name=section.name, score=section.points if passed else 0,
-                         max_score=section.points, passed=passed, tests=tests,
-                         message="\n\n".join(import_failures) or None)
+                         max_score=section.points, passed=passed, tests=tests, message=message or None,
+                         location=SourceLocation(**import_where) if import_where else None)
+
+
+def _missing_files_note(root: Path, suite: Suite) -> list[str]:
+    """One note listing the graded files the handin lacks (each section that needs one says only
+    that it is missing), so a student sees the whole list once."""
+    missing = [f for f in suite.required_files if not (root / f).is_file()]
+    if not missing:
+        return []
+    files = "file" if len(missing) == 1 else "files"
+    note = (f"Your handin lacks {len(missing)} graded {files}: {', '.join(missing)}. Every section that needs "
+            "one scores 0; add them and submit again.")
+    return [note]
 
 
 def grade(source: Path | bytes, executor, *, suite: Suite, limits: UnpackLimits = UnpackLimits(),
@@ -209,7 +257,7 @@ def grade(source: Path | bytes, executor, *, suite: Suite, limits: UnpackLimits 
         except HandinError as exc:
             result.error = GradeError(code=exc.code, message=exc.message)
             return result
-        result.notes = handin.notes
+        result.notes = handin.notes + _missing_files_note(handin.root, suite)
         sections = suite.build(handin.digest)
         plans, inputs = serialize(sections)
         plans["package"] = suite.package_plan()

@@ -15,7 +15,8 @@ Schema (stable; add fields, never rename or remove):
 `error` is {"code": ..., "message": ...} when the handin could not be graded (then `sections` is
 empty); `message` on a section is set when the section as a whole did not run (time limit, crash)
 or when one problem stopped all its tests (a syntax or import error: then the section's message
-shows the file, the line and a caret once, and each test's message only points to it).
+shows the file, the line and a caret once, `location` links that line, and each test's message
+only points to it).
 
 Per test:
 - `message` is the student-readable summary (unchanged, kept for existing consumers): every
@@ -36,11 +37,17 @@ Per test:
   traceback's last student frame, else the file of the class under test (line null);
   `reproduce` is, for a failing test, a short Python script that rebuilds the case (its class,
   input arrays and calls; grader/reproduce.py), null when the inputs are too large.
+- `stopped` says why a failing test gave nothing to compare: "import" (the section's `message`
+  and `location` say which file and line), "time_limit" (the section's time ran out while it
+  ran: `error` holds the student's stack at that moment, `location` its innermost line),
+  "not_reached" (the time ran out before it began); null otherwise.
 - `notes` is non-scoring advice (e.g. a parameter gradient of shape (C,) accepted for (1, C)):
   a test with notes can pass, and notes never change a score.
 """
 
 from __future__ import annotations
+
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypeAliasType
@@ -76,10 +83,18 @@ class SourceLocation(_Model):
     line: int | None = None
 
 
+class Stopped(StrEnum):
+    """Why a test gave no values to compare (a test that ran to its end has none)."""
+    IMPORT = "import"              # a file it needs could not be imported: the section's message says where
+    TIME_LIMIT = "time_limit"      # the time limit stopped the section while this test ran
+    NOT_REACHED = "not_reached"    # the time limit stopped the section before this test began
+
+
 class TestResult(_Model):
     name: str
     passed: bool
     message: str = ""
+    stopped: Stopped | None = None
     checks: list[CheckResult] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
     error: str | None = None                 # the exception the test raised (student frames only)
@@ -94,6 +109,7 @@ class SectionResult(_Model):
     passed: bool
     message: str | None = None
     tests: list[TestResult] = Field(default_factory=list)
+    location: SourceLocation | None = None   # where the section's message points (a syntax or import error's line)
 
 
 class GradeError(_Model):

@@ -41,7 +41,7 @@ sys.path, so its files import each other as `from resampling import *`): a top-l
 installed module has resolves to FOLDER/NAME.py (or to the folder FOLDER/NAME, as a package), the
 first folder that has it.
 
-Command line (inside the sandbox): runner.py PLANS_JSON INPUTS_BIN HANDIN_DIR OUT_DIR SECTION_INDEX
+Command line (inside the sandbox): runner.py PLANS_JSON INPUTS_BIN HANDIN_DIR OUT_DIR SECTION_INDEX [WALL_SECONDS]
 (INPUTS_BIN: the raw input arrays the plans' "arrays" index; see `unpack_arrays`).
 Writes OUT_DIR/outputs.safetensors (arrays keyed "TEST_INDEX/SAVE_NAME") and OUT_DIR/report.json.
 """
@@ -59,6 +59,7 @@ import json
 import linecache
 import os
 import re
+import signal
 import sys
 import traceback
 import types
@@ -74,7 +75,12 @@ class StudentError(Exception):
 
 class ImportFailure(StudentError):
     """The file a test needs (or one it imports) is missing or cannot be imported: every test of
-    the section that needs it fails the same way, so the trusted side says it once per section."""
+    the section that needs it fails the same way, so the trusted side says it once per section.
+    LOCATION: {"path", "line"} of the offending line in the handin, when there is one."""
+
+    def __init__(self, message: str, location: dict | None = None):
+        super().__init__(message)
+        self.location = location
 
 
 class ForbiddenCall(RuntimeError):
@@ -300,7 +306,8 @@ def _import_failure(path: str, exc: BaseException) -> ImportFailure:
         where = _handin_path(exc.filename) or path
         via = "" if where == path else f" (imported while loading {path})"
         head = f"{where} has a syntax error on line {exc.lineno}: {exc.msg}{via}."
-        return ImportFailure(head + _pointed_line(exc.text, exc.offset, exc.end_offset))
+        location = {"path": where, "line": exc.lineno} if _handin_path(exc.filename) and exc.lineno else None
+        return ImportFailure(head + _pointed_line(exc.text, exc.offset, exc.end_offset), location)
     head = _sentence(f"Importing {path} failed: {type(exc).__name__}: {_import_error_text(exc)}{_import_site(exc)}")
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if _handin_path(f.filename)]
     if not frames:
@@ -308,7 +315,8 @@ def _import_failure(path: str, exc: BaseException) -> ImportFailure:
     frame = frames[-1]
     start = None if frame.colno is None else frame.colno + 1
     end = None if frame.end_colno is None else frame.end_colno + 1
-    return ImportFailure(head + _pointed_line(frame.line and _source_line(frame), start, end))
+    return ImportFailure(head + _pointed_line(frame.line and _source_line(frame), start, end),
+                         {"path": _handin_path(frame.filename), "line": frame.lineno})
 
 
 _CANNOT_IMPORT = re.compile(r"cannot import name '([^']+)' from '([^']+)'(?: \(.*\))?$")
@@ -811,6 +819,7 @@ def run_test(test: dict, inputs, roots: tuple[str, ...], trusted: bool = False) 
         report["error"] = str(exc)
         if isinstance(exc, ImportFailure):
             report["kind"] = "import"
+            report["location"] = exc.location
     except RecursionError:
         report["error"] = "RecursionError: maximum recursion depth exceeded."
     except Exception as exc:  # noqa: BLE001 - whatever the student's code raises is reported, not fatal
@@ -826,22 +835,88 @@ def run_test(test: dict, inputs, roots: tuple[str, ...], trusted: bool = False) 
     return arrays, report
 
 
-def run_section(section: dict, inputs, package_root: str, package: dict) -> tuple[dict, list[dict]]:
+def run_section(section: dict, inputs, package_root: str, package: dict,
+                watch_into: str | None = None, wall_seconds: float | None = None) -> tuple[dict, list[dict]]:
     """Run every test of SECTION against the package at PACKAGE_ROOT (PACKAGE: the plans'
-    "package", its top-level names and exports).
+    "package", its top-level names and exports). WATCH_INTO: the output folder where a time
+    limit's report goes (see _TimeLimitWatch), WALL_SECONDS the wall-clock limit it runs under.
 
     Returns ({"TEST_INDEX/NAME": array}, [report per test])."""
     root = os.path.realpath(package_root)
-    with package_under_test(root, package):
-        return run_tests(section, inputs, (root, package_root))
+    watch = _TimeLimitWatch(section, watch_into, (root, package_root), wall_seconds) if watch_into else None
+    try:
+        with package_under_test(root, package):
+            return run_tests(section, inputs, (root, package_root), watch=watch)
+    finally:
+        if watch:
+            watch.disarm()
 
 
-def run_tests(section: dict, inputs, roots: tuple[str, ...], trusted: bool = False) -> tuple[dict, list[dict]]:
+class _TimeLimitWatch:
+    """Writes the report of a section the time limit is about to stop: the tests done so far, the
+    one running (with the student's stack at that moment) and those not reached. SIGXCPU comes at
+    the soft CPU limit (RLIMIT_CPU, the hard kill a second later); SIGALRM a little before the
+    wall-clock kill. The handler runs between bytecodes, so a hang in one long C call still ends
+    with no report (the trusted side then says only that the time ran out). What it writes is as
+    untrusted as any report: the trusted side only shows it, and the section scores 0 anyway."""
+
+    def __init__(self, section: dict, out_dir: str, roots: tuple[str, ...], wall_seconds: float | None):
+        self.section, self.out_dir, self.roots = section, out_dir, roots
+        self.arrays: dict = {}
+        self.reports: list[dict] = []
+        signal.signal(signal.SIGXCPU, self._fire)
+        if wall_seconds:
+            signal.signal(signal.SIGALRM, self._fire)
+            signal.setitimer(signal.ITIMER_REAL, max(0.5, wall_seconds - min(2.0, wall_seconds / 10)))
+
+    def disarm(self) -> None:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, signal.SIG_IGN)
+        signal.signal(signal.SIGXCPU, signal.SIG_DFL)
+
+    def _fire(self, signum, frame) -> None:
+        self.disarm()
+        tests = self.section["tests"]
+        running = len(self.reports)
+        stack = _student_stack(frame, self.roots)
+        reports = list(self.reports)
+        if running < len(tests):
+            reports.append({"name": tests[running]["name"], "error": None, "bad_values": {}, "kind": "time_limit",
+                            "stack": stack, "location": ({"path": stack[-1]["path"], "line": stack[-1]["line"]}
+                                                         if stack else None)})
+            reports += [{"name": t["name"], "error": None, "bad_values": {}, "kind": "not_reached"}
+                        for t in tests[running + 1:]]
+        write_arrays(os.path.join(self.out_dir, "outputs.safetensors"), self.arrays)
+        with open(os.path.join(self.out_dir, "report.json"), "w") as f:
+            json.dump({"tests": reports}, f)
+        if signum == signal.SIGXCPU:   # die of it as before, so the sandbox tells the CPU limit
+            os.kill(os.getpid(), signal.SIGXCPU)
+        # SIGALRM: let the code run on; the wall-clock kill follows (or it finishes and says so)
+
+
+MAX_STACK_FRAMES = 20
+
+
+def _student_stack(frame, roots: tuple[str, ...]) -> list[dict]:
+    """The frames of FRAME's stack in the package under test, outermost first (the last is where
+    the code was): [{"path", "line", "function", "code"}]."""
+    found = []
+    for summary in traceback.extract_stack(frame):
+        for root in roots:
+            if summary.filename.startswith(root + os.sep):
+                found.append({"path": os.path.relpath(summary.filename, root), "line": summary.lineno,
+                              "function": summary.name, "code": (summary.line or "")[:200]})
+                break
+    return found[-MAX_STACK_FRAMES:]
+
+
+def run_tests(section: dict, inputs, roots: tuple[str, ...], trusted: bool = False,
+              watch: _TimeLimitWatch | None = None) -> tuple[dict, list[dict]]:
     """Run every test of SECTION against the package under test as it resolves now
     (ROOTS: where its files live, for tracebacks). TRUSTED: the reference, in the service's own
     process, where no hunt for other names of a forbidden function is needed (or wanted: it walks
     the whole heap)."""
-    arrays, reports = {}, []
+    arrays, reports = ({}, []) if watch is None else (watch.arrays, watch.reports)
     for index, test in enumerate(section["tests"]):
         test_arrays, report = run_test(test, inputs, roots, trusted)
         arrays.update({f"{index}/{name}": value for name, value in test_arrays.items()})
@@ -902,10 +977,12 @@ def setup(argv: list[str]) -> None:
 
 def main(argv: list[str]) -> int:
     """Run one section (SECTION_INDEX) in this process: every section has a process of its own, in
-    which no other section's code has run (grader/execute.py)."""
-    plans_path, inputs_path, handin_dir, out_dir, which = argv
+    which no other section's code has run (grader/execute.py). An optional sixth argument is the
+    wall-clock limit in seconds the section runs under."""
+    plans_path, inputs_path, handin_dir, out_dir, which, *wall = argv
     plans, inputs = load_job(plans_path, inputs_path)
-    arrays, reports = run_section(plans["sections"][int(which)], inputs, handin_dir, plans["package"])
+    arrays, reports = run_section(plans["sections"][int(which)], inputs, handin_dir, plans["package"],
+                                  watch_into=out_dir, wall_seconds=float(wall[0]) if wall else None)
     write_arrays(os.path.join(out_dir, "outputs.safetensors"), arrays)
     with open(os.path.join(out_dir, "report.json"), "w") as f:
         json.dump({"tests": reports}, f)

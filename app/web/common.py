@@ -15,8 +15,9 @@ from app.auth.sessions import SESSION_COOKIE, Principal, check_csrf, csrf_token,
 from app.course.assessments import Assessment
 from app.exceptions import ApiError
 from app.store.states import PENDING_SUBMISSION, JobState, LinkPurpose, ReportState, SubmissionStatus
-from app.web.feedback import array_html
+from app.web.feedback import array_html, source_link
 from grader.handin import ARCHIVE_SUFFIXES
+from grader.result import Stopped
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 COURSE_TZ = ZoneInfo("America/New_York")   # for times not tied to an assessment (queue page)
@@ -161,6 +162,8 @@ def approx(seconds: float) -> str:
 
 env.filters["approx"] = approx
 env.globals["array_html"] = array_html
+env.globals["source_link"] = source_link
+env.globals["Stopped"] = Stopped   # why a test gave nothing to compare (grader/result.py)
 env.globals["archive_suffixes"] = ARCHIVE_SUFFIXES   # the upload form takes what the API takes
 # the states, from their one source (pages compare with these, never with literals)
 env.globals.update(SubmissionStatus=SubmissionStatus, ReportState=ReportState, JobState=JobState,

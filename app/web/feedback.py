@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+from urllib.parse import urlencode
 
 import numpy as np
 from markupsafe import Markup, escape
@@ -41,3 +42,10 @@ def array_html(values, off_indices: list[list[int]] | None = None,
         last = match.end()
     out.append(str(escape(text[last:])))
     return Markup("".join(out))   # every piece of text went through escape()
+
+
+def source_link(submission_id: int, location) -> str:
+    """The source page at LOCATION ({"path", "line"}): that file, its line marked and scrolled to."""
+    path, line = location["path"], location.get("line")
+    query = urlencode({"path": path} | ({"line": line} if line else {}))
+    return f"/submissions/{submission_id}/source?{query}" + (f"#L-{line}" if line else "")

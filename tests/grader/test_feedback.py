@@ -314,7 +314,10 @@ def test_syntax_error_is_one_section_message_with_the_line_and_a_caret(exception
                                "                                    ^")
     # Each test only points to it: the error is not repeated per test.
     assert {t.message for t in section.tests} == {NOT_IMPORTED}
+    assert {t.stopped for t in section.tests} == {"import"}
     assert all(not t.passed and not t.checks for t in section.tests)
+    # ... and the section links the line (issue 20 item 3).
+    assert section.location.model_dump() == {"path": "mytorch/nn/batchnorm.py", "line": 18}
 
 
 def test_import_error_is_one_section_message_with_the_line_and_a_caret(values_result):
@@ -325,12 +328,22 @@ def test_import_error_is_one_section_message_with_the_line_and_a_caret(values_re
                              f"    import helpers\n"
                              f"    ^^^^^^^^^^^^^^")
         assert {t.message for t in s.tests} == {NOT_IMPORTED}
+        # the line that failed, in the file that has it (not the graded file that imported it)
+        assert s.location.model_dump() == {"path": "mytorch/nn/activation.py", "line": 3}
 
 
 def test_missing_file_is_said_once_for_the_section(values_result):
     section = _section(values_result, "Batch Norm")
     assert section.message == "mytorch/nn/batchnorm.py is missing from your handin."
     assert {t.message for t in section.tests} == {NOT_IMPORTED}
+    assert section.location is None   # no line to show
+
+
+def test_missing_files_are_listed_once_for_the_handin(values_result):
+    """Issue 20 item 3: one note names every graded file the handin lacks."""
+    listed = [n for n in values_result.notes if "graded file" in n]
+    assert listed == ["Your handin lacks 1 graded file: mytorch/nn/batchnorm.py. Every section that needs one "
+                      "scores 0; add them and submit again."], values_result.notes
 
 
 # ---------------------------------------------------------------------------------------------

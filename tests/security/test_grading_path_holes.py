@@ -302,3 +302,49 @@ def test_job_directories_are_private(sandbox_executor, handin, tmp_path):
     result = grade(handin, Spy(sandbox_executor), suite=HW1P1, workdir=work)
     assert result.score == 100
     assert seen and all(mode & 0o077 == 0 for mode in seen), [oct(m) for m in seen]
+
+
+def test_forged_time_limit_report_neither_scores_nor_shows_hostile_frames(handin):
+    """Issue 20 item 3: the runner reports where a section was when its time ran out, and that
+    report is written inside the student's process. A handin that replaces the runner's handler
+    with its own, writing a report in which every test is clean but one "was running" (with frames
+    outside the handin, a made-up function name and a huge line of code), and then spins until the
+    kill, still scores 0 for the section, and only well-formed frames reach the page."""
+    import sandbox
+    from grader.execute import SandboxExecutor
+
+    prepend(handin, "mytorch/nn/loss.py",
+            "import gc, json, os, signal\n"
+            "def _forge(signum, frame):\n"
+            "    watch = next(o for o in gc.get_objects() if type(o).__name__ == '_TimeLimitWatch')\n"
+            "    tests = watch.section['tests']\n"
+            "    reports = [{'name': t['name'], 'error': None, 'bad_values': {}} for t in tests]\n"
+            "    reports[-1].update(kind='time_limit', location={'path': 'mytorch/nn/loss.py', 'line': 3},\n"
+            "                       stack=[{'path': '../../etc/passwd', 'line': 1, 'function': 'f', 'code': 'x'},\n"
+            "                              {'path': '/etc/shadow.py', 'line': 2, 'function': 'g', 'code': 'y'},\n"
+            "                              {'path': 'mytorch/nn/loss.py', 'line': 3,\n"
+            "                               'function': '<script>alert(1)</script>', 'code': 'A' * 5000}])\n"
+            "    open(os.path.join(watch.out_dir, 'report.json'), 'w').write(json.dumps({'tests': reports}))\n"
+            "    open(os.path.join(watch.out_dir, 'outputs.safetensors'), 'wb').write((8).to_bytes(8, 'little') + b'{}      ')\n"
+            "signal.signal(signal.SIGALRM, _forge)\n"
+            "signal.signal(signal.SIGXCPU, _forge)\n")
+    loss = handin / "mytorch/nn/loss.py"
+    loss.write_text(loss.read_text().replace(
+        "    def backward(self):\n        return 2 * (self.A - self.Y)",
+        "    def backward(self):\n        while True:\n            pass\n        return 2 * (self.A - self.Y)", 1))
+    try:
+        executor = SandboxExecutor(slots=1, first_slot=300, limits=sandbox.Limits(cpu_seconds=2, wall_seconds=5))
+    except sandbox.BackendUnavailable as exc:
+        pytest.skip(f"no sandbox backend on this kernel: {exc}")
+    try:
+        result = grade(handin, executor, suite=HW1P1)
+    finally:
+        executor.close()
+    stopped = section(result, "Loss")
+    assert stopped.score == 0 and not stopped.passed, stopped
+    assert "Time limit" in stopped.message, stopped.message
+    killed = [t for t in stopped.tests if t.stopped == "time_limit"]
+    assert len(killed) == 1 and not killed[0].passed
+    assert "etc/passwd" not in killed[0].error and "shadow" not in killed[0].error, killed[0].error
+    assert "<script>" not in killed[0].error and "A" * 201 not in killed[0].error, killed[0].error
+    assert result.score == 90   # every other section as it is
