@@ -205,7 +205,7 @@ async def assessment_page(request: Request, slug: str, submitted: int | None = N
         return not_found(request, principal)
     ctx = await run_in_threadpool(_assessment_context, request, a, principal.user)
     return render(request, "assessment.html", principal, a=a, submitted=submitted, upload_lost=upload_lost,
-                  **ctx)
+                  **ctx | _shown(request, principal))
 
 
 @router.get("/assessments/{slug}/mine", response_class=HTMLResponse)
@@ -241,9 +241,11 @@ async def submit(request: Request, slug: str) -> Response:
         return RedirectResponse(f"/assessments/{slug}?submitted={accepted.submission_id}#just-submitted",
                                 status_code=303)
     except uploads.UploadRefused as exc:
-        error, status = exc.message, exc.status
-    ctx = await run_in_threadpool(_assessment_context, request, a, principal.user)
-    return render(request, "assessment.html", principal, status_code=status, a=a, upload_error=error, **ctx)
+        # back to the assessment page, which says why once (app.web.flash): a reload is a plain
+        # GET, never the browser's "resend the form?" (the file is not re-sent either way)
+        key = flash.flashes(request).put(principal.user.id, {"upload_error": exc.message})
+        return RedirectResponse(f"/assessments/{quote(slug)}?{urlencode({'shown': key})}#server-error",
+                                status_code=303)
 
 
 @router.get("/assessments/{slug}/submit")
@@ -293,32 +295,33 @@ async def profile(request: Request) -> Response:
     principal = await viewer(request)
     if principal is None:
         return login_redirect(request)
-    return await run_in_threadpool(_profile, request, principal)
+    return await run_in_threadpool(_profile, request, principal, **_shown(request, principal))
 
 
 @router.post("/profile/nickname", response_class=HTMLResponse)
 async def set_nickname(request: Request) -> Response:
     principal = await viewer(request)
     if principal is None:
-        return login_redirect(request)
+        return login_redirect(request, target="/profile")
     if problem := await csrf_problem(request, principal):
         return problem
     nickname = str((await read_form(request)).get("nickname", ""))
+
     def save():
         with _db(request).session() as s, s.begin():
             accounts.set_nickname(s, principal.user.id, nickname)
     try:
         await run_in_threadpool(save)
     except accounts.AccountError as exc:
-        return await run_in_threadpool(_profile, request, principal, 400, nickname_error=str(exc))
-    return await run_in_threadpool(_profile, request, principal, notice="Nickname saved.")
+        return _back_to_profile(request, principal, nickname_error=str(exc))
+    return _back_to_profile(request, principal, notice="Nickname saved.")
 
 
 @router.post("/profile/tokens", response_class=HTMLResponse)
 async def create_token(request: Request) -> Response:
     principal = await viewer(request)
     if principal is None:
-        return login_redirect(request)
+        return login_redirect(request, target="/profile")
     if problem := await csrf_problem(request, principal):
         return problem
     name = str((await read_form(request)).get("name", "")).strip()[:100] or "token"
@@ -327,8 +330,23 @@ async def create_token(request: Request) -> Response:
         with _db(request).session() as s, s.begin():
             return accounts.create_token(s, s.get(User, principal.user.id), name)[1]
     token = await run_in_threadpool(create)
-    # Shown on this response only: the page is not a redirect target and the token is not stored.
-    return await run_in_threadpool(_profile, request, principal, new_token=token, new_token_name=name)
+    # The token is shown once: it waits in the server-side flash (never in the URL) for the
+    # redirected GET, which takes it, so a reload shows the profile without it and posts nothing.
+    return _back_to_profile(request, principal, "tokens-h", new_token=token, new_token_name=name)
+
+
+def _back_to_profile(request: Request, principal, anchor: str = "", **shown) -> RedirectResponse:
+    """303 to the profile, which shows SHOWN once (app.web.flash): a reload is a plain GET."""
+    key = flash.flashes(request).put(principal.user.id, shown)
+    return RedirectResponse(f"/profile?{urlencode({'shown': key})}{'#' + anchor if anchor else ''}", status_code=303)
+
+
+# A POST-only address opened again (history, a bookmark): the profile, not a 405.
+@router.get("/profile/nickname")
+@router.get("/profile/tokens")
+@router.get("/profile/tokens/{token_id}/revoke")
+async def profile_again() -> RedirectResponse:
+    return RedirectResponse("/profile", status_code=303)
 
 
 @router.post("/profile/tokens/{token_id}/revoke", response_class=HTMLResponse)

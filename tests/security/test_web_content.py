@@ -125,6 +125,7 @@ def test_pages_with_secrets_are_never_cached(web):
     alice = web.browser()
     page_login(alice, "alice")
     r = alice.post("/profile/tokens", data={"name": "laptop", "csrf_token": form_token(alice.get("/profile").text)})
+    r = alice.get(r.headers["location"])   # the profile, showing the new token once
     assert "gr_" in r.text and r.headers["cache-control"] == "no-store"
     tina = web.browser()
     page_login(tina, "tina")
