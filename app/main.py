@@ -10,6 +10,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app.auth.ratelimit import RateLimiter
 from app.course.assessments import Assessment, demo_copy, load_dir
+from app.grading.supervisor import Supervisor, WorkerRuntime
 from app.http import errors, headers
 from app.http.bodylimits import RequestBodyLimits
 from app.settings import Settings
@@ -27,38 +28,35 @@ def load_assessments(settings: Settings) -> dict[str, Assessment]:
     return found
 
 
-def _sandbox_name(pool, settings: Settings) -> str:
-    if pool is None or not pool.sandbox_name:
+def _sandbox_name(workers: Supervisor | None, settings: Settings) -> str:
+    if workers is None or not workers.sandbox_name:
         return "none (web only)"
-    name = pool.sandbox_name
+    name = workers.sandbox_name
     return f"{name} (UNSAFE: no isolation)" if settings.unsafe_no_sandbox else name
 
 
 def create_app(settings: Settings | None = None, *, workers: int | None = None,
                db: Database | None = None) -> FastAPI:
-    """WORKERS grading threads started with the app (tests; default none). `grader serve` instead hands
-    it its worker processes (app.state.worker_pool) and their count."""
+    """WORKERS grading threads started with the app (tests; default none). `grader serve` instead
+    sets app.state.workers to its prepared worker processes before serving."""
     settings = settings or Settings()
     db = db or Database(settings.db_url)
     check_schema(db.engine)   # refuse to start on a schema that is behind
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        pool = app.state.worker_pool
-        if pool is None and app.state.worker_count:
-            from app.grading.worker import WorkerPool
-            pool = WorkerPool(db, settings, app.state.worker_count)
-        if pool is not None:
-            pool.start()
+        supervisor: Supervisor | None = app.state.workers
+        if supervisor is not None:
+            supervisor.start()
         log.info("grader service up at %s: database %s, sandbox %s, %d grading worker(s)",
                  app.state.address or "(address chosen by the server)", db.engine.url.render_as_string(hide_password=True),
-                 _sandbox_name(pool, settings), pool.count if pool else 0)
+                 _sandbox_name(supervisor, settings), supervisor.count if supervisor else 0)
         try:
             yield
         finally:
             log.info("grader service shutting down: finishing the grades in progress")
-            if pool:
-                pool.close()
+            if supervisor is not None:
+                supervisor.close()
             db.dispose()
             log.info("grader service stopped")
 
@@ -70,9 +68,10 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None,
     app.state.settings = settings
     app.state.db = db
     app.state.assessments = load_assessments(settings)
-    app.state.worker_count = workers or 0
-    app.state.worker_pool = None   # `grader serve` sets its prepared WorkerProcesses here
-    app.state.address = None       # and the address it listens on (for the start-up line)
+    # the grading workers this server runs, if any (threads here; `grader serve` replaces them
+    # with its prepared worker processes)
+    app.state.workers = Supervisor(db, settings, workers, runtime=WorkerRuntime.THREADS) if workers else None
+    app.state.address = None       # the address it listens on (for the start-up line)
     app.state.limiter = RateLimiter(db)   # logins and uploads, shared by every web process
     from app import api, web
     from app.http import docs

@@ -28,6 +28,7 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -88,6 +89,22 @@ def within_ceiling(budget: Budget | None, ceiling: Budget) -> Budget | None:
     return Budget(cpu_seconds=cut(budget.cpu_seconds, ceiling.cpu_seconds),
                   wall_seconds=cut(budget.wall_seconds, ceiling.wall_seconds),
                   memory_bytes=cut(budget.memory_bytes, ceiling.memory_bytes))
+
+
+class Executor(Protocol):
+    """What `grade` runs a handin's sections with, whatever isolates them (SandboxExecutor, or
+    UnsafeExecutor in development). Obtained from `open_executor`; closed with `close`."""
+
+    name: str      # what isolated the sections, recorded on every result (e.g. "bwrap+cgroup-v2")
+    unsafe: bool   # True only without a sandbox; recorded on every result too
+
+    def run_handin(self, job: Path, n_tests: list[int],
+                   budgets: list[Budget | None] | None = None) -> list[SectionRun]:
+        """Every section of the job directory JOB, each alone; N_TESTS: tests per section; BUDGETS
+        (one per section, None: the defaults) as the suite declared them."""
+
+    def close(self) -> None:
+        """Release its sandboxes and their slots."""
 
 
 class _Executor:
@@ -343,7 +360,7 @@ class SandboxExecutor(_Executor):
 
 def open_executor(*, unsafe: bool = False, slots: int = 1, first_slot: int = 0,
                   timeout: float | None = None, limits=None, work_dir: Path | None = None,
-                  ceiling: Budget = DEFAULT_CEILING) -> SandboxExecutor | UnsafeExecutor:
+                  ceiling: Budget = DEFAULT_CEILING) -> Executor:
     """The one way callers outside `grader` obtain an executor; close it with `.close()` when done.
 
     Fails closed: without a working sandbox it raises ExecutorUnavailable unless `unsafe` is asked

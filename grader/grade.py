@@ -22,7 +22,7 @@ import numpy as np
 from grader import reproduce, runner
 from grader.compare import compare, format_check, judge, swapped_pairs
 from grader.errors import GraderBug
-from grader.execute import SectionRun
+from grader.execute import Executor, SectionRun
 from grader.handin import HandinError, UnpackLimits, unpack_handin
 from grader.plan import Section, Test, serialize, write_job
 from grader.result import GradeError, GradeResult, SectionResult, SourceLocation, Stopped, TestResult
@@ -238,7 +238,7 @@ def _missing_files_note(root: Path, suite: Suite) -> list[str]:
     return [note]
 
 
-def grade(source: Path | bytes, executor, *, suite: Suite, limits: UnpackLimits = UnpackLimits(),
+def grade(source: Path | bytes, executor: Executor, *, suite: Suite, limits: UnpackLimits = UnpackLimits(),
           workdir: Path | None = None) -> GradeResult:
     """Grade SOURCE (an archive path, archive bytes, or a directory) with SUITE. A handin that
     cannot be graded gives a result with `error` set; a failure of the grader itself raises

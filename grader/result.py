@@ -128,6 +128,13 @@ class GradeResult(_Model):
     unsafe: bool = False
     timings: dict[str, float] = Field(default_factory=dict)  # seconds per phase (unpack, reference, ...)
 
+    @property
+    def reusable(self) -> bool:
+        """Whether an identical resubmission may be shown this result again instead of being graded:
+        not when a section stopped on a limit or crashed (`message` set), which can depend on the
+        machine's load rather than on the handin."""
+        return all(s.message is None for s in self.sections)
+
     def autolab_scores(self) -> dict[str, int]:
         """The official autograder's last line: {"scores": {...}} with exactly its keys."""
         return {"scores": {s.name: s.score for s in self.sections}}

@@ -49,17 +49,17 @@ def cmd_serve(args) -> int:
         print(f"grader: {exc}", file=sys.stderr)
         return 1
     if workers:
+        from app.grading.supervisor import Supervisor, WorkerRuntime
         from app.grading.worker import SandboxRefused
-        from app.grading.worker_processes import WorkerProcesses
-        pool = WorkerProcesses(app.state.db, settings, workers)
+        supervisor = Supervisor(app.state.db, settings, workers, runtime=WorkerRuntime.PROCESSES)
         try:
-            pool.prepare()
+            supervisor.prepare()
         except SandboxRefused as exc:
             print(f"grader: no safe sandbox is available here ({exc}); refusing to grade student code.\n"
                   "  Run `grader serve --workers 0` for a web-only tier, or --unsafe-no-sandbox "
                   "(development only).", file=sys.stderr)
             return 3
-        app.state.worker_pool = pool
+        app.state.workers = supervisor
         if settings.unsafe_no_sandbox:
             print("WARNING: GRADER_UNSAFE_NO_SANDBOX: student code runs WITHOUT a sandbox.", file=sys.stderr)
     if args.demo:
@@ -90,10 +90,10 @@ or directly:
 
 def cmd_worker(args) -> int:
     import signal
-    import threading
 
     from app.grading import queue
-    from app.grading.worker import SandboxRefused, Worker, make_executor
+    from app.grading.supervisor import Supervisor, WorkerRuntime
+    from app.grading.worker import SandboxRefused
     from app.store.db import PostgresDoorbell, SchemaOutOfDate, check_schema
 
     settings = _settings(args)
@@ -103,32 +103,21 @@ def cmd_worker(args) -> int:
     except SchemaOutOfDate as exc:
         print(f"grader: {exc}", file=sys.stderr)
         return 1
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    threads, executors = [], []
+    # On Postgres each worker LISTENs for queued jobs; on SQLite it polls (no web process here)
+    listen = None if db.is_sqlite else (lambda: PostgresDoorbell(db, queue.JOBS_CHANNEL))
+    supervisor = Supervisor(db, settings, args.count, runtime=WorkerRuntime.THREADS,
+                            first_index=args.first_index, doorbell=listen)
+    signal.signal(signal.SIGTERM, lambda *_: supervisor.stop.set())
+    signal.signal(signal.SIGINT, lambda *_: supervisor.stop.set())
     try:
-        for i in range(args.count):
-            executor = make_executor(settings, args.first_index + i)
-            executors.append(executor)
-            # On Postgres each worker LISTENs for queued jobs; on SQLite it polls (no web process here)
-            doorbell = PostgresDoorbell(db, queue.JOBS_CHANNEL) if not db.is_sqlite else None
-            worker = Worker(db, settings, executor, doorbell=doorbell)
-            worker.name = f"{worker.name}:w{i}"
-            t = threading.Thread(target=worker.run_forever, args=(stop,), daemon=True)
-            t.start()
-            threads.append(t)
+        supervisor.prepare()
     except SandboxRefused as exc:
         print(f"grader: no safe sandbox is available here ({exc}); refusing to grade.", file=sys.stderr)
-        stop.set()
         return 3
+    supervisor.start()
     print(f"grader worker: {args.count} worker(s) on {settings.db_url.split('@')[-1]}", flush=True)
-    while not stop.wait(1.0):
-        pass
-    for t in threads:
-        t.join(60)
-    for ex in executors:
-        getattr(ex, "close", lambda: None)()
+    supervisor.wait()
+    supervisor.close(timeout=60)
     return 0
 
 

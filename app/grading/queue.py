@@ -191,7 +191,7 @@ def record_reuse(session: Session, submission: Submission, earlier: Result, *, s
     session.flush()
     result = Result(job_id=job.id, submission_id=submission.id, score=earlier.score,
                     max_score=earlier.max_score, body=earlier.body, handin_error=earlier.handin_error,
-                    worker="reused", created_at=now, reuse_key=earlier.reuse_key, reused_from=earlier.id)
+                    worker="", created_at=now, reuse_key=earlier.reuse_key, reused_from=earlier.id)   # no worker graded it
     session.add(result)
     session.flush()
     submission.status = move(submission.status, SubmissionStatus.GRADED)
@@ -273,8 +273,9 @@ def place(session: Session, job: Job, now: datetime | None = None) -> Place:
     since = now - timedelta(minutes=10)
     workers = set(session.scalars(select(Job.lease_owner).where(Job.state == JobState.RUNNING,
                                                                 Job.lease_owner.is_not(None))))
-    workers |= set(session.scalars(select(Result.worker).where(Result.created_at >= since).distinct()))
-    n_workers = max(1, len(workers - {None}))
+    workers |= set(session.scalars(select(Result.worker).where(Result.created_at >= since,
+                                                               Result.reused_from.is_(None)).distinct()))
+    n_workers = max(1, len(workers - {None, ""}))
     estimate = None
     if recent:
         avg = sum((f - s).total_seconds() for s, f in recent) / len(recent)

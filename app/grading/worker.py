@@ -1,7 +1,7 @@
 """Worker loop: claim a job, grade its handin, record the result; heartbeats keep the lease.
 
-`grader serve` runs N of these in child processes (app/grading/worker_processes.py), `create_app(workers=N)`
-as threads next to the web app (tests), and `grader worker` alone.
+Workers are run by app/grading/supervisor.py: as `grader serve`'s child processes, as `grader
+worker`'s threads, or as threads next to the web app in tests (`create_app(workers=N)`).
 The web tier comes first: grading (the reference run, the sandboxes it starts) happens on a lane
 thread at a lower CPU priority, while the worker thread itself, which takes the database's locks,
 keeps the normal one so an upload never waits for a starved lock holder. Idle workers sleep until
@@ -17,13 +17,17 @@ import threading
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
 from app.grading import queue
 from app.settings import Settings
-from app.store.db import Database
+from app.store.db import Database, Doorbell
 from app.store.models import Blob
+
+if TYPE_CHECKING:
+    from grader.execute import Executor
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +36,7 @@ class SandboxRefused(RuntimeError):
     """No safe sandbox here and unsafe mode was not asked for: refuse to grade (fail closed)."""
 
 
-def make_executor(settings: Settings, index: int):
+def make_executor(settings: Settings, index: int) -> Executor:
     from grader.execute import ExecutorUnavailable, open_executor
     from grader.plan import Budget
 
@@ -84,8 +88,8 @@ class GradingLane:
 
 
 class Worker:
-    def __init__(self, db: Database, settings: Settings, executor, name: str | None = None,
-                 lane: GradingLane | None = None, doorbell=None):
+    def __init__(self, db: Database, settings: Settings, executor: Executor, name: str | None = None,
+                 lane: GradingLane | None = None, doorbell: Doorbell | None = None):
         self.db, self.settings, self.executor = db, settings, executor
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
         self.lane = lane   # None: grade in the calling thread, at its priority
@@ -135,13 +139,10 @@ class Worker:
         done.set()
         log.info("graded submission %d: %d/%d in %.1f s (job %d, attempt %d, %s)", claim.submission_id,
                  result.score, result.max_score, time.monotonic() - started, claim.job_id, claim.attempt, self.name)
-        # Reusable for an identical resubmission unless a section stopped on a limit or crashed,
-        # which can depend on the machine's load rather than on the handin.
-        complete = all(s.message is None for s in result.sections)
         queue.record_result(self.db, claim, self.name, score=result.score, max_score=result.max_score,
                             body=result.model_dump_json(),
                             handin_error=result.error.message if result.error else None,
-                            reuse_key=reuse_key(unsafe=self.executor.unsafe) if complete else None)
+                            reuse_key=reuse_key(unsafe=self.executor.unsafe) if result.reusable else None)
         return True
 
     def sweep(self) -> None:
@@ -169,47 +170,3 @@ class Worker:
                 worked = False
             if not worked and not stop.is_set():
                 doorbell.wait(rings, self.settings.poll_seconds)
-
-
-class WorkerPool:
-    """N worker threads, each with its own executor (its own sandbox slots)."""
-
-    def __init__(self, db: Database, settings: Settings, count: int):
-        self.db, self.settings, self.count = db, settings, count
-        self.stop = threading.Event()
-        self.threads: list[threading.Thread] = []
-        self.executors: list = []
-        self.lanes: list[GradingLane] = []
-
-    def prepare(self) -> None:
-        """Build the executors (may raise SandboxRefused: then nothing may be graded here), each on
-        its worker's lane, so the sandbox processes they keep (zygotes) run at its priority too."""
-        while len(self.executors) < self.count:
-            index = len(self.executors)
-            if len(self.lanes) <= index:
-                self.lanes.append(GradingLane(self.settings, name=f"grading-{index}"))
-            self.executors.append(self.lanes[index].run(make_executor, self.settings, index))
-
-    @property
-    def sandbox_name(self) -> str | None:
-        return getattr(self.executors[0], "name", "?") if self.executors else None
-
-    def start(self) -> None:
-        self.prepare()
-        for i, executor in enumerate(self.executors):
-            worker = Worker(self.db, self.settings, executor,
-                            name=f"{socket.gethostname()}:{os.getpid()}:w{i}", lane=self.lanes[i])
-            t = threading.Thread(target=worker.run_forever, args=(self.stop,), name=f"worker-{i}",
-                                 daemon=True)
-            t.start()
-            self.threads.append(t)
-
-    def close(self, timeout: float = 30.0) -> None:
-        self.stop.set()
-        self.db.doorbell.ring()   # wake the idle ones now
-        for t in self.threads:
-            t.join(timeout)
-        for ex in self.executors:
-            getattr(ex, "close", lambda: None)()
-        for lane in self.lanes:
-            lane.close()

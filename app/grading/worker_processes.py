@@ -1,4 +1,4 @@
-"""`grader serve`'s grading workers as child processes.
+"""`grader serve`'s grading workers as child processes (started by app/grading/supervisor.py).
 
 As threads of the web process, workers shared its interpreter: while a low-priority grading thread
 held the GIL, the kernel could leave it waiting behind the sandboxes, and every request waited
@@ -19,16 +19,12 @@ import logging
 import os
 import select
 import signal
-import socket
-import subprocess
 import sys
 import threading
 
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
-
-READY_TIMEOUT = 120.0
 
 
 class WakePipes:
@@ -62,7 +58,7 @@ class WakePipes:
 
 
 class PipeDoorbell:
-    """A child's doorbell (the `Doorbell` interface the worker loop uses): its pipe's read end."""
+    """A child's doorbell (an app.store.db.Doorbell): its pipe's read end."""
 
     waiting = 0
 
@@ -90,87 +86,30 @@ class PipeDoorbell:
         return True
 
 
-class WorkerProcesses:
-    """COUNT worker processes for `grader serve` (same interface as `app.grading.worker.WorkerPool`)."""
-
-    command: tuple[str, ...] = (sys.executable, "-m", "app.grading.worker_processes")   # + INDEX DOORBELL_FD
-
-    def __init__(self, db, settings: Settings, count: int):
-        self.db, self.settings, self.count = db, settings, count
-        self.procs: list[subprocess.Popen] = []
-        self.sandbox_names: list[str] = []
-        self._wake = WakePipes()
-
-    def prepare(self) -> None:
-        """Start the children and wait until each has its sandbox; raises SandboxRefused if one has none."""
-        from app.grading.worker import SandboxRefused
-
-        settings_json = self.settings.model_dump_json().encode()
-        for index in range(self.count):
-            read_end = self._wake.add()
-            proc = subprocess.Popen([*self.command, str(index), str(read_end)],
-                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, pass_fds=(read_end,),
-                                    start_new_session=True)   # a Ctrl-C reaches us; we stop them in order
-            os.close(read_end)
-            self.procs.append(proc)
-            proc.stdin.write(settings_json)
-            proc.stdin.close()
-        for proc in self.procs:
-            ready, _, _ = select.select([proc.stdout], [], [], READY_TIMEOUT)
-            line = proc.stdout.readline().decode().strip() if ready else "refused: no answer in time"
-            word, _, rest = line.partition(" ")
-            if word != "ready":
-                self.close(timeout=5.0)
-                raise SandboxRefused(rest or f"worker process exited with {proc.poll()}")
-            self.sandbox_names.append(rest)
-        self.db.doorbell.also_ring(self._wake.ring)
-
-    @property
-    def sandbox_name(self) -> str | None:
-        return self.sandbox_names[0] if self.sandbox_names else None
-
-    def start(self) -> None:
-        """They are running since `prepare`."""
-        if not self.procs:
-            self.prepare()
-
-    def close(self, timeout: float = 30.0) -> None:
-        """End of file on their pipes: each finishes its grade and exits; SIGKILL after TIMEOUT."""
-        self._wake.close()
-        for proc in self.procs:
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                log.error("worker process %d did not stop in %.0f s: killed", proc.pid, timeout)
-                proc.kill()
-                proc.wait()
-        self.procs.clear()
-
-
 def _child(index: int, doorbell_fd: int) -> int:
-    from app.grading.worker import GradingLane, SandboxRefused, Worker, make_executor
+    """One worker process: a one-thread supervisor that sleeps on its pipe."""
+    from app.grading.supervisor import Supervisor, WorkerRuntime
+    from app.grading.worker import SandboxRefused
     from app.store.db import Database
 
     settings = Settings.model_validate_json(sys.stdin.buffer.read(), by_name=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    db = Database(settings.db_url)
+    supervisor = Supervisor(db, settings, 1, runtime=WorkerRuntime.THREADS, first_index=index,
+                            doorbell=lambda: PipeDoorbell(doorbell_fd, supervisor.stop))
+    signal.signal(signal.SIGTERM, lambda *_: supervisor.stop.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # the web process decides when we stop
-    lane = GradingLane(settings, name=f"grading-{index}")   # the sandboxes it starts inherit its nice
     try:
-        executor = lane.run(make_executor, settings, index)
+        supervisor.prepare()
     except SandboxRefused as exc:
         print(f"refused {exc}", flush=True)
-        lane.close()
+        db.dispose()
         return 3
-    print(f"ready {executor.name}", flush=True)
-    db = Database(settings.db_url)
-    db.doorbell = PipeDoorbell(doorbell_fd, stop)
-    worker = Worker(db, settings, executor, name=f"{socket.gethostname()}:{os.getpid()}:w{index}", lane=lane)
+    print(f"ready {supervisor.sandbox_name}", flush=True)
     try:
-        worker.run_forever(stop)
+        supervisor.start()
+        supervisor.wait()   # until the pipe's end of file (the web process is gone) or SIGTERM
     finally:
-        executor.close()
-        lane.close()
+        supervisor.close()
         db.dispose()
     return 0
 

@@ -1,4 +1,4 @@
-"""Engine, sessions, the schema check, and the doorbell that wakes in-process workers.
+"""Engine, sessions, the schema check, and the doorbells that wake idle workers.
 
 On SQLite every session that may write starts with BEGIN IMMEDIATE, so a read-then-write
 transaction (limit checks, queue claims) holds the write lock from its first statement and two
@@ -12,6 +12,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
@@ -68,7 +69,24 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_size=20, max_overflow=40, pool_pre_ping=True)
 
 
-class Doorbell:
+class Doorbell(Protocol):
+    """What wakes an idle worker (app/grading/worker.py) when a job is queued, instead of its next
+    poll. Three kinds: `LocalDoorbell` (workers in the process that queued the job), `PostgresDoorbell`
+    (LISTEN/NOTIFY, any process on any machine) and a worker process's pipe
+    (app/grading/worker_processes.PipeDoorbell)."""
+
+    @property
+    def rings(self) -> int:
+        """Read before looking for work; `wait(rings)` then returns at once if it rang meanwhile."""
+
+    def ring(self) -> None:
+        """A job was queued (a no-op where the queueing transaction itself announces it)."""
+
+    def wait(self, seen: int, timeout: float) -> bool:
+        """Until it rings after SEEN or TIMEOUT passes; True if it rang."""
+
+
+class LocalDoorbell:
     """Rung after a transaction that queued a job commits, so idle workers in this process start
     at once instead of at their next poll; `grader serve` also rings its worker processes through
     pipes (app/grading/worker_processes.py). `grader worker` processes LISTEN on Postgres (PostgresDoorbell)
@@ -95,6 +113,10 @@ class Doorbell:
     def also_ring(self, ring) -> None:
         """Call RING too on every ring (`grader serve` wakes its worker processes so)."""
         self._also.append(ring)
+
+    def stop_ringing(self, ring) -> None:
+        if ring in self._also:
+            self._also.remove(ring)
 
     def wait(self, seen: int, timeout: float) -> bool:
         """Until it rings after SEEN or TIMEOUT passes; True if it rang."""
@@ -165,7 +187,7 @@ class PostgresDoorbell:
 class Database:
     def __init__(self, url: str):
         self.url = url
-        self.doorbell = Doorbell()
+        self.doorbell: LocalDoorbell = LocalDoorbell()   # rung by the use cases that queue jobs
         self.engine = make_engine(url)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         writer = self.engine.execution_options(sqlite_immediate=True)

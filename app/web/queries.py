@@ -223,7 +223,8 @@ def queue_details(session: Session, lease_seconds: float, now: datetime | None =
     for j in session.scalars(select(Job).where(Job.state == JobState.RUNNING, Job.lease_owner.is_not(None))):
         seen[j.lease_owner] = {"name": j.lease_owner, "last": j.heartbeat_at, "busy": True}
     for name, last in session.execute(select(Result.worker, func.max(Result.created_at))
-                                      .where(Result.created_at >= hour_ago).group_by(Result.worker)):
+                                      .where(Result.created_at >= hour_ago, Result.reused_from.is_(None))
+                                      .group_by(Result.worker)):   # a reused result had no worker
         if name and name not in seen:
             seen[name] = {"name": name, "last": last, "busy": False}
     for w in seen.values():

@@ -18,6 +18,7 @@ from app.course import extensions, failures, regrades
 from app.course.assessments import default_assessment
 from app.exceptions import NotFound
 from app.grading import queue
+from app.grading.supervisor import describe_workers
 from app.grading.worker import work_dir_health
 from app.store.models import utcnow
 from app.store.states import LinkPurpose
@@ -168,7 +169,7 @@ async def queue_page(request: Request) -> Response:
             return queue.health(s), queries.queue_details(s, settings.lease_seconds), work_dir_health(settings)
     health, details, work = await run_in_threadpool(load)
     return render(request, "ta_queue.html", principal, health=health, details=details, work=work,
-                  in_process=request.app.state.worker_count, lease_seconds=settings.lease_seconds,
+                  server_workers=describe_workers(request.app.state.workers), lease_seconds=settings.lease_seconds,
                   now=utcnow())
 
 

@@ -99,3 +99,20 @@ def test_no_reuse_before_any_worker_said_what_code_it_runs(service, partial_tar)
     with service.db.session() as s, s.begin():
         s.query(GradingCode).delete()
     assert service.submit("alice", "open", partial_tar).json()["status"] == "queued"
+
+
+def test_a_reused_result_is_no_worker_on_the_queue_page_or_in_the_wait_estimate(service, partial_tar):
+    """A reuse is graded by nobody: it once showed up as a worker named "reused" that the queue
+    page listed and the wait estimate counted as one more worker sharing the queue."""
+    from app.web.queries import queue_details
+
+    service.submit("alice", "open", partial_tar)
+    assert service.drain() == 1
+    assert service.submit("alice", "open", partial_tar).json()["status"] == "graded"   # reused
+    waiting = service.submit("bob", "open", partial_tar).json()
+    with service.db.read_session() as s:
+        assert s.scalar(select(func.count()).select_from(Result).where(Result.reused_from.is_not(None))) == 1
+        workers = [w["name"] for w in queue_details(s, service.settings.lease_seconds)["workers"]]
+        place = queue.place(s, s.get(Job, s.scalar(select(Job.id).where(Job.submission_id == waiting["id"]))))
+    assert workers == ["test-worker"]
+    assert place.workers == 1

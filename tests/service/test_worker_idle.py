@@ -85,12 +85,12 @@ def test_serve_grades_in_worker_processes_that_a_queued_job_wakes(settings, tiny
     # with one poll an hour, only the pipe the web process rings can get this upload graded.
     from sqlalchemy import select
 
-    from app.grading.worker_processes import WorkerProcesses
+    from app.grading.supervisor import Supervisor, WorkerRuntime
     from app.store.models import Result
 
     settings = settings.model_copy(update={"poll_seconds": 3600.0, "unsafe_no_sandbox": True})
     svc = Service(settings)
-    pool = WorkerProcesses(svc.db, settings, 2)
+    pool = Supervisor(svc.db, settings, 2, runtime=WorkerRuntime.PROCESSES)
     pool.prepare()
     try:
         assert pool.sandbox_name == "unsafe-subprocess"
@@ -113,9 +113,8 @@ def test_serve_grades_in_worker_processes_that_a_queued_job_wakes(settings, tiny
 def test_a_queued_job_wakes_a_listening_grader_worker_on_postgres(settings, tiny_tar):
     # `grader worker` on another machine shares no process with the web tier: on Postgres it
     # LISTENs, and the transaction that queues a job NOTIFYs. One poll an hour: only that wakes it.
-    from app.grading.worker import Worker
+    from app.grading.supervisor import Supervisor
     from app.store.db import PostgresDoorbell
-    from grader.execute import UnsafeExecutor
 
     if settings.db_url.startswith("sqlite"):
         import pytest
@@ -123,24 +122,23 @@ def test_a_queued_job_wakes_a_listening_grader_worker_on_postgres(settings, tiny
     settings = settings.model_copy(update={"poll_seconds": 3600.0})
     svc = Service(settings)                      # the web tier, no worker of its own
     worker_db = Database(settings.db_url)        # the worker's own engine, as on another machine
-    doorbell = PostgresDoorbell(worker_db, queue.JOBS_CHANNEL)
-    worker = Worker(worker_db, settings, UnsafeExecutor(), name="listening-worker", doorbell=doorbell)
-    stop = threading.Event()
-    thread = threading.Thread(target=worker.run_forever, args=(stop,), daemon=True)
-    thread.start()
+    # as `grader worker` runs it (app/cli/main.py)
+    supervisor = Supervisor(worker_db, settings, 1, doorbell=lambda: PostgresDoorbell(worker_db, queue.JOBS_CHANNEL))
+    supervisor.prepare()
+    supervisor.start()
     try:
         with svc.client:
             r = svc.submit("alice", "open", tiny_tar, wait=120)
             assert r.status_code == 200 and r.json()["status"] == "graded", r.json()
     finally:
-        stop.set()
+        supervisor.stop.set()
         with worker_db.session() as s, s.begin():
             queue.notify_workers(s)   # wake it to see the stop
-        thread.join(30)
-        doorbell.close()
+        threads = list(supervisor._threads)
+        supervisor.close()
         worker_db.dispose()
         svc.db.dispose()
-    assert not thread.is_alive()
+    assert threads and not any(t.is_alive() for t in threads)
 
 
 def test_serve_refuses_when_a_worker_process_cannot_start(settings, tmp_path):
@@ -148,8 +146,8 @@ def test_serve_refuses_when_a_worker_process_cannot_start(settings, tmp_path):
     # refuses to grade rather than run with fewer workers than it said, and stops the others.
     import pytest
 
+    from app.grading.supervisor import Supervisor, WorkerRuntime
     from app.grading.worker import SandboxRefused
-    from app.grading.worker_processes import WorkerProcesses
 
     child = tmp_path / "child.py"
     child.write_text("import sys\n"
@@ -160,7 +158,7 @@ def test_serve_refuses_when_a_worker_process_cannot_start(settings, tmp_path):
                      "    sys.stdin.read()\n"
                      "    import select; select.select([int(sys.argv[2])], [], [])   # until end of file\n")
     db = Database(settings.db_url)
-    pool = WorkerProcesses(db, settings, 2)
+    pool = Supervisor(db, settings, 2, runtime=WorkerRuntime.PROCESSES)
     pool.command = (sys.executable, str(child))
     with pytest.raises(SandboxRefused, match="bwrap"):
         pool.prepare()

@@ -92,7 +92,8 @@ def live_server(tmp_path_factory) -> LiveServer:
     import uvicorn
 
     from app.auth import admin
-    from app.grading.worker import SandboxRefused, WorkerPool
+    from app.grading.supervisor import Supervisor
+    from app.grading.worker import SandboxRefused
     from app.main import create_app
     from app.settings import Settings
     from app.store.db import upgrade
@@ -105,15 +106,13 @@ def live_server(tmp_path_factory) -> LiveServer:
                         secret_key="web-test-secret", uploads_per_minute=1000, login_attempts_per_minute=1000,
                         lease_seconds=60, heartbeat_seconds=5, poll_seconds=0.2, max_attempts=2, workers=1)
     app = create_app(settings, workers=1)
-    pool = WorkerPool(app.state.db, settings, 1)
     try:
-        pool.prepare()          # the real sandbox (works as root on this machine)
+        app.state.workers.prepare()          # the real sandbox (works as root on this machine)
     except SandboxRefused:
         settings = settings.model_copy(update={"unsafe_no_sandbox": True})
         app.state.settings = settings
-        pool = WorkerPool(app.state.db, settings, 1)
-        pool.prepare()
-    app.state.worker_pool = pool
+        app.state.workers = Supervisor(app.state.db, settings, 1)
+        app.state.workers.prepare()
 
     for name, role, display in (("alice", "student", "Alice Anders"), ("bob", "student", "Bob Brown"),
                                 ("carol", "student", "Carol Chen"), ("tina", "ta", "Tina TA")):

@@ -215,6 +215,8 @@ def test_queue_health_page(new_page, seeded):
     expect(page.get_by_role("heading", name="Workers")).to_be_visible()
     expect(page.locator("main")).to_contain_text("alive")
     expect(page.locator("main")).to_contain_text("Average grading time")
+    # what this server's workers really are (the live server runs one thread, see conftest)
+    expect(page.locator("#q-server-workers")).to_contain_text("1 thread in the server's own process")
 
 
 def test_profile_tokens_are_shown_once_and_revocable(new_page, live_server):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
@@ -11,6 +13,7 @@ from app.auth import accounts
 from app.course import extensions, regrades
 from app.exceptions import ApiError, NotFound
 from app.grading import queue
+from app.grading.supervisor import describe_workers
 from app.grading.worker import work_dir_health
 
 router = APIRouter(tags=["staff"])
@@ -55,6 +58,8 @@ def set_extension(slug: str, username: str, body: ExtensionBody, request: Reques
 def queue_health(request: Request, user: StaffDep) -> dict:
     with deps.database(request).read_session() as s:
         info = queue.health(s)
-    info["workers_in_process"] = request.app.state.worker_count
+    # this server's own workers (None: a web-only tier); `grader worker`s show in running_jobs
+    workers = describe_workers(request.app.state.workers)
+    info["server_workers"] = None if workers is None else {**asdict(workers), "what": workers.what}
     info["work_dir"] = work_dir_health(deps.settings(request))
     return info
