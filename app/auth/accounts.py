@@ -192,16 +192,18 @@ def check_link(session: Session, secret: str, now: datetime | None = None) -> Li
     row = _link_row(session, secret)
     if row is None:
         return LinkCheck(LinkState.UNKNOWN)
-    now = now or utcnow()
+    return LinkCheck(link_state(row, now), LinkPurpose(row.purpose), row.user.username, row.user.display_name,
+                     row.expires_at)
+
+
+def link_state(row: AccountLink, now: datetime | None = None) -> LinkState:
     if row.used_at is not None:
-        state = LinkState.USED
-    elif row.replaced_at is not None:
-        state = LinkState.REPLACED
-    elif row.expires_at is not None and row.expires_at <= now:
-        state = LinkState.EXPIRED
-    else:
-        state = LinkState.OPEN
-    return LinkCheck(state, LinkPurpose(row.purpose), row.user.username, row.user.display_name, row.expires_at)
+        return LinkState.USED
+    if row.replaced_at is not None:
+        return LinkState.REPLACED
+    if row.expires_at is not None and row.expires_at <= (now or utcnow()):
+        return LinkState.EXPIRED
+    return LinkState.OPEN
 
 
 def use_link(session: Session, secret: str, password: str, now: datetime | None = None) -> User:

@@ -11,6 +11,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from app.auth.accounts import LinkState
 from app.auth.sessions import SESSION_COOKIE, Principal, check_csrf, csrf_token, principal_for
 from app.course.assessments import Assessment
 from app.exceptions import ApiError
@@ -167,4 +168,4 @@ env.globals["Stopped"] = Stopped   # why a test gave nothing to compare (grader/
 env.globals["archive_suffixes"] = ARCHIVE_SUFFIXES   # the upload form takes what the API takes
 # the states, from their one source (pages compare with these, never with literals)
 env.globals.update(SubmissionStatus=SubmissionStatus, ReportState=ReportState, JobState=JobState,
-                   PENDING_SUBMISSION=PENDING_SUBMISSION, LinkPurpose=LinkPurpose)
+                   PENDING_SUBMISSION=PENDING_SUBMISSION, LinkPurpose=LinkPurpose, LinkState=LinkState)

@@ -11,13 +11,13 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from app.auth import accounts
 from app.course import extensions, policy, standings, submissions
 from app.course.assessments import Assessment
-from app.store.models import Extension, Job, Result, Submission, User, utcnow
-from app.store.states import FINAL_JOB, PENDING_JOB, JobKind, JobState, SubmissionStatus
+from app.store.models import AccountLink, Extension, Job, Result, Submission, User, utcnow
+from app.store.states import FINAL_JOB, PENDING_JOB, JobKind, JobState, LinkPurpose, SubmissionStatus
 
 # ---------------------------------------------------------------------------------------------
 # students
@@ -257,8 +257,29 @@ def roster(session: Session, slug: str | None, a: Assessment | None = None, sear
                 counted[r.user.id] = {"id": r.standing.counted.ident, "total": r.standing.total,
                                       "sections": r.sections}
     pending = accounts.has_open_activation(session, [u.id for u in users if not u.password_hash])
-    return [{"user": u, "extension": exts.get(u.id, 0), "counted": counted.get(u.id),
+    links = last_links(session, [u.id for u in users])
+    return [{"user": u, "extension": exts.get(u.id, 0), "counted": counted.get(u.id), "last_link": links.get(u.id),
              "state": "active" if u.password_hash else ("activation pending" if u.id in pending
                                                         else "no password")}
             for u in users]
+
+
+def last_links(session: Session, user_ids: list[int]) -> dict[int, dict]:
+    """user id -> the newest account link issued for them, as the Students page records it:
+    {"purpose", "issued_by" (a username; None for the CLI), "created_at", "state" (LinkState),
+    "when" (used at, replaced at, or expires at)}."""
+    if not user_ids:
+        return {}
+    issuer = aliased(User)
+    newest = (select(func.max(AccountLink.id)).where(AccountLink.user_id.in_(user_ids))
+              .group_by(AccountLink.user_id))
+    out = {}
+    for link, by in session.execute(select(AccountLink, issuer.username)
+                                    .outerjoin(issuer, issuer.id == AccountLink.issued_by)
+                                    .where(AccountLink.id.in_(newest))):
+        state = accounts.link_state(link)
+        when = {accounts.LinkState.USED: link.used_at, accounts.LinkState.REPLACED: link.replaced_at}
+        out[link.user_id] = {"purpose": LinkPurpose(link.purpose), "issued_by": by, "created_at": link.created_at,
+                             "state": state, "when": when.get(state, link.expires_at)}
+    return out
 
