@@ -206,8 +206,8 @@ def test_the_students_page_records_who_issued_each_link_and_what_became_of_it(se
     [link] = re.findall(r"http://[^<\s]+/reset-password\?token=[\w-]+", client.get(r.headers["location"]).text)
 
     def record() -> str:
-        row = re.search(r'<tr id="user-alice">.*?</tr>', client.get("/ta/students?q=alice").text, re.S).group(0)
-        return re.sub(r"\s+", " ", re.search(r'class="muted small link-record">(.*?)</span>', row, re.S).group(1))
+        row = re.search(r'<tr id="user-alice">.*?</tr>', client.get("/ta/students?q=alice").text, re.DOTALL).group(0)
+        return re.sub(r"\s+", " ", re.search(r'class="muted small link-record">(.*?)</span>', row, re.DOTALL).group(1))
     assert record().startswith("reset link by tina, ") and "; open until " in record()
     _set_password(TestClient(service.app, follow_redirects=False), link, "alices-new-password")
     assert "; used " in record()
