@@ -57,6 +57,7 @@ import importlib.util
 import inspect
 import json
 import linecache
+import mmap
 import os
 import re
 import signal
@@ -947,7 +948,7 @@ def write_arrays(path: str, arrays: dict[str, np.ndarray]) -> None:
         f.write(len(head).to_bytes(8, "little") + head + b"".join(chunks))
 
 
-def unpack_arrays(index: dict, blob: bytes) -> dict[str, np.ndarray]:
+def unpack_arrays(index: dict, blob) -> dict[str, np.ndarray]:
     """The input arrays from INDEX ({key: [dtype, shape, offset]}, in the plans) and the raw BLOB
     (grader/plan.py `pack_arrays`). Read-only views: every use takes a fresh copy."""
     return {key: np.frombuffer(blob, dtype=np.dtype(dtype), count=int(np.prod(shape, dtype=np.int64)),
@@ -959,12 +960,15 @@ _jobs: dict[tuple[str, str], tuple[dict, dict[str, np.ndarray]]] = {}
 
 
 def load_job(plans_path: str, inputs_path: str) -> tuple[dict, dict[str, np.ndarray]]:
-    """The plans and input arrays, read once per process (parsing them was most of a section's cost)."""
+    """The plans and input arrays, read once per process (parsing them was most of a section's cost).
+    The inputs are mapped read-only, not read: the sections forked from the sandbox's init share the
+    file's pages, and no process can write them (the file is opened read-only, the mapping too)."""
     if (plans_path, inputs_path) not in _jobs:
         with open(plans_path) as f:
             plans = json.load(f)
         with open(inputs_path, "rb") as f:
-            blob = f.read()
+            size = os.fstat(f.fileno()).st_size
+            blob = mmap.mmap(f.fileno(), size, access=mmap.ACCESS_READ) if size else b""
         _jobs[plans_path, inputs_path] = plans, unpack_arrays(plans["arrays"], blob)
     return _jobs[plans_path, inputs_path]
 

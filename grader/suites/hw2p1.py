@@ -105,6 +105,7 @@ suite builds the activations and the loss from the student's own files.
 
 from __future__ import annotations
 
+import functools
 from functools import cache
 from pathlib import Path
 
@@ -160,6 +161,29 @@ def _rng(seed: str, name: str) -> np.random.Generator:
 # ---------------------------------------------------------------------------------------------
 # The local runner's draws
 
+def _freeze(value) -> None:
+    if isinstance(value, np.ndarray):
+        value.flags.writeable = False
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _freeze(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _freeze(item)
+
+
+def fixed_cases(draw):
+    """DRAW's cases, drawn once per process and read only: the same array objects for every handin,
+    so what is derived from them (the reference's digests, grader.grade) is computed once too."""
+    @cache
+    @functools.wraps(draw)
+    def once(*args):
+        cases = draw(*args)
+        _freeze(cases)
+        return cases
+    return once
+
+
 class _LocalRunner:
     """The local runner's legacy np.random stream, replayed: `seed`, `randint`, `randn`, `normal`
     draw exactly what its calls draw, in the same order."""
@@ -212,7 +236,7 @@ def _upsampling_2d_cases(runner: _LocalRunner) -> list[tuple[np.ndarray, int]]:
     return cases
 
 
-@cache  # the same arrays for every handin (read only): drawn once per process
+@fixed_cases
 def local_runner_conv1d_cases() -> tuple[list[dict], list[dict]]:
     """Conv1d_stride1's and Conv1d's 15 cases each: the stream continues from the four resampling
     tests (Downsampling1d, Upsampling1d, Downsampling2d, Upsampling2d, in the runner's order)."""
@@ -242,7 +266,7 @@ def local_runner_conv1d_cases() -> tuple[list[dict], list[dict]]:
     return stride1, strided
 
 
-@cache  # the same arrays for every handin (read only): drawn once per process
+@fixed_cases
 def local_runner_conv2d_cases(strided: bool) -> list[dict]:
     runner = _LocalRunner()
     runner.seed(11785)
@@ -260,7 +284,7 @@ def local_runner_conv2d_cases(strided: bool) -> list[dict]:
     return cases
 
 
-@cache  # the same arrays for every handin (read only): drawn once per process
+@fixed_cases
 def local_runner_conv_transpose_cases(dims: int) -> list[dict]:
     runner = _LocalRunner()
     cases = []
@@ -284,7 +308,7 @@ def local_runner_conv_transpose_cases(dims: int) -> list[dict]:
     return cases
 
 
-@cache  # the same arrays for every handin (read only): drawn once per process
+@fixed_cases
 def local_runner_pool_cases(kind: str, strided: bool) -> list[dict]:
     """Max pools reseed per case (11485, 11685, 11785); mean pools seed 11785 once."""
     runner = _LocalRunner()
@@ -344,7 +368,7 @@ def _random_resample_tests(seed: str, cls: str, dims: int) -> list[Test]:
     return tests
 
 
-@cache  # the same arrays for every handin (read only): drawn once per process
+@fixed_cases
 def local_runner_resampling_cases(dims: int) -> dict[str, list[tuple[np.ndarray, int]]]:
     runner = _LocalRunner()
     if dims == 1:

@@ -6,6 +6,7 @@ import sys
 import types
 
 import numpy as np
+import pytest
 
 from grader import runner
 from grader.grade import reference_for
@@ -94,3 +95,21 @@ def test_input_arrays_come_back_exactly_from_the_packed_blob():
     for key, value in arrays.items():
         assert back[key].dtype == value.dtype and back[key].shape == value.shape, key
         assert np.array_equal(back[key], value), key
+
+
+def test_a_written_job_maps_back_exactly_and_read_only(tmp_path):
+    """write_job streams the arrays (uncopied) and load_job maps the file read-only: the values come
+    back exactly, and code under test cannot write them, in place or through the mapping."""
+    arrays = {"f64": np.arange(6.0).reshape(2, 3), "empty": np.zeros((0, 5)), "int": np.array(7, dtype=np.int16),
+              "fortran": np.asfortranarray(np.arange(12.0).reshape(3, 4)), "big_endian": np.arange(3, dtype=">i4")}
+    write_job(tmp_path, {"sections": []}, arrays)
+    try:
+        _, back = runner.load_job(str(tmp_path / "plans.json"), str(tmp_path / "inputs.bin"))
+        for key, value in arrays.items():
+            assert back[key].dtype == value.dtype and np.array_equal(back[key], value), key
+        with pytest.raises(ValueError, match="read-only"):
+            back["f64"][0, 0] = 1.0
+        with pytest.raises(ValueError):
+            back["f64"].flags.writeable = True
+    finally:
+        runner._jobs.clear()
