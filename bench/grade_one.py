@@ -8,7 +8,9 @@ from the result's timings, and the peak memory of the command. Then the same gra
 process, as a service worker does it (sandbox slots and zygotes already started). For comparison
 it times `import torch`, which the official local autograder pays on every run before its first test.
 With several --suite names, each suite's correct handin (its reference tree) is timed in turn, so the
-figures stand side by side from one run.
+figures stand side by side from one run. `--official SUITE=DIR` also times that suite's official local
+autograder (DIR holds the handout's autograder/, e.g. one bench/real_handins_hw2p1.py prepared in its
+--workdir) on the same correct handin: `python autograder/runner.py` from a copy, as a student runs it.
 """
 
 from __future__ import annotations
@@ -96,6 +98,23 @@ def cold(handin: Path, args, suite) -> None:
     print(f"  peak RSS of a grader process so far: {peak_mb:.0f} MB")
 
 
+def official(directory: Path, suite) -> None:
+    """The official local autograder of SUITE (DIRECTORY/autograder) on its correct handin, once."""
+    import shutil
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        shutil.copytree(directory / "autograder", root / "autograder", ignore=shutil.ignore_patterns("__pycache__"))
+        for package in suite.layout.packages:
+            shutil.copytree(suite.reference_root / package, root / package, ignore=shutil.ignore_patterns("__pycache__"))
+        start = time.perf_counter()
+        proc = subprocess.run([sys.executable, "autograder/runner.py"], cwd=root, capture_output=True, text=True,
+                              env={"PATH": "/usr/bin:/bin", "PYTHONPATH": "."}, check=False)
+        wall = time.perf_counter() - start
+    score = next((line for line in proc.stdout.splitlines() if line.startswith("Total score")), "no score")
+    print(f"[{suite.name}] official local autograder on the same handin: {wall:.3f} s ({score.strip()})")
+
+
 def main() -> None:
     from grader.suites import all_suites
 
@@ -105,7 +124,10 @@ def main() -> None:
     parser.add_argument("--suite", nargs="+", default=["hw1p1"], choices=sorted(all_suites()),
                         help="whose correct handin to time (several: side by side)")
     parser.add_argument("--warm-only", action="store_true", help="skip the fresh-process timings")
+    parser.add_argument("--official", action="append", default=[], metavar="SUITE=DIR",
+                        help="also time SUITE's official local autograder found in DIR/autograder")
     args = parser.parse_args()
+    officials = dict(item.split("=", 1) for item in args.official)
     suites = [all_suites()[name] for name in args.suite]
     with tempfile.TemporaryDirectory() as tmp:
         for suite in suites:
@@ -113,6 +135,8 @@ def main() -> None:
             if not args.warm_only:
                 cold(handin, args, suite)
             warm(handin.read_bytes(), args, suite)
+            if suite.name in officials:
+                official(Path(officials[suite.name]), suite)
     try:
         wall, _ = time_command([sys.executable, "-c", "import torch"])
         print(f"for comparison, `import torch` alone (paid by the official autograder): {wall:.3f} s")
