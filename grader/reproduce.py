@@ -81,6 +81,14 @@ def _target(var: str, attr: str) -> str:
     return out
 
 
+def _import_name(module: str, flat: list[str] | None) -> str:
+    """How the snippet imports MODULE: by its bare name when its folder is one the handout puts on
+    sys.path, as the handout's own files do, so it resolves wherever the student's layout keeps the
+    file (HW2P1: mytorch/nn/Conv1d.py, or mytorch/Conv1d.py in S23/F23 handins)."""
+    folder, _, name = module.rpartition(".")
+    return name if flat and folder.replace(".", "/") in flat else module
+
+
 def snippet(test: Test, section: str, suite: Suite) -> str | None:
     """TEST's steps as a runnable script, or None when its inputs are too large to be useful."""
     arrays = {key: _name(key) for key in test.inputs}
@@ -95,7 +103,7 @@ def snippet(test: Test, section: str, suite: Suite) -> str | None:
         op, var = step["op"], step["var"]
         if op == "new":
             module = step["module"] if isinstance(step["module"], str) else step["module"][0]  # first place
-            line = f"from {module} import {step['class']}"
+            line = f"from {_import_name(module, flat)} import {step['class']}"
             if line not in imports:
                 imports.append(line)
             names = _init_params(suite.reference_root, module, step["class"])
