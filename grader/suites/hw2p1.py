@@ -177,8 +177,8 @@ def fixed_cases(draw):
     so what is derived from them (the reference's digests, grader.grade) is computed once too."""
     @cache
     @functools.wraps(draw)
-    def once(*args):
-        cases = draw(*args)
+    def once(*args, **kwargs):
+        cases = draw(*args, **kwargs)
         _freeze(cases)
         return cases
     return once
