@@ -24,10 +24,13 @@ PAGE = f"""<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <title>MyTorch grading service: API</title>
 <link rel="stylesheet" href="{ASSETS}/swagger-ui.css">
+<link rel="stylesheet" href="/static/docs/docs.css">
 </head>
 <body>
+<nav class="docs-back" aria-label="Site"><a href="/">← Back to the grader</a></nav>
 <div id="swagger-ui"></div>
 <script src="{ASSETS}/swagger-ui-bundle.js"></script>
 <script src="/static/docs/init.js"></script>
