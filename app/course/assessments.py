@@ -30,7 +30,7 @@ class Assessment(BaseModel):
     late_penalty_percent_per_day: float = 0
     max_submissions: int = 0
     min_interval_seconds: int = 0
-    counts: Literal["latest", "best"] = "latest"
+    counts: Literal["latest", "best", "chosen"] = "latest"   # "chosen": the student picks (Gradescope's active)
     # At most what the worker's unpack reads, so the upload check and the worker refuse alike.
     upload_max_bytes: int = Field(10 << 20, gt=0, le=UnpackLimits().archive_bytes)
     # The handout's starter code (a folder), excluded from similarity reports; when unset, a

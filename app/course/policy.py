@@ -29,7 +29,7 @@ class Rules:
     late_penalty_percent_per_day: float = 0.0   # of max_score, per started day after due
     max_submissions: int = 0                    # 0: unlimited
     min_interval_seconds: int = 0
-    counts: Literal["latest", "best"] = "latest"
+    counts: Literal["latest", "best", "chosen"] = "latest"
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,13 @@ class Attempt:
     graded: bool = False              # a result exists (including "handin could not be graded")
     grader_error: bool = False        # the grader failed: counts against nothing
     ident: int = 0
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The submission a student marked as the one that counts (counts = "chosen"), and when."""
+    ident: int
+    at: datetime
 
 
 @dataclass(frozen=True)
@@ -137,13 +144,21 @@ def early_bonus(attempts: Sequence[Attempt], d: Deadlines, rules: Rules) -> int:
     return 0
 
 
-def counted(attempts: Sequence[Attempt], d: Deadlines, rules: Rules) -> Attempt | None:
-    """Latest graded submission, or the best by score after late penalty (ties: the latest)."""
+def counted(attempts: Sequence[Attempt], d: Deadlines, rules: Rules, choice: Choice | None = None
+            ) -> Attempt | None:
+    """Latest graded submission, or the best by score after late penalty (ties: the latest), or
+    (counts = "chosen") the one the student chose, until they upload again after choosing it."""
     graded = [a for a in attempts if a.graded and not a.grader_error]
     if not graded:
         return None
     by_time = sorted(graded, key=lambda a: (_sec(a.received_at), a.ident))
-    if rules.counts == "latest":
+    if rules.counts == "chosen" and choice is not None:
+        chosen = next((a for a in graded if a.ident == choice.ident), None)
+        # to the microsecond, not the second: an upload right after the choice is after it
+        uploaded_since = any(a.received_at > choice.at for a in attempts if not a.grader_error)
+        if chosen is not None and not uploaded_since:
+            return chosen
+    if rules.counts in ("latest", "chosen"):
         return by_time[-1]
 
     def net(a: Attempt) -> int:
@@ -152,8 +167,8 @@ def counted(attempts: Sequence[Attempt], d: Deadlines, rules: Rules) -> Attempt 
     return max(reversed(by_time), key=net)  # max keeps the first maximum: the latest of equals
 
 
-def standing(attempts: Sequence[Attempt], d: Deadlines, rules: Rules) -> Standing:
-    chosen = counted(attempts, d, rules)
+def standing(attempts: Sequence[Attempt], d: Deadlines, rules: Rules, choice: Choice | None = None) -> Standing:
+    chosen = counted(attempts, d, rules, choice)
     bonus = early_bonus(attempts, d, rules)
     if chosen is None:
         return Standing(None, early_bonus=bonus, total=bonus)

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from app.course import policy
 from app.course.assessments import Assessment
 from app.course.submissions import as_attempt, iso, stored_result
-from app.store.models import Extension, Result, Submission, User
+from app.store.models import CountedChoice, Extension, Result, Submission, User
 from app.store.states import SubmissionStatus
 
 
@@ -29,35 +29,48 @@ class Row:
     counted: Submission | None = None   # the submission that counts
 
 
-def _students_attempts(session: Session, a: Assessment) -> tuple[dict[int, list[Submission]], dict[int, int]]:
-    """Every student's submissions to A (oldest first) and their extension in seconds: one query."""
+@dataclass
+class _Attempts:
+    """Every student's submissions to A (oldest first), extension in seconds and chosen submission."""
+    by_user: dict[int, list[Submission]]
+    extension: dict[int, int]
+    choice: dict[int, policy.Choice]
+
+
+def _students_attempts(session: Session, a: Assessment) -> _Attempts:
+    """Every student's submissions to A with their extension and their choice of the one that
+    counts (counts = "chosen"): one query."""
     rows = session.execute(
-        select(Submission, Extension.seconds)
+        select(Submission, Extension.seconds, CountedChoice.submission_id, CountedChoice.chosen_at)
         .join(User, User.id == Submission.user_id)
         .outerjoin(Extension, and_(Extension.user_id == Submission.user_id, Extension.assessment == a.slug))
+        .outerjoin(CountedChoice, and_(CountedChoice.user_id == Submission.user_id,
+                                       CountedChoice.assessment == a.slug))
         .where(Submission.assessment == a.slug, User.role == "student")
         .order_by(Submission.id)).all()
-    by_user: dict[int, list[Submission]] = defaultdict(list)
-    extension: dict[int, int] = {}
-    for sub, seconds in rows:
-        by_user[sub.user_id].append(sub)
-        extension[sub.user_id] = seconds or 0
-    return by_user, extension
+    found = _Attempts(defaultdict(list), {}, {})
+    for sub, seconds, chosen_id, chosen_at in rows:
+        found.by_user[sub.user_id].append(sub)
+        found.extension[sub.user_id] = seconds or 0
+        if chosen_id is not None:
+            found.choice[sub.user_id] = policy.Choice(chosen_id, chosen_at)
+    return found
 
 
-def _standing(subs: list[Submission], extension_seconds: int, a: Assessment) -> policy.Standing:
-    d = policy.deadlines_for(a.rules(), extension_seconds)
-    return policy.standing([as_attempt(x) for x in subs], d, a.rules())
+def _standing(found: _Attempts, user_id: int, a: Assessment) -> policy.Standing:
+    d = policy.deadlines_for(a.rules(), found.extension.get(user_id, 0))
+    return policy.standing([as_attempt(x) for x in found.by_user.get(user_id, [])], d, a.rules(),
+                           found.choice.get(user_id))
 
 
 def counted_submissions(session: Session, a: Assessment) -> dict[int, int]:
     """Which submission counts: student's user id -> the id of their submission that counts for A
     (students with none left out). The one rule behind standings, the gradebook, failures,
     similarity reports and the TA lists, loaded in one query."""
-    by_user, extension = _students_attempts(session, a)
+    found = _students_attempts(session, a)
     counted = {}
-    for user_id, subs in by_user.items():
-        stand = _standing(subs, extension[user_id], a)
+    for user_id in found.by_user:
+        stand = _standing(found, user_id, a)
         if stand.counted is not None:
             counted[user_id] = stand.counted.ident
     return counted
@@ -65,9 +78,10 @@ def counted_submissions(session: Session, a: Assessment) -> dict[int, int]:
 
 def standings(session: Session, a: Assessment, include_empty: bool = False) -> list[Row]:
     """Each student's standing, best first; a fixed number of queries whatever the class size."""
-    by_user, extension = _students_attempts(session, a)
+    found = _students_attempts(session, a)
+    by_user = found.by_user
     users = session.scalars(select(User).where(User.role == "student").order_by(User.username)).all()
-    stands = {uid: _standing(subs, extension[uid], a) for uid, subs in by_user.items()}
+    stands = {uid: _standing(found, uid, a) for uid in by_user}
     chosen = {s.counted.ident for s in stands.values() if s.counted is not None}
     result_ids = [x.result_id for subs in by_user.values() for x in subs if x.id in chosen]
     bodies = dict(session.execute(select(Result.id, Result.body).where(Result.id.in_(result_ids))).all()
@@ -77,7 +91,7 @@ def standings(session: Session, a: Assessment, include_empty: bool = False) -> l
         mine = by_user.get(user.id, [])
         if not mine and not include_empty:
             continue
-        stand = stands.get(user.id) or _standing([], 0, a)
+        stand = stands.get(user.id) or _standing(found, user.id, a)
         sections, counted = [], None
         if stand.counted is not None:
             counted = next(x for x in mine if x.id == stand.counted.ident)

@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from app.course import policy
+from app.course import choices, policy
 from app.course.assessments import Assessment
 from app.course.extensions import deadlines
 from app.exceptions import NotFound
@@ -163,9 +163,12 @@ def submission_views(session: Session, subs: list[Submission], a: Assessment | N
         if viewer.is_staff and user_ids else {}
     exts: dict[int, int] = {}
     by_user: dict[int, list[Submission]] = {}
+    chosen: dict[int, policy.Choice] = {}
     if a is not None and user_ids:
         exts = dict(session.execute(select(Extension.user_id, Extension.seconds).where(
             Extension.assessment == a.slug, Extension.user_id.in_(user_ids))).all())
+        if a.counts == "chosen":
+            chosen = choices.choices(session, a.slug, user_ids)
         for x in session.scalars(select(Submission).where(Submission.assessment == a.slug,
                                                           Submission.user_id.in_(user_ids))
                                  .order_by(Submission.version)):
@@ -173,13 +176,13 @@ def submission_views(session: Session, subs: list[Submission], a: Assessment | N
     return [_view(session, sub, a, viewer, latest_jobs.get(sub.id),
                   stored_result(bodies[sub.result_id]) if sub.result_id in bodies else None,
                   users.get(sub.user_id), exts.get(sub.user_id, 0), by_user.get(sub.user_id, []),
-                  reused_from.get(sub.result_id))
+                  reused_from.get(sub.result_id), chosen.get(sub.user_id))
             for sub in subs]
 
 
 def _view(session: Session, sub: Submission, a: Assessment | None, viewer: User, latest_job: Job | None,
           result: GradeResult | None, user: User | None, extension: int, all_subs: list[Submission],
-          reused_from: dict | None) -> dict:
+          reused_from: dict | None, choice: policy.Choice | None = None) -> dict:
     # the model's own JSON (NaN and infinities as strings, as the schema says) for the page and the API
     shown = json.loads(result.model_dump_json(include={"sections", "notes"})) if result else {}
     view = {
@@ -208,7 +211,7 @@ def _view(session: Session, sub: Submission, a: Assessment | None, viewer: User,
     if a is not None:
         rules = a.rules()
         d = policy.deadlines_for(rules, extension)
-        stand = policy.standing([as_attempt(x) for x in all_subs], d, rules)
+        stand = policy.standing([as_attempt(x) for x in all_subs], d, rules, choice)
         raw = sub.score or 0
         penalty = policy.late_penalty(sub.received_at, d, rules, raw) if sub.score is not None else 0
         view["received_local"] = a.local(sub.received_at)

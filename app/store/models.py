@@ -123,6 +123,17 @@ class Extension(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class CountedChoice(Base):
+    """The submission a student marked as the one that counts (an assessment with counts = "chosen")."""
+    __tablename__ = "counted_choices"
+    __table_args__ = (UniqueConstraint("user_id", "assessment"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    assessment: Mapped[str] = mapped_column(String(100))
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"))
+    chosen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class Blob(Base):
     """Handin bytes, deduplicated by sha256, kept in the database so every worker can reach them."""
     __tablename__ = "blobs"

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
 from app.auth import accounts
-from app.course import extensions, policy, standings, submissions
+from app.course import choices, extensions, policy, standings, submissions
 from app.course.assessments import Assessment
 from app.store.models import AccountLink, Extension, Job, Result, Submission, User, utcnow
 from app.store.states import FINAL_JOB, PENDING_JOB, JobKind, JobState, LinkPurpose, SubmissionStatus
@@ -28,7 +28,8 @@ def assessment_summary(session: Session, a: Assessment, user: User, now: datetim
     d = extensions.deadlines(session, a, user.id)
     subs = submissions.user_submissions(session, user.id, a.slug)
     attempts = [submissions.as_attempt(x) for x in subs]
-    stand = policy.standing(attempts, d, a.rules())
+    choice = choices.choices(session, a.slug, [user.id]).get(user.id) if a.counts == "chosen" else None
+    stand = policy.standing(attempts, d, a.rules(), choice)
     decision = policy.may_submit(now, d, a.rules(), attempts, a.tz)
     counting = [x for x in subs if x.status != SubmissionStatus.ERROR]
     return {"a": a, "d": d, "standing": stand, "decision": decision,

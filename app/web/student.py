@@ -12,10 +12,10 @@ from starlette.concurrency import run_in_threadpool
 from app.auth import accounts
 from app.auth import login as login_flow
 from app.auth.sessions import clear_session, foreign_origin, read_form
-from app.course import standings, submissions, uploads
+from app.course import choices, standings, submissions, uploads
 from app.course.assessments import default_assessment
 from app.exceptions import NotFound
-from app.store.models import User
+from app.store.models import User, utcnow
 from app.store.states import LinkPurpose
 from app.web import flash, queries
 from app.web.common import (
@@ -272,6 +272,24 @@ async def submission_page(request: Request, submission_id: int) -> Response:
     if ctx is None:
         return not_found(request, principal)
     return render(request, "submission.html", principal, **ctx)
+
+
+@router.post("/submissions/{submission_id}/count", response_class=HTMLResponse)
+async def choose_counted(request: Request, submission_id: int) -> Response:
+    """"Make this count" (counts = "chosen"): then back to the assessment's list, which shows it."""
+    principal = await viewer(request)
+    if principal is None:
+        return login_redirect(request)
+    if problem := await csrf_problem(request, principal):
+        return problem
+    try:
+        a = await run_in_threadpool(choices.choose, _db(request), request.app.state.assessments, principal.user,
+                                    submission_id, utcnow())
+    except NotFound:
+        return not_found(request, principal)
+    except choices.NotChosen as exc:
+        return error_page(request, principal, 409, exc.reason)
+    return RedirectResponse(f"/assessments/{quote(a.slug)}#subs-h", status_code=303)
 
 
 # ---------------------------------------------------------------------------------------------

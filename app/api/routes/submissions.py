@@ -10,9 +10,9 @@ from starlette.concurrency import run_in_threadpool
 
 from app.api import deps
 from app.api.deps import UserDep
-from app.course import extensions, submissions, uploads
+from app.course import choices, extensions, submissions, uploads
 from app.exceptions import ApiError, NotFound
-from app.store.models import User
+from app.store.models import User, utcnow
 from app.store.states import SubmissionStatus
 
 router = APIRouter(tags=["submissions"])
@@ -118,6 +118,22 @@ def _view(request: Request, user: User, sub_id: int) -> dict:
 @router.get("/submissions/{submission_id}")
 def get_submission(submission_id: int, request: Request, user: UserDep) -> dict:
     """Status (queued, running, graded, error), score, sections with feedback, policy, timestamps."""
+    return _view(request, user, submission_id)
+
+
+@router.post("/submissions/{submission_id}/count")
+def choose_counted(submission_id: int, request: Request, user: UserDep) -> dict:
+    """Make your graded submission the one that counts, on an assessment with `counts = "chosen"`
+    (Gradescope's active submission). It counts until you upload again; 409 `not_chosen` with a
+    sentence when it cannot count (another rule, no grade yet, the assessment closed)."""
+    with deps.database(request).read_session() as s:
+        _visible_submission(s, user, submission_id)
+    try:
+        choices.choose(deps.database(request), request.app.state.assessments, user, submission_id, utcnow())
+    except NotFound:   # staff see every submission but choose for nobody
+        raise ApiError(403, "forbidden", "Only the student who submitted it chooses what counts.") from None
+    except choices.NotChosen as exc:
+        raise ApiError(409, "not_chosen", exc.reason) from None
     return _view(request, user, submission_id)
 
 
