@@ -114,8 +114,9 @@ def test_a_students_pages_fit_a_phone(new_page, live_server, seeded, helpers, wi
     helpers.screenshot(page, f"fits-profile-token-{kind}")
 
 
-def test_docs_have_a_viewport_and_a_way_back(new_page, helpers):
-    page = new_page(width=390, height=844)
+@pytest.mark.parametrize("width", [390, 1280])
+def test_docs_have_a_viewport_and_a_way_back(new_page, helpers, width):
+    page = new_page(width=width, height=844)
     page.goto("/docs")
     viewport = page.locator('meta[name="viewport"]')
     expect(viewport).to_have_attribute("content", re.compile("width=device-width"))
@@ -123,6 +124,6 @@ def test_docs_have_a_viewport_and_a_way_back(new_page, helpers):
     expect(back).to_be_visible()
     expect(page.locator(".swagger-ui .info")).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
-    helpers.screenshot(page, "docs-phone")
+    helpers.screenshot(page, f"docs-{'phone' if width == 390 else 'desktop'}")
     back.click()
     expect(page).to_have_url(re.compile(r"/login"))
