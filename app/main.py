@@ -13,6 +13,7 @@ from app.course.assessments import Assessment, demo_copy, load_dir
 from app.grading.supervisor import Supervisor, WorkerRuntime
 from app.http import errors, headers
 from app.http.bodylimits import RequestBodyLimits
+from app.http.flash import Flashes
 from app.settings import Settings
 from app.store.db import Database, check_schema
 
@@ -73,6 +74,8 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None,
     app.state.workers = Supervisor(db, settings, workers, runtime=WorkerRuntime.THREADS) if workers else None
     app.state.address = None       # the address it listens on (for the start-up line)
     app.state.limiter = RateLimiter(db)   # logins and uploads, shared by every web process
+    app.state.flashes = Flashes()         # a form's result shown once after its redirect
+    # Handlers read all of app.state through app.http.deps (DbDep, SettingsDep, ...), nowhere else.
     from app import api, web
     from app.http import docs
     from app.web import handout

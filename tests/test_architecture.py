@@ -118,9 +118,8 @@ LAYERS: dict[str, set[str]] = {
     "cli": {"main", "http", "course", "auth", "grading", "store", "settings", "exceptions"},
 }
 
-# Imports against LAYERS still being moved out (issue 19, item 3: the upload use case takes plain
-# values and the HTTP edge reads the request). Each entry must still be needed (tested below).
-NOT_YET_MOVED: dict[str, set[str]] = {"app/course/uploads.py": {"http"}}
+# Imports against LAYERS still being moved out. Each entry must still be needed (tested below).
+NOT_YET_MOVED: dict[str, set[str]] = {}
 
 
 def layer_of(path: Path) -> str:
@@ -186,3 +185,78 @@ def test_pages_never_call_the_json_routes():
     """The web form and the API share app/course/uploads.py; a page never calls an API route's function."""
     for path in modules_of("app/web"):
         assert "api" not in app_layers_imported(path), f"{path.relative_to(ROOT)} imports app.api"
+
+
+# ---------------------------------------------------------------------------------------------
+# the HTTP edge: handlers get what create_app wired through app/http/deps.py, use cases never
+# see a request
+
+# The one module that reads request.app.state; the composition root writes it; the body-limit
+# middleware runs before routing (no dependencies there) and reads the app from its scope.
+READS_APP_STATE = {"app/http/deps.py", "app/main.py", "app/cli/main.py", "app/http/bodylimits.py"}
+USE_CASE_LAYERS = ("auth", "course", "grading", "store")
+HTTP_TYPES = {"Request", "Response", "HTTPConnection", "WebSocket"}
+
+
+def app_state_reads(path: Path) -> list[int]:
+    """Lines of PATH reading `<x>.app.state` or `app.state`."""
+    lines = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Attribute) and node.attr == "state":
+            base = node.value
+            if (isinstance(base, ast.Attribute) and base.attr == "app") or \
+                    (isinstance(base, ast.Name) and base.id == "app"):
+                lines.append(node.lineno)
+    return lines
+
+
+def http_types_used(path: Path) -> set[str]:
+    """The request/response types PATH imports from fastapi or starlette, or names in an annotation."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in ("fastapi", "starlette"):
+            found |= {alias.name for alias in node.names} & HTTP_TYPES
+        elif isinstance(node, ast.arg) and node.annotation is not None:
+            found |= {n.id for n in ast.walk(node.annotation) if isinstance(n, ast.Name)} & HTTP_TYPES
+            if isinstance(node.annotation, ast.Constant) and isinstance(node.annotation.value, str):
+                found |= set(node.annotation.value.replace("|", " ").split()) & HTTP_TYPES
+    return found
+
+
+def test_the_edge_scanners_see_what_exists(tmp_path):
+    """Guards the guards below."""
+    assert app_state_reads(ROOT / "app" / "http" / "deps.py")
+    assert "Request" in http_types_used(ROOT / "app" / "http" / "uploads.py")
+    module = tmp_path / "m.py"
+    module.write_text("def f(request: 'Request'):\n    return request.app.state.db\n")
+    assert app_state_reads(module) == [2] and http_types_used(module) == {"Request"}
+
+
+def test_only_the_dependencies_read_app_state():
+    """A handler names DbDep, SettingsDep, AssessmentsDep, ... (app/http/deps.py) instead."""
+    bad = {str(p.relative_to(ROOT)): app_state_reads(p) for p in app_modules()
+           if str(p.relative_to(ROOT)) not in READS_APP_STATE and app_state_reads(p)}
+    assert not bad, f"reads app.state outside app/http/deps.py: {bad}"
+
+
+@pytest.mark.parametrize("layer", USE_CASE_LAYERS)
+def test_use_cases_take_plain_values_not_a_request(layer):
+    """app/http reads the request (app/http/uploads.py, app/http/sessions.py) and passes values on."""
+    bad = {str(p.relative_to(ROOT)): sorted(http_types_used(p)) for p in modules_of(f"app/{layer}")
+           if http_types_used(p)}
+    assert not bad, f"{layer} takes HTTP objects: {bad}"
+
+
+# What a handler used to write by hand before each page; the dependencies do it now.
+HAND_GUARDS = {"staff_only", "staff_form", "assessment_or_none", "find_assessment", "login_redirect",
+               "principal_for", "require_user", "require_staff", "session_ended", "not_found"}
+
+
+def test_no_handler_module_writes_a_guard_by_hand():
+    bad = {}
+    for path in [*modules_of("app/web"), *modules_of("app/api")]:
+        names = {n.id for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Name)}
+        names |= {n.attr for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Attribute)}
+        if names & HAND_GUARDS:
+            bad[str(path.relative_to(ROOT))] = sorted(names & HAND_GUARDS)
+    assert not bad, f"guards written by hand (use PageUser, StaffPage, AssessmentDep, ...): {bad}"

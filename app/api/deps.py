@@ -1,18 +1,22 @@
-"""What every JSON route starts from: the documented error bodies, the caller (UserDep, StaffDep),
-the assessment named in the path, the database and the settings."""
+"""What every JSON route starts from: the documented error bodies and the caller (UserDep, StaffDep,
+shown in the OpenAPI document as its two security schemes). The rest (DbDep, SettingsDep,
+AssessmentDep, ...) is app.http.deps', shared with the pages and re-exported here."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Security
 from fastapi.security import APIKeyCookie, HTTPBearer
 from pydantic import BaseModel, Field
 
-from app.auth.sessions import SESSION_COOKIE, require_staff, require_user
-from app.course.assessments import Assessment
-from app.exceptions import ApiError
+from app.auth.sessions import SESSION_COOKIE, Principal
+from app.http import deps
+from app.http.deps import AssessmentDep, AssessmentsDep, DbDep, LimiterDep, SettingsDep, WorkersDep
 from app.store.models import User
+
+__all__ = ["ERRORS", "AssessmentDep", "AssessmentsDep", "DbDep", "ErrorBody", "LimiterDep", "SettingsDep",
+           "StaffDep", "UserDep", "WorkersDep"]
 
 
 class ErrorBody(BaseModel):
@@ -32,7 +36,7 @@ ERRORS = {401: _error("Not logged in: send `Authorization: Bearer TOKEN` (or log
           413: _error("The request body is larger than this route accepts."),
           429: _error("Too many requests; `Retry-After` says how many seconds to wait.")}
 
-# Shown in the OpenAPI document (the "Authorize" button); require_user does the checking.
+# Shown in the OpenAPI document (the "Authorize" button); app.http.deps.api_user does the checking.
 _bearer = HTTPBearer(auto_error=False, scheme_name="bearer",
                      description="An API token from your profile page or `grader token create`.")
 _session = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, scheme_name="session",
@@ -41,28 +45,15 @@ BearerDoc = Annotated[object, Security(_bearer)]
 SessionDoc = Annotated[object, Security(_session)]
 
 
-async def _user(request: Request, _t: BearerDoc, _c: SessionDoc) -> User:
-    return await require_user(request)
+async def _user(_t: BearerDoc, _c: SessionDoc,
+                principal: Annotated[Principal, Depends(deps.api_user)]) -> User:
+    return principal.user
 
 
-async def _staff(request: Request, _t: BearerDoc, _c: SessionDoc) -> User:
-    return await require_staff(request)
+async def _staff(_t: BearerDoc, _c: SessionDoc,
+                 principal: Annotated[Principal, Depends(deps.api_staff)]) -> User:
+    return principal.user
 
 
 UserDep = Annotated[User, Depends(_user)]
 StaffDep = Annotated[User, Depends(_staff)]
-
-
-def find_assessment(request: Request, slug: str) -> Assessment:
-    a = request.app.state.assessments.get(slug)
-    if a is None:
-        raise ApiError(404, "not_found", f"There is no assessment called {slug!r}.")
-    return a
-
-
-def database(request: Request):
-    return request.app.state.db
-
-
-def settings(request: Request):
-    return request.app.state.settings

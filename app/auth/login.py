@@ -1,5 +1,6 @@
 """Logging in, for the login page and POST /api/v1/login alike: throttling, the login form's
-CSRF token, the "known browser" cookie.
+CSRF token, the "known browser" device token. Plain values in and out; app.http.sessions reads
+and sets the cookies.
 
 Throttling (counters in the shared database, app.auth.ratelimit):
 - per client address: every attempt, whatever the account (login_attempts_per_minute_per_client);
@@ -20,12 +21,12 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from fastapi import Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from app.auth import accounts, passwords
-from app.auth.ratelimit import Verdict
-from app.auth.sessions import set_session
+from app.auth.ratelimit import RateLimiter, Verdict
+from app.settings import Settings
+from app.store.db import Database
 from app.store.models import User
 
 LOGIN_CSRF_COOKIE = "grader_login_csrf"
@@ -34,42 +35,49 @@ LOGIN_CSRF_MAX_AGE = 24 * 3600
 MAX_USERNAME = 100
 
 
-def _signer(request: Request, salt: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(request.app.state.settings.signing_key, salt=salt)
-
-
-def _cookie(request: Request, response: Response, name: str, value: str, max_age: int) -> None:
-    response.set_cookie(name, value, max_age=max_age, httponly=True, samesite="lax",
-                        secure=request.app.state.settings.cookie_secure, path="/")
+def _signer(settings: Settings, salt: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(settings.signing_key, salt=salt)
 
 
 # ---------------------------------------------------------------------------------------------
 # the login form's own CSRF token
 
-def _form_token_from_cookie(request: Request) -> str | None:
-    cookie = request.cookies.get(LOGIN_CSRF_COOKIE)
+def form_token_of(settings: Settings, cookie: str | None) -> str | None:
+    """The token a login-CSRF cookie's value carries, if it is ours and fresh."""
     if not cookie:
         return None
     try:
-        return str(_signer(request, "login-csrf").loads(cookie, max_age=LOGIN_CSRF_MAX_AGE))
+        return str(_signer(settings, "login-csrf").loads(cookie, max_age=LOGIN_CSRF_MAX_AGE))
     except BadSignature:
         return None
 
 
-def form_token(request: Request) -> str:
-    """The token to put in the login (or activation) form: the browser's current one, or a new one."""
-    return _form_token_from_cookie(request) or secrets.token_urlsafe(24)
+def sign_form_token(settings: Settings, token: str) -> str:
+    return _signer(settings, "login-csrf").dumps(token)
 
 
-def remember_form_token(request: Request, response: Response, token: str) -> Response:
-    _cookie(request, response, LOGIN_CSRF_COOKIE, _signer(request, "login-csrf").dumps(token),
-            LOGIN_CSRF_MAX_AGE)
-    return response
-
-
-def form_token_ok(request: Request, sent: str) -> bool:
-    expected = _form_token_from_cookie(request)
+def form_token_ok(settings: Settings, cookie: str | None, sent: str) -> bool:
+    expected = form_token_of(settings, cookie)
     return bool(expected and sent) and hmac.compare_digest(str(sent), expected)
+
+
+# ---------------------------------------------------------------------------------------------
+# the "known browser" device token
+
+def device_of(settings: Settings, cookie: str | None, username: str) -> str | None:
+    """The device id a device cookie's value carries for USERNAME (None: unknown browser)."""
+    if not cookie:
+        return None
+    try:
+        data = _signer(settings, "device").loads(cookie, max_age=settings.device_cookie_max_age)
+    except BadSignature:
+        return None
+    return str(data.get("n")) if isinstance(data, dict) and data.get("u") == username else None
+
+
+def new_device(settings: Settings, user: User) -> str:
+    """A device cookie's value: this browser has logged in as USER."""
+    return _signer(settings, "device").dumps({"u": user.username, "n": secrets.token_urlsafe(16)})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -81,43 +89,25 @@ class Attempt:
     refused: Verdict | None = None    # set when a rate limit refused the attempt (not checked)
 
 
-def _client(request: Request) -> str:
-    # request.client is the socket's peer, or what a configured trusted proxy said (uvicorn's
-    # proxy_headers, only for settings.trusted_proxies).
-    return request.client.host if request.client else "?"
-
-
-def _device(request: Request, username: str) -> str | None:
-    cookie = request.cookies.get(DEVICE_COOKIE)
-    if not cookie:
-        return None
-    try:
-        data = _signer(request, "device").loads(cookie, max_age=request.app.state.settings.device_cookie_max_age)
-    except BadSignature:
-        return None
-    return str(data.get("n")) if isinstance(data, dict) and data.get("u") == username else None
-
-
-def _throttle(request: Request, username: str) -> Verdict:
-    settings = request.app.state.settings
-    limiter = request.app.state.limiter
-    device = _device(request, username)
+def _throttle(limiter: RateLimiter, settings: Settings, username: str, client: str, device: str | None) -> Verdict:
     if device:
         return limiter.hit(f"login-device:{device}", settings.login_attempts_per_minute)
-    verdict = limiter.hit(f"login-client:{_client(request)}", settings.login_attempts_per_minute_per_client)
+    verdict = limiter.hit(f"login-client:{client}", settings.login_attempts_per_minute_per_client)
     if not verdict.allowed:
         return verdict
     return limiter.hit(f"login-account:{username.lower()}", settings.login_attempts_per_minute)
 
 
-def attempt(request: Request, username: str, password: str) -> Attempt:
-    """Check USERNAME/PASSWORD under the rate limits (blocking: call from a worker thread)."""
-    verdict = _throttle(request, username[:MAX_USERNAME])
+def attempt(db: Database, limiter: RateLimiter, settings: Settings, username: str, password: str, *,
+            client: str, device_cookie: str | None) -> Attempt:
+    """Check USERNAME/PASSWORD under the rate limits (blocking: call from a worker thread). CLIENT
+    is the caller's address; DEVICE_COOKIE the browser's device cookie, if it sent one."""
+    device = device_of(settings, device_cookie, username[:MAX_USERNAME])
+    verdict = _throttle(limiter, settings, username[:MAX_USERNAME], client, device)
     if not verdict.allowed:
         return Attempt(None, verdict)
     if len(username) > MAX_USERNAME or len(password) > accounts.MAX_PASSWORD_LENGTH:
         return Attempt(None)   # cannot be right; no need to hash a megabyte
-    db = request.app.state.db
     try:
         with db.read_session() as s:
             user = accounts.authenticate(s, username, password)
@@ -127,10 +117,3 @@ def attempt(request: Request, username: str, password: str) -> Attempt:
     except passwords.HashingBusy:
         return Attempt(None, Verdict(allowed=False, retry_after=1))
     return Attempt(user)
-
-
-def start_session(request: Request, response: Response, user: User) -> str:
-    """Log USER in on RESPONSE and remember this browser for USER; returns the session's CSRF token."""
-    device = _signer(request, "device").dumps({"u": user.username, "n": secrets.token_urlsafe(16)})
-    _cookie(request, response, DEVICE_COOKIE, device, request.app.state.settings.device_cookie_max_age)
-    return set_session(request, response, user)

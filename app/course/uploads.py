@@ -13,28 +13,41 @@ live here, in the order they run:
   6. blob + submission + job stored in one transaction, the rules checked again inside it
 
 The receive time that counts (deadlines, early bonus, late penalty) is when the whole body had
-arrived (app.http.bodylimits stamps it), not when the headers did: a dribbled upload cannot beat a
+arrived (app.http.bodylimits stamps it; app.http.uploads reads it with the body), not when the headers did: a dribbled upload cannot beat a
 deadline. Step 2 uses the headers' time only to refuse early what would be refused anyway.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
-from app.auth.sessions import read_form
+from app.auth.ratelimit import RateLimiter
 from app.course import submissions
 from app.course.assessments import Assessment
 from app.exceptions import ApiError
-from app.http.bodylimits import received_at as body_received_at
-from app.store.models import User, utcnow
+from app.settings import Settings
+from app.store.db import Database
+from app.store.models import User
 from grader.handin import HandinError, UnpackLimits, check_handin
 
 MULTIPART_OVERHEAD = 64 << 10   # room for the multipart framing around the file itself
 FILE_FIELD = "handin"
+
+
+@dataclass(frozen=True)
+class Handin:
+    data: bytes
+    filename: str
+    received_at: datetime          # when the whole body had arrived: deadlines are judged by it
+
+
+# Reads the handin from the request body, at most CAP + 1 bytes of it (app.http.uploads): the use
+# case decides when the body is read, the door knows how.
+HandinReader = Callable[[int], Awaitable[Handin]]
 
 
 @dataclass(frozen=True)
@@ -44,18 +57,7 @@ class Upload:
     user: User
     headers_at: datetime           # when the request's headers were handled: the cheap precheck's time
     declared_bytes: int | None     # the request's Content-Length, when it sent one
-
-    @classmethod
-    def of(cls, request: Request, a: Assessment, user: User) -> Upload:
-        length = request.headers.get("content-length", "")
-        return cls(a, user, utcnow(), int(length) if length.isdigit() else None)
-
-
-@dataclass(frozen=True)
-class Handin:
-    data: bytes
-    filename: str
-    received_at: datetime          # when the whole body had arrived: deadlines are judged by it
+    read: HandinReader
 
 
 @dataclass(frozen=True)
@@ -74,10 +76,13 @@ def too_large(a: Assessment) -> UploadRefused:
     return UploadRefused(413, "too_large", f"The upload is larger than {a.upload_max_bytes >> 20} MiB.")
 
 
-def check_rate(request: Request, upload: Upload) -> None:
+def no_handin() -> UploadRefused:
+    return UploadRefused(422, "no_handin", f"Send the archive as the multipart file field `{FILE_FIELD}`.")
+
+
+def check_rate(limiter: RateLimiter, settings: Settings, upload: Upload) -> None:
     """Blocking (a database write): call from a worker thread."""
-    verdict = request.app.state.limiter.hit(f"upload:{upload.user.id}",
-                                            request.app.state.settings.uploads_per_minute)
+    verdict = limiter.hit(f"upload:{upload.user.id}", settings.uploads_per_minute)
     if not verdict.allowed:
         raise UploadRefused(429, "rate_limited", "Too many uploads in a minute; wait and try again.",
                             headers={"Retry-After": str(verdict.retry_after)})
@@ -90,24 +95,19 @@ def check_declared_size(upload: Upload) -> None:
         raise too_large(upload.assessment)
 
 
-async def check_rules(request: Request, upload: Upload) -> None:
-    decision = await run_in_threadpool(submissions.precheck, request.app.state.db, upload.assessment,
-                                       upload.user, upload.headers_at)
+async def check_rules(db: Database, upload: Upload) -> None:
+    decision = await run_in_threadpool(submissions.precheck, db, upload.assessment, upload.user, upload.headers_at)
     if not decision.allowed:
         raise UploadRefused(403, "refused", decision.reason)
 
 
-async def read_handin(request: Request, upload: Upload) -> Handin:
+async def read_handin(upload: Upload) -> Handin:
     """The `handin` file field, never more than the assessment's limit (+1 byte to tell)."""
     cap = upload.assessment.upload_max_bytes
-    form = await read_form(request)   # the one parse of this request's form, with its limits
-    file = form.get(FILE_FIELD)
-    if file is None or isinstance(file, str):
-        raise UploadRefused(422, "no_handin", f"Send the archive as the multipart file field `{FILE_FIELD}`.")
-    data = await file.read(cap + 1)
-    if len(data) > cap:
+    handin = await upload.read(cap)
+    if len(handin.data) > cap:
         raise too_large(upload.assessment)
-    return Handin(data, file.filename or "handin.tar", body_received_at(request.scope))
+    return handin
 
 
 def check_archive(handin: Handin, a: Assessment) -> None:
@@ -121,21 +121,20 @@ def check_archive(handin: Handin, a: Assessment) -> None:
         raise UploadRefused(413 if exc.code == "too_large" else 422, exc.code, exc.message) from None
 
 
-def store(request: Request, upload: Upload, handin: Handin) -> Accepted:
+def store(db: Database, settings: Settings, upload: Upload, handin: Handin) -> Accepted:
     try:
-        sub = submissions.create_submission(request.app.state.db, upload.assessment, upload.user, handin.data,
-                                            handin.filename, handin.received_at,
-                                            request.app.state.settings.max_attempts, reuse=True)
+        sub = submissions.create_submission(db, upload.assessment, upload.user, handin.data, handin.filename,
+                                            handin.received_at, settings.max_attempts, reuse=True)
     except submissions.Refused as exc:
         raise UploadRefused(403, "refused", exc.reason) from None
     return Accepted(sub.id, sub.version, sub.status)
 
 
-async def accept_upload(request: Request, upload: Upload) -> Accepted:
+async def accept_upload(upload: Upload, db: Database, limiter: RateLimiter, settings: Settings) -> Accepted:
     """Run every check in order and store the handin; raises UploadRefused at the first that fails."""
-    await run_in_threadpool(check_rate, request, upload)
-    await check_rules(request, upload)
+    await run_in_threadpool(check_rate, limiter, settings, upload)
+    await check_rules(db, upload)
     check_declared_size(upload)
-    handin = await read_handin(request, upload)
+    handin = await read_handin(upload)
     await run_in_threadpool(check_archive, handin, upload.assessment)
-    return await run_in_threadpool(store, request, upload, handin)
+    return await run_in_threadpool(store, db, settings, upload, handin)

@@ -1,7 +1,10 @@
 """JSON error bodies: {"error": CODE, "message": SENTENCE} for every API failure; browsers get pages.
 
 A request outside the API (/api/...) is answered with an HTML page, unless its Accept header asks
-for JSON and not HTML (a script); the API always answers JSON.
+for JSON and not HTML (a script); the API always answers JSON. The guards of app.http.deps raise
+LoginRequired, Forbidden and NotFound; this is where they become answers, for every handler at once:
+a browser without a session goes to the login page (and back afterwards), a polled fragment gets
+an empty 401, the rest an error page; the API gets JSON.
 
 A database that cannot be reached (server down, connection lost, pool exhausted, SQLite still
 locked after its busy timeout) answers 503 with Retry-After, never 500: every write is one
@@ -13,15 +16,17 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Awaitable, Callable
+from urllib.parse import quote
 
 import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.exceptions import ApiError
+from app.auth.sessions import SESSION_COOKIE
+from app.exceptions import ApiError, Forbidden, LoginRequired, NotFound
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 5
@@ -62,6 +67,15 @@ def _unavailable_response(request: Request):
                         f"<p>{UNAVAILABLE_MESSAGE}</p>", status_code=503, headers=headers)
 
 
+def login_redirect(request: Request, target: str | None = None, expired: bool = False) -> RedirectResponse:
+    """To the login page, then back to TARGET (default: this page). A session cookie that no
+    longer works (or EXPIRED) means the session ended: the login page says so."""
+    if target is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    flag = "expired=1&" if expired or SESSION_COOKIE in request.cookies else ""
+    return RedirectResponse(f"/login?{flag}next={quote(target)}", status_code=303)
+
+
 HtmlPage = Callable[[Request, int, str], Awaitable[Response]]
 PAGE_MESSAGES = {
     401: "Log in to see this page.",
@@ -87,6 +101,10 @@ def install(app: FastAPI, html_page: HtmlPage | None = None) -> None:
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError):
+        if html_page is not None and wants_html(request) and isinstance(exc, (LoginRequired, Forbidden, NotFound)):
+            if isinstance(exc, LoginRequired):
+                return HTMLResponse("", status_code=401) if exc.polled else login_redirect(request, exc.next, exc.expired)
+            return await html_page(request, exc.status, exc.message)
         return JSONResponse(_body(exc.code, exc.message, **exc.extra), status_code=exc.status,
                             headers=exc.headers)
 

@@ -1,20 +1,19 @@
-"""What every page needs: the Jinja2 environment, who is looking, CSRF checks, small formatters."""
+"""What every page needs: the Jinja2 environment, the error page, small formatters. Who is looking and
+the guards are named dependencies (app.http.deps)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from app.auth.accounts import LinkState
-from app.auth.sessions import SESSION_COOKIE, Principal, check_csrf, csrf_token, principal_for
-from app.course.assessments import Assessment
-from app.exceptions import ApiError
+from app.auth.sessions import Principal, csrf_token
+from app.http import deps
 from app.store.states import PENDING_SUBMISSION, JobState, LinkPurpose, ReportState, SubmissionStatus
 from app.web.feedback import array_html, source_link
 from grader.handin import ARCHIVE_SUFFIXES
@@ -74,22 +73,8 @@ def render(request: Request, name: str, principal: Principal | None, status_code
     return HTMLResponse(html, status_code=status_code)
 
 
-def login_redirect(request: Request, target: str | None = None, expired: bool = False) -> RedirectResponse:
-    """To the login page, then back to TARGET (default: this page). A session cookie that no
-    longer works (or EXPIRED) means the session ended: the login page says so."""
-    if target is None:
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    flag = "expired=1&" if expired or SESSION_COOKIE in request.cookies else ""
-    return RedirectResponse(f"/login?{flag}next={quote(target)}", status_code=303)
-
-
 ERROR_TITLES = {400: "Bad request", 401: "Log in first", 403: "Not allowed", 404: "Not found",
                 405: "Not available here", 413: "Too large"}
-
-
-def session_ended() -> HTMLResponse:
-    """What a polled fragment answers without a session: app.js then stops polling and says why."""
-    return HTMLResponse("", status_code=401)
 
 
 def error_page(request: Request, principal: Principal | None, status_code: int, message: str) -> HTMLResponse:
@@ -98,53 +83,14 @@ def error_page(request: Request, principal: Principal | None, status_code: int, 
 
 
 async def error_response(request: Request, status_code: int, message: str) -> HTMLResponse:
-    """The page a browser gets for an HTTP error raised outside a page handler (app.errors)."""
+    """The page a browser gets for an error (app.http.errors): a guard's, or an HTTP error's."""
     principal = None
     if status_code < 500:   # on a 500 the database may be the problem: show the page without a user
         try:
-            principal = await viewer(request)
+            principal = await deps.viewer(request)
         except Exception:   # noqa: BLE001 - the error page itself must not fail
             principal = None
     return error_page(request, principal, status_code, message)
-
-
-def not_found(request: Request, principal: Principal | None) -> HTMLResponse:
-    # Another student's submission looks exactly like a missing one.
-    return error_page(request, principal, 404, "There is nothing here, or it is not yours to see.")
-
-
-async def viewer(request: Request) -> Principal | None:
-    return await principal_for(request)
-
-
-async def csrf_problem(request: Request, principal: Principal) -> HTMLResponse | None:
-    """None when the form carried the session's CSRF token; otherwise the page to show."""
-    try:
-        await check_csrf(request, principal)
-    except ApiError as exc:
-        return error_page(request, principal, 403, exc.message)
-    return None
-
-
-async def staff_only(request: Request) -> tuple[Principal | None, Response | None]:
-    """The TA looking, or the response to send instead (login, or 403 for students)."""
-    principal = await viewer(request)
-    if principal is None:
-        return None, login_redirect(request)
-    if not principal.user.is_staff:
-        return None, error_page(request, principal, 403, "Only TAs and admins can open this page.")
-    return principal, None
-
-
-async def staff_form(request: Request) -> tuple[Principal | None, Response | None]:
-    principal, stop = await staff_only(request)
-    if stop is None:
-        stop = await csrf_problem(request, principal)
-    return principal, stop
-
-
-def assessment_or_none(request: Request, slug: str) -> Assessment | None:
-    return request.app.state.assessments.get(slug)
 
 
 def safe_next(target: str | None) -> str:

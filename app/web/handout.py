@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import shlex
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 
 from app.course.assessments import default_assessment
 from app.exceptions import ApiError
+from app.http.deps import AssessmentsDep, SettingsDep
 from app.store.states import FINAL_SUBMISSION
 from grader.suite import Suite
 
@@ -107,14 +108,14 @@ PY
 
 
 @router.get("/handout/create_tarball.sh", response_class=PlainTextResponse, tags=["handout"])
-def create_tarball(request: Request, assessment: str | None = None) -> PlainTextResponse:
-    assessments = request.app.state.assessments
+def create_tarball(assessments: AssessmentsDep, settings: SettingsDep,
+                   assessment: str | None = None) -> PlainTextResponse:
     shown = default_assessment(assessments.values())
     slug = assessment or (shown.slug if shown else "")
     if slug not in assessments:
         raise ApiError(404, "not_found", "There is no such assessment.")
     layout = assessments[slug].grading_suite.layout   # the folders this assessment's archive holds
-    base = request.app.state.settings.base_url.rstrip("/")   # never the Host header
+    base = settings.base_url.rstrip("/")   # never the Host header
     text = (SCRIPT.replace("__CHECKS__", _checks(assessments[slug].grading_suite))
             .replace("__BASE__", shlex.quote(base)).replace("__SLUG__", shlex.quote(slug))
             .replace("__PACKAGES__", " ".join(layout.packages)).replace("__FOLDERS__", layout.summary)

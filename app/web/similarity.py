@@ -8,22 +8,19 @@ status. Every form posts, then redirects (a reload never resends it).
 
 from __future__ import annotations
 
+from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from app.auth.sessions import read_form
 from app.course import similarity_reports as reports
-from app.web.common import (
-    assessment_or_none,
-    error_page,
-    not_found,
-    render,
-    staff_form,
-    staff_only,
-)
+from app.exceptions import NotFound
+from app.http.deps import AssessmentDep, AssessmentsDep, DbDep, StaffForm, StaffPage
+from app.http.sessions import read_form
+from app.store.db import Database
+from app.web.common import error_page, render
 from grader.handin import HandinError
 from grader.similarity import DEFAULT_THRESHOLD, Pair, Span
 
@@ -69,29 +66,16 @@ def _side_by_side(found: reports.ReportView, pair: Pair) -> list[dict]:
 
 
 @router.get("/assessments/{slug}/similarity", response_class=HTMLResponse)
-async def similarity_index(request: Request, slug: str) -> Response:
-    principal, stop = await staff_only(request)
-    if stop:
-        return stop
-    a = assessment_or_none(request, slug)
-    if a is None:
-        return not_found(request, principal)
-    db = request.app.state.db
-    rows = await run_in_threadpool(reports.latest_reports, db, slug)
-    sources = await run_in_threadpool(reports.archive_sources, db, slug)
+async def similarity_index(request: Request, principal: StaffPage, a: AssessmentDep, db: DbDep) -> Response:
+    rows = await run_in_threadpool(reports.latest_reports, db, a.slug)
+    sources = await run_in_threadpool(reports.archive_sources, db, a.slug)
     return render(request, "ta_similarity.html", principal, a=a, rows=rows, sources=sources,
                   notice=request.query_params.get("notice", "")[:300],
                   default_threshold=int(DEFAULT_THRESHOLD * 100))
 
 
 @router.post("/assessments/{slug}/similarity")
-async def start_similarity(request: Request, slug: str) -> Response:
-    principal, stop = await staff_form(request)
-    if stop:
-        return stop
-    a = assessment_or_none(request, slug)
-    if a is None:
-        return not_found(request, principal)
+async def start_similarity(request: Request, principal: StaffForm, a: AssessmentDep, db: DbDep) -> Response:
     form = await read_form(request)
     try:
         percent = float(form.get("threshold") or DEFAULT_THRESHOLD * 100)
@@ -99,29 +83,21 @@ async def start_similarity(request: Request, slug: str) -> Response:
         percent = -1
     if not 0 <= percent <= 100:
         return error_page(request, principal, 400, "The threshold is a percentage between 0 and 100.")
-    db = request.app.state.db
     report_id = await run_in_threadpool(reports.request_report, db, a, principal.user, percent / 100)
     reports.start_in_background(db, a, report_id)
     return RedirectResponse(f"/ta/similarity/{report_id}", status_code=303)
 
 
 @router.post("/assessments/{slug}/similarity/archive")
-async def import_archive(request: Request, slug: str) -> Response:
+async def import_archive(request: Request, principal: StaffForm, a: AssessmentDep, db: DbDep) -> Response:
     """A tar or zip of earlier handins (one folder or handin archive per entry), with its source."""
-    principal, stop = await staff_form(request)
-    if stop:
-        return stop
-    a = assessment_or_none(request, slug)
-    if a is None:
-        return not_found(request, principal)
     form = await read_form(request)
     upload, source = form.get("archive"), str(form.get("source") or "")
     if upload is None or isinstance(upload, str) or not upload.filename:
         return error_page(request, principal, 400, "Choose a tar or zip of earlier handins to add to the archive.")
     data = await upload.read()
     try:
-        done = await run_in_threadpool(reports.import_archive, request.app.state.db, a, source, data,
-                                       principal.user)
+        done = await run_in_threadpool(reports.import_archive, db, a, source, data, principal.user)
     except ValueError as exc:
         return error_page(request, principal, 400, str(exc))
     except HandinError as exc:
@@ -129,92 +105,74 @@ async def import_archive(request: Request, slug: str) -> Response:
     notice = f"Added {len(done.added)} handin(s) to the archive as \u201c{done.source}\u201d."
     if done.skipped:
         notice += f" Skipped {len(done.skipped)}: " + "; ".join(f"{k} ({v})" for k, v in list(done.skipped.items())[:5])
-    return RedirectResponse(f"/ta/assessments/{slug}/similarity?notice={quote(notice)}", status_code=303)
+    return RedirectResponse(f"/ta/assessments/{a.slug}/similarity?notice={quote(notice)}", status_code=303)
 
 
 @router.post("/assessments/{slug}/similarity/archive/remove")
-async def remove_archive_source(request: Request, slug: str) -> Response:
-    principal, stop = await staff_form(request)
-    if stop:
-        return stop
-    a = assessment_or_none(request, slug)
-    if a is None:
-        return not_found(request, principal)
+async def remove_archive_source(request: Request, principal: StaffForm, a: AssessmentDep, db: DbDep) -> Response:
     source = str((await read_form(request)).get("source") or "")
-    removed = await run_in_threadpool(reports.remove_archive_source, request.app.state.db, slug, source)
+    removed = await run_in_threadpool(reports.remove_archive_source, db, a.slug, source)
     notice = f"Removed {removed} handin(s) of \u201c{source}\u201d from the archive."
-    return RedirectResponse(f"/ta/assessments/{slug}/similarity?notice={quote(notice)}", status_code=303)
+    return RedirectResponse(f"/ta/assessments/{a.slug}/similarity?notice={quote(notice)}", status_code=303)
 
 
-async def _report(request: Request, report_id: int):
-    principal, stop = await staff_only(request)
-    if stop:
-        return None, None, stop
-    found = await run_in_threadpool(reports.get_report, request.app.state.db, report_id)
+async def _report(principal: StaffPage, db: DbDep, report_id: int) -> reports.ReportView:
+    """The report the path names (for TAs only)."""
+    found = await run_in_threadpool(reports.get_report, db, report_id)
     if found is None:
-        return principal, None, not_found(request, principal)
-    return principal, found, None
+        raise NotFound()
+    return found
 
 
-def _people(request: Request, found: reports.ReportView) -> dict[str, str]:
-    names = set(found.submissions)
-    return reports.full_names(request.app.state.db, names)
+ReportDep = Annotated[reports.ReportView, Depends(_report)]
+
+
+def _people(db: Database, found: reports.ReportView) -> dict[str, str]:
+    return reports.full_names(db, set(found.submissions))
 
 
 @router.get("/similarity/{report_id}", response_class=HTMLResponse)
-async def similarity_report(request: Request, report_id: int) -> Response:
-    principal, found, stop = await _report(request, report_id)
-    if stop:
-        return stop
-    db = request.app.state.db
-    names = await run_in_threadpool(_people, request, found)
+async def similarity_report(request: Request, principal: StaffPage, found: ReportDep, db: DbDep,
+                            known: AssessmentsDep) -> Response:
+    names = await run_in_threadpool(_people, db, found)
     reviewed = await run_in_threadpool(reports.reviews, db, found.assessment)
     return render(request, "ta_similarity_report.html", principal, r=found, names=names, reviewed=reviewed,
-                  a=assessment_or_none(request, found.assessment))
+                  a=known.get(found.assessment))
 
 
 @router.get("/similarity/{report_id}/status")
-async def similarity_status(request: Request, report_id: int) -> Response:
+async def similarity_status(found: ReportDep) -> Response:
     """Polled by the report page while the comparison runs."""
-    _, found, stop = await _report(request, report_id)
-    if stop:
-        return stop
     return JSONResponse({"state": found.state, "pending": found.state.is_pending, "done": found.done,
                          "total": found.total})
 
 
-def _pair_of(found: reports.ReportView, kind: str, index: int) -> Pair | None:
-    if found.report is None or kind not in ("pairs", "archive"):
-        return None
-    listed = found.report.pairs if kind == "pairs" else found.report.archive_pairs
-    return listed[index] if 0 <= index < len(listed) else None
+def _pair_of(found: reports.ReportView, kind: str, index: int) -> Pair:
+    listed = None
+    if found.report is not None and kind in ("pairs", "archive"):
+        listed = found.report.pairs if kind == "pairs" else found.report.archive_pairs
+    if not listed or not 0 <= index < len(listed):
+        raise NotFound()
+    return listed[index]
 
 
 @router.get("/similarity/{report_id}/{kind}/{index}", response_class=HTMLResponse)
-async def similarity_pair(request: Request, report_id: int, kind: str, index: int) -> Response:
-    principal, found, stop = await _report(request, report_id)
-    if stop:
-        return stop
+async def similarity_pair(request: Request, principal: StaffPage, found: ReportDep, db: DbDep, kind: str,
+                          index: int) -> Response:
     pair = _pair_of(found, kind, index)
-    if pair is None:
-        return not_found(request, principal)
-    db = request.app.state.db
-    names = await run_in_threadpool(_people, request, found)
+    names = await run_in_threadpool(_people, db, found)
     reviewed = (await run_in_threadpool(reports.reviews, db, found.assessment)).get((pair.a, pair.b))
     return render(request, "ta_similarity_pair.html", principal, r=found, pair=pair, kind=kind, index=index,
                   names=names, reviewed=reviewed, files=_side_by_side(found, pair))
 
 
 @router.post("/similarity/{report_id}/{kind}/{index}/review")
-async def review_pair(request: Request, report_id: int, kind: str, index: int) -> Response:
-    principal, stop = await staff_form(request)
-    if stop:
-        return stop
-    found = await run_in_threadpool(reports.get_report, request.app.state.db, report_id)
-    pair = _pair_of(found, kind, index) if found else None
-    if pair is None:
-        return not_found(request, principal)
+async def review_pair(request: Request, principal: StaffForm, db: DbDep, report_id: int, kind: str,
+                      index: int) -> Response:
+    found = await run_in_threadpool(reports.get_report, db, report_id)
+    if found is None:
+        raise NotFound()
+    pair = _pair_of(found, kind, index)
     reviewed = str((await read_form(request)).get("reviewed", "1")) == "1"
-    await run_in_threadpool(reports.set_reviewed, request.app.state.db, found.assessment, pair, principal.user,
-                            reviewed)
+    await run_in_threadpool(reports.set_reviewed, db, found.assessment, pair, principal.user, reviewed)
     return RedirectResponse(f"/ta/similarity/{report_id}/{kind}/{index}", status_code=303)

@@ -21,7 +21,8 @@ from starlette.concurrency import run_in_threadpool
 
 from app.course import handin_source, submissions
 from app.exceptions import NotFound
-from app.web.common import error_page, login_redirect, not_found, render, viewer
+from app.http.deps import AssessmentsDep, DbDep, LimiterDep, PageUser, SettingsDep
+from app.web.common import error_page, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -61,35 +62,27 @@ def _highlighted_file(digest: str, path: str, line: int | None, text: str) -> Ma
 
 
 @router.get("/submissions/{submission_id}/source", response_class=HTMLResponse)
-async def source_page(request: Request, submission_id: int, path: str = "", line: int | None = None) -> Response:
-    principal = await viewer(request)
-    if principal is None:
-        return login_redirect(request)
-    verdict = await run_in_threadpool(request.app.state.limiter.hit, f"source:{principal.user.id}",
-                                      request.app.state.settings.source_views_per_minute)
+async def source_page(request: Request, principal: PageUser, db: DbDep, known: AssessmentsDep,
+                      limiter: LimiterDep, settings: SettingsDep, submission_id: int, path: str = "",
+                      line: int | None = None) -> Response:
+    verdict = await run_in_threadpool(limiter.hit, f"source:{principal.user.id}", settings.source_views_per_minute)
     if not verdict.allowed:
         page = error_page(request, principal, 429, "You opened many source pages in a minute; wait a moment.")
         page.headers["Retry-After"] = str(verdict.retry_after)
         return page
 
     def load():
-        with request.app.state.db.read_session() as s:
-            try:
-                sub = submissions.visible_submission(s, principal.user, submission_id)
-            except NotFound:
-                return None
-            a = request.app.state.assessments.get(sub.assessment)
+        with db.read_session() as s:
+            sub = submissions.visible_submission(s, principal.user, submission_id)
+            a = known.get(sub.assessment)
             if a is None:   # its assessment is no longer configured: no layout to read it with
-                return None
+                raise NotFound()
             view = submissions.submission_view(s, sub, a, principal.user)
             # read once per handin and kept: a view never reads the archive again while cached
             source = handin_source.CACHE.get(sub.blob_sha256, a.grading_suite.layout,
                                              lambda: submissions.blob_bytes(s, sub))
             return view, a, source, sub.blob_sha256
-    loaded = await run_in_threadpool(load)
-    if loaded is None:
-        return not_found(request, principal)
-    view, a, source, digest = loaded
+    view, a, source, digest = await run_in_threadpool(load)
     failing = failing_locations(view)
     if not path:   # open the first failing place, else the first Python file
         first = next((f for f in failing if source.get(f["path"])), None)
@@ -98,7 +91,7 @@ async def source_page(request: Request, submission_id: int, path: str = "", line
             line = first["line"]
     chosen = source.get(path)
     if path and chosen is None and not source.problem:
-        return not_found(request, principal)
+        raise NotFound()
     code = None
     if chosen is not None and chosen.text is not None:
         code = await run_in_threadpool(_highlighted_file, digest, chosen.path, line, chosen.text)

@@ -13,26 +13,31 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from app.auth import accounts, admin
-from app.auth.sessions import Principal, read_form
+from app.auth.sessions import Principal
 from app.course import extensions, failures, regrades
-from app.course.assessments import default_assessment
-from app.exceptions import NotFound
+from app.course.assessments import Assessment, default_assessment
+from app.exceptions import Forbidden, NotFound
 from app.grading import queue
 from app.grading.supervisor import describe_workers
 from app.grading.worker import work_dir_health
+from app.http.deps import (
+    AssessmentDep,
+    AssessmentsDep,
+    DbDep,
+    FlashesDep,
+    PolledStaff,
+    SettingsDep,
+    StaffForm,
+    StaffPage,
+    WorkersDep,
+)
+from app.http.flash import Flashes
+from app.http.sessions import read_form
+from app.store.db import Database
 from app.store.models import utcnow
 from app.store.states import LinkPurpose
-from app.web import flash, queries
-from app.web.common import (
-    assessment_or_none,
-    error_page,
-    not_found,
-    render,
-    session_ended,
-    staff_form,
-    staff_only,
-    viewer,
-)
+from app.web import queries
+from app.web.common import render
 
 router = APIRouter(prefix="/ta", include_in_schema=False)
 
@@ -42,30 +47,27 @@ SORT_KEYS = {"name": lambda r: r["display_name"].lower(), "username": lambda r: 
              "last": lambda r: r["last"].timestamp() if r["last"] else 0}
 
 
-def _db(request: Request):
-    return request.app.state.db
-
-
-def _default_slug(request: Request) -> str:
-    a = default_assessment(request.app.state.assessments.values())
+def _default_slug(known: dict[str, Assessment]) -> str:
+    a = default_assessment(known.values())
     return a.slug if a else ""
+
+
+def _chosen(known: dict[str, Assessment], slug: str) -> Assessment:
+    """The assessment a query string names (the default one when it names none)."""
+    a = known.get(slug or _default_slug(known))
+    if a is None:
+        raise NotFound(f"There is no assessment called {slug!r}.")
+    return a
 
 
 # ---------------------------------------------------------------------------------------------
 # scoreboard
 
 @router.get("/assessments/{slug}/scoreboard", response_class=HTMLResponse)
-async def scoreboard(request: Request, slug: str, sort: str = "total", dir: str = "desc",
-                     q: str = "") -> Response:
-    principal, stop = await staff_only(request)
-    if stop:
-        return stop
-    a = assessment_or_none(request, slug)
-    if a is None:
-        return not_found(request, principal)
-
+async def scoreboard(request: Request, principal: StaffPage, a: AssessmentDep, db: DbDep, sort: str = "total",
+                     dir: str = "desc", q: str = "") -> Response:
     def load():
-        with _db(request).read_session() as s:
+        with db.read_session() as s:
             return queries.staff_scoreboard(s, a)
     rows = await run_in_threadpool(load)
     rates = queries.pass_rates(rows, a)
@@ -88,24 +90,20 @@ async def scoreboard(request: Request, slug: str, sort: str = "total", dir: str 
 # submissions and regrades
 
 @router.get("/submissions", response_class=HTMLResponse)
-async def submissions(request: Request, assessment: str = "", student: str = "", status: str = "",
-                      late: str = "", errors: str = "", page: int = 1) -> Response:
-    principal, stop = await staff_only(request)
-    if stop:
-        return stop
-    a = assessment_or_none(request, assessment or _default_slug(request))
-    if a is None:
-        return not_found(request, principal)
+async def submissions(request: Request, principal: StaffPage, db: DbDep, known: AssessmentsDep,
+                      assessment: str = "", student: str = "", status: str = "", late: str = "",
+                      errors: str = "", page: int = 1) -> Response:
+    a = _chosen(known, assessment)
 
     def load():
-        with _db(request).read_session() as s:
+        with db.read_session() as s:
             return (queries.staff_submissions(s, a, student.strip(), status, late, bool(errors), page),
                     queries.regrade_progress(s, a.slug))
     (rows, total), progress = await run_in_threadpool(load)
     filters = {"assessment": a.slug, "student": student, "status": status, "late": late, "errors": errors}
     return render(request, "ta_submissions.html", principal, a=a, rows=rows, progress=progress,
                   filters=filters, pager=queries.pages(total, page), query=_query(filters),
-                  assessments=request.app.state.assessments.values())
+                  assessments=known.values())
 
 
 def _query(filters: dict) -> str:
@@ -114,104 +112,78 @@ def _query(filters: dict) -> str:
 
 
 @router.get("/assessments/{slug}/regrades", response_class=HTMLResponse)
-async def regrade_progress_fragment(request: Request, slug: str) -> Response:
+async def regrade_progress_fragment(request: Request, principal: PolledStaff, a: AssessmentDep, db: DbDep) -> Response:
     """Polled by the submissions page while regrades are waiting."""
-    if await viewer(request) is None:
-        return session_ended()
-    principal, stop = await staff_only(request)
-    if stop:
-        return stop
-
     def load():
-        with _db(request).read_session() as s:
-            return queries.regrade_progress(s, slug)
+        with db.read_session() as s:
+            return queries.regrade_progress(s, a.slug)
     return render(request, "_regrade_progress.html", principal, progress=await run_in_threadpool(load),
-                  slug=slug)
+                  slug=a.slug)
 
 
 @router.post("/submissions/{submission_id}/regrade")
-async def regrade_one(request: Request, submission_id: int) -> Response:
-    principal, stop = await staff_form(request)
-    if stop:
-        return stop
-    settings = request.app.state.settings
-    try:
-        await run_in_threadpool(regrades.regrade_one, _db(request), submission_id, settings.max_attempts)
-    except NotFound:
-        return not_found(request, principal)
+async def regrade_one(request: Request, principal: StaffForm, db: DbDep, settings: SettingsDep,
+                      submission_id: int) -> Response:
+    await run_in_threadpool(regrades.regrade_one, db, submission_id, settings.max_attempts)
     back = str((await read_form(request)).get("back", "")) or f"/submissions/{submission_id}"
     return RedirectResponse(back if back.startswith("/") and not back.startswith("//") else "/", 303)
 
 
 @router.post("/assessments/{slug}/regrade")
-async def regrade_all(request: Request, slug: str) -> Response:
-    principal, stop = await staff_form(request)
-    if stop:
-        return stop
-    if assessment_or_none(request, slug) is None:
-        return not_found(request, principal)
-    await run_in_threadpool(regrades.regrade_all, _db(request), slug, request.app.state.settings.max_attempts)
-    return RedirectResponse(f"/ta/submissions?assessment={slug}", status_code=303)
+async def regrade_all(principal: StaffForm, a: AssessmentDep, db: DbDep, settings: SettingsDep) -> Response:
+    await run_in_threadpool(regrades.regrade_all, db, a.slug, settings.max_attempts)
+    return RedirectResponse(f"/ta/submissions?assessment={a.slug}", status_code=303)
 
 
 # ---------------------------------------------------------------------------------------------
 # queue health
 
 @router.get("/queue", response_class=HTMLResponse)
-async def queue_page(request: Request) -> Response:
-    principal, stop = await staff_only(request)
-    if stop:
-        return stop
-    settings = request.app.state.settings
-
+async def queue_page(request: Request, principal: StaffPage, db: DbDep, settings: SettingsDep,
+                     server: WorkersDep) -> Response:
     def load():
-        with _db(request).read_session() as s:
+        with db.read_session() as s:
             return queue.health(s), queries.queue_details(s, settings.lease_seconds), work_dir_health(settings)
     health, details, work = await run_in_threadpool(load)
     return render(request, "ta_queue.html", principal, health=health, details=details, work=work,
-                  server_workers=describe_workers(request.app.state.workers), lease_seconds=settings.lease_seconds,
-                  now=utcnow())
+                  server_workers=describe_workers(server), lease_seconds=settings.lease_seconds, now=utcnow())
 
 
 # ---------------------------------------------------------------------------------------------
 # students: roster import, activation links, extensions, roles
 
-def _students(request: Request, principal: Principal, status_code: int = 200, slug: str = "",
-              **extra) -> Response:
-    if shown := request.query_params.get("shown"):   # a form's result, once (app.web.flash)
-        extra = flash.flashes(request).take(principal.user.id, shown) | extra
-    slug = slug or str(request.query_params.get("assessment") or _default_slug(request))
+def _students(request: Request, principal: Principal, db: Database, known: dict[str, Assessment],
+              flashes: Flashes, status_code: int = 200, slug: str = "", **extra) -> Response:
+    if shown := request.query_params.get("shown"):   # a form's result, once (app.http.flash)
+        extra = flashes.take(principal.user.id, shown) | extra
+    slug = slug or str(request.query_params.get("assessment") or _default_slug(known))
     search = str(request.query_params.get("q", "")).strip()
     try:
         page = int(request.query_params.get("page", 1))
     except ValueError:
         page = 1
-    with _db(request).read_session() as s:
-        people = queries.roster(s, slug, assessment_or_none(request, slug), search)
+    with db.read_session() as s:
+        people = queries.roster(s, slug, known.get(slug), search)
     pager = queries.pages(len(people), page)
     start = pager["first_row"] - 1 if people else 0
     return render(request, "ta_students.html", principal, status_code=status_code,
                   people=people[start:start + queries.PAGE_SIZE], pager=pager, slug=slug, q=search,
-                  a=assessment_or_none(request, slug), query=_query({"assessment": slug, "q": search}),
-                  assessments=request.app.state.assessments.values(), **extra)
+                  a=known.get(slug), query=_query({"assessment": slug, "q": search}),
+                  assessments=known.values(), **extra)
 
 
 @router.get("/students", response_class=HTMLResponse)
-async def students(request: Request) -> Response:
-    principal, stop = await staff_only(request)
-    if stop:
-        return stop
-    return await run_in_threadpool(_students, request, principal)
+async def students(request: Request, principal: StaffPage, db: DbDep, known: AssessmentsDep,
+                   flashes: FlashesDep) -> Response:
+    return await run_in_threadpool(_students, request, principal, db, known, flashes)
 
 
 @router.post("/students/import", response_class=HTMLResponse)
-async def import_roster(request: Request) -> Response:
-    principal, stop = await staff_form(request)
-    if stop:
-        return stop
+async def import_roster(request: Request, principal: StaffForm, db: DbDep, settings: SettingsDep,
+                        flashes: FlashesDep) -> Response:
     upload = (await read_form(request)).get("roster")
     if upload is None or isinstance(upload, str) or not upload.filename:
-        return _after_post(request, principal, error="Choose a CSV file to import.")
+        return _after_post(flashes, principal, error="Choose a CSV file to import.")
     data = await upload.read(5 << 20)
 
     def run():
@@ -219,66 +191,62 @@ async def import_roster(request: Request) -> Response:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "roster.csv"
             path.write_bytes(data)
-            return admin.import_roster(_db(request), path, request.app.state.settings.base_url, principal.user)
+            return admin.import_roster(db, path, settings.base_url, principal.user)
     try:
         links = await run_in_threadpool(run)
     except (UnicodeDecodeError, ValueError) as exc:
-        return _after_post(request, principal, error=f"That file could not be read as a CSV roster ({exc}).")
+        return _after_post(flashes, principal, error=f"That file could not be read as a CSV roster ({exc}).")
     notice = f"Imported {len(links)} new student(s)." if links else \
         "No new students: every username in the file already exists (or the file has no username column)."
-    return _after_post(request, principal, links=links, notice=notice)
+    return _after_post(flashes, principal, links=links, notice=notice)
 
 
 @router.post("/students/{username}/activation", response_class=HTMLResponse)
-async def new_activation(request: Request, username: str) -> Response:
-    return await _issue_link(request, username, LinkPurpose.ACTIVATION)
+async def new_activation(principal: StaffForm, db: DbDep, settings: SettingsDep, flashes: FlashesDep,
+                         username: str) -> Response:
+    return await _issue_link(principal, db, settings, flashes, username, LinkPurpose.ACTIVATION)
 
 
 @router.post("/students/{username}/password-reset", response_class=HTMLResponse)
-async def new_password_reset(request: Request, username: str) -> Response:
+async def new_password_reset(principal: StaffForm, db: DbDep, settings: SettingsDep, flashes: FlashesDep,
+                             username: str) -> Response:
     """No mail server: the TA copies the link to the student. One-time, expiring, stored hashed,
     recorded with who issued it (store.models.AccountLink)."""
-    return await _issue_link(request, username, LinkPurpose.PASSWORD_RESET)
+    return await _issue_link(principal, db, settings, flashes, username, LinkPurpose.PASSWORD_RESET)
 
 
-async def _issue_link(request: Request, username: str, purpose: LinkPurpose) -> Response:
-    principal, stop = await staff_form(request)
-    if stop:
-        return stop
+async def _issue_link(principal: Principal, db: Database, settings, flashes: Flashes, username: str,
+                      purpose: LinkPurpose) -> Response:
     make = accounts.activation_link if purpose == LinkPurpose.ACTIVATION else accounts.password_reset_link
 
     def issue():
-        with _db(request).session() as s, s.begin():
-            return make(s, principal.user, username, request.app.state.settings.base_url)
+        with db.session() as s, s.begin():
+            return make(s, principal.user, username, settings.base_url)
     try:
         link = await run_in_threadpool(issue)
     except accounts.NotAllowed:
-        return error_page(request, principal, 403, "A TA makes links for students only; an admin for staff too.")
+        raise Forbidden("A TA makes links for students only; an admin for staff too.") from None
     except accounts.AccountError as exc:
-        return _after_post(request, principal, error=str(exc))
+        return _after_post(flashes, principal, error=str(exc))
     if link is None:
-        return not_found(request, principal)
+        raise NotFound()
     if purpose == LinkPurpose.ACTIVATION:
         notice = f"A new one-time activation link for {username} (shown once; earlier links stop working)."
     else:
         notice = (f"A one-time password reset link for {username}, valid for "
                   f"{accounts.RESET_LINK_LIFETIME.total_seconds() / 3600:g} hours (shown once). Copy it to them.")
-    # the link is a secret: it rides the server-side flash, never the redirect's URL (app.web.flash)
-    return _after_post(request, principal, links=[(username, link)], link_purpose=purpose, notice=notice)
+    # the link is a secret: it rides the server-side flash, never the redirect's URL (app.http.flash)
+    return _after_post(flashes, principal, links=[(username, link)], link_purpose=purpose, notice=notice)
 
 
 @router.post("/students/activation-links.csv")
-async def activation_links_csv(request: Request) -> Response:
+async def activation_links_csv(principal: StaffForm, db: DbDep, settings: SettingsDep) -> Response:
     """Every not-yet-activated account's activation link as a CSV (username, name, email, link) for
     a mail merge. The stored hashes cannot give back links sent earlier, so these are fresh ones
     and replace them. A POST (it makes links) that answers with a download: the page stays put."""
-    principal, stop = await staff_form(request)
-    if stop:
-        return stop
-
     def issue():
-        with _db(request).session() as s, s.begin():
-            rows = accounts.pending_activation_links(s, principal.user, request.app.state.settings.base_url)
+        with db.session() as s, s.begin():
+            rows = accounts.pending_activation_links(s, principal.user, settings.base_url)
             return [(u.username, u.display_name, u.email, link) for u, link in rows]
     rows = await run_in_threadpool(issue)
     out = io.StringIO()
@@ -296,49 +264,43 @@ def _cell(value: str) -> str:
 
 
 @router.post("/students/{username}/role", response_class=HTMLResponse)
-async def change_role(request: Request, username: str) -> Response:
-    principal, stop = await staff_form(request)
-    if stop:
-        return stop
+async def change_role(request: Request, principal: StaffForm, db: DbDep, flashes: FlashesDep,
+                      username: str) -> Response:
     role = str((await read_form(request)).get("role", ""))
 
     def change():
-        with _db(request).session() as s, s.begin():
+        with db.session() as s, s.begin():
             accounts.set_role(s, principal.user, username, role)
     try:
         await run_in_threadpool(change)
     except accounts.AccountError as exc:
-        return _after_post(request, principal, error=str(exc))
-    return _after_post(request, principal, notice=f"{username} is now {role}.")
+        return _after_post(flashes, principal, error=str(exc))
+    return _after_post(flashes, principal, notice=f"{username} is now {role}.")
 
 
 @router.post("/students/{username}/extension", response_class=HTMLResponse)
-async def set_extension(request: Request, username: str) -> Response:
-    principal, stop = await staff_form(request)
-    if stop:
-        return stop
+async def set_extension(request: Request, principal: StaffForm, db: DbDep, known: AssessmentsDep,
+                        flashes: FlashesDep, username: str) -> Response:
     form = await read_form(request)
     slug = str(form.get("assessment", ""))
-    if assessment_or_none(request, slug) is None:
-        return not_found(request, principal)
+    if slug not in known:
+        raise NotFound(f"There is no assessment called {slug!r}.")
     try:
         days, hours = float(form.get("days") or 0), float(form.get("hours") or 0)
     except ValueError:
-        return _after_post(request, principal, slug=slug, error="Days and hours are numbers.")
+        return _after_post(flashes, principal, slug=slug, error="Days and hours are numbers.")
     seconds = int(days * 86400 + hours * 3600)
     try:
-        await run_in_threadpool(extensions.set_extension, _db(request), slug, username, seconds, principal.user)
-    except NotFound:
-        return not_found(request, principal)
+        await run_in_threadpool(extensions.set_extension, db, slug, username, seconds, principal.user)
     except accounts.NotAllowed:
-        return error_page(request, principal, 403, "A TA grants extensions to students only.")
+        raise Forbidden("A TA grants extensions to students only.") from None
     what = f"an extension of {days:g} day(s) {hours:g} hour(s)" if seconds > 0 else "no extension"
-    return _after_post(request, principal, slug=slug, notice=f"{username} now has {what} on {slug}.")
+    return _after_post(flashes, principal, slug=slug, notice=f"{username} now has {what} on {slug}.")
 
 
-def _after_post(request: Request, principal: Principal, slug: str = "", **shown) -> RedirectResponse:
+def _after_post(flashes: Flashes, principal: Principal, slug: str = "", **shown) -> RedirectResponse:
     """303 to the Students page, which shows SHOWN once: a reload is a plain GET, never a resend."""
-    key = flash.flashes(request).put(principal.user.id, shown)
+    key = flashes.put(principal.user.id, shown)
     query = {"assessment": slug} if slug else {}
     return RedirectResponse(f"/ta/students?{_query(query | {'shown': key})}", status_code=303)
 
@@ -350,7 +312,7 @@ def _after_post(request: Request, principal: Principal, slug: str = "", **shown)
 @router.get("/students/{username}/role")
 @router.get("/students/{username}/activation")
 @router.get("/students/{username}/password-reset")
-async def students_again(request: Request) -> RedirectResponse:
+async def students_again() -> RedirectResponse:
     return RedirectResponse("/ta/students", status_code=303)
 
 
@@ -368,16 +330,9 @@ async def regrade_all_again(slug: str) -> RedirectResponse:
 # failures across the class
 
 @router.get("/assessments/{slug}/failures", response_class=HTMLResponse)
-async def failures_page(request: Request, slug: str) -> Response:
-    principal, stop = await staff_only(request)
-    if stop:
-        return stop
-    a = assessment_or_none(request, slug)
-    if a is None:
-        return not_found(request, principal)
-
+async def failures_page(request: Request, principal: StaffPage, a: AssessmentDep, db: DbDep) -> Response:
     def load():
-        with _db(request).read_session() as s:
+        with db.read_session() as s:
             return failures.class_failures(s, a)
     groups, graded = await run_in_threadpool(load)
     return render(request, "ta_failures.html", principal, a=a, groups=groups, graded=graded,

@@ -8,10 +8,12 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from app.api import deps
-from app.api.deps import UserDep
+from app.api.deps import AssessmentDep, AssessmentsDep, DbDep, LimiterDep, SettingsDep, UserDep
 from app.course import choices, extensions, submissions, uploads
+from app.course.assessments import Assessment
 from app.exceptions import ApiError, NotFound
+from app.http.uploads import upload_from
+from app.store.db import Database
 from app.store.models import User, utcnow
 from app.store.states import SubmissionStatus
 
@@ -19,10 +21,10 @@ router = APIRouter(tags=["submissions"])
 
 
 @router.get("/assessments")
-def list_assessments(request: Request, user: UserDep) -> list[dict]:
+def list_assessments(user: UserDep, db: DbDep, known: AssessmentsDep) -> list[dict]:
     out = []
-    with deps.database(request).read_session() as s:
-        for a in request.app.state.assessments.values():
+    with db.read_session() as s:
+        for a in known.values():
             d = extensions.deadlines(s, a, user.id)
             out.append({"slug": a.slug, "title": a.title, "timezone": a.timezone, "max_score": a.max_score,
                         "early_bonus": a.early_bonus, "counts": a.counts,
@@ -51,20 +53,19 @@ _SUBMITTED = {"content": {"application/json": {"schema": {
              openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {
                  "schema": {"type": "object", "required": ["handin"],
                             "properties": {"handin": {"type": "string", "format": "binary"}}}}}}})
-async def submit(slug: str, request: Request, user: UserDep, wait: float = 0, verbose: bool = False) -> Response:
+async def submit(request: Request, user: UserDep, a: AssessmentDep, db: DbDep, settings: SettingsDep,
+                 limiter: LimiterDep, known: AssessmentsDep, wait: float = 0, verbose: bool = False) -> Response:
     """Upload `handin` (multipart). 202 once it is stored; `?wait=SECONDS` waits for the grade and
     answers 200 with a one-line `summary` once graded. Passing tests' checks only with `?verbose=1`."""
-    a = deps.find_assessment(request, slug)
     # every check, limit and the storage are app/course/uploads.py's; UploadRefused is an ApiError
-    accepted = await uploads.accept_upload(request, uploads.Upload.of(request, a, user))
+    accepted = await uploads.accept_upload(upload_from(request, a, user), db, limiter, settings)
     body = {"id": accepted.submission_id, "version": accepted.version, "status": accepted.status,
             "url": f"/api/v1/submissions/{accepted.submission_id}"}
     if wait > 0:
-        view = await _wait_for_grade(request, user, accepted.submission_id,
-                                     min(wait, deps.settings(request).max_wait_seconds))
+        view = await _wait_for_grade(db, known, user, accepted.submission_id, min(wait, settings.max_wait_seconds))
         body |= view if verbose else _without_passing_checks(view)
     # absolute: the script and curl print it for the student to open
-    body["page_url"] = deps.settings(request).base_url.rstrip("/") + f"/submissions/{accepted.submission_id}"
+    body["page_url"] = settings.base_url.rstrip("/") + f"/submissions/{accepted.submission_id}"
     done = wait > 0 and SubmissionStatus(body["status"]).is_final   # as documented: 200 only from ?wait
     if done:
         body["summary"] = _summary(body)
@@ -91,11 +92,12 @@ def _summary(view: dict) -> str:
     return f"{score}: {len(failed)} section(s) failed: {', '.join(failed)}."
 
 
-async def _wait_for_grade(request: Request, user: User, sub_id: int, seconds: float) -> dict:
+async def _wait_for_grade(db: Database, known: dict[str, Assessment], user: User, sub_id: int,
+                          seconds: float) -> dict:
     loop = asyncio.get_running_loop()
     end = loop.time() + seconds
     while True:
-        view = await run_in_threadpool(_view, request, user, sub_id)
+        view = await run_in_threadpool(_view, db, known, user, sub_id)
         if SubmissionStatus(view["status"]).is_final or loop.time() >= end:
             return view
         await asyncio.sleep(0.25)
@@ -109,39 +111,39 @@ def _visible_submission(s, user: User, sub_id: int):
         raise ApiError(404, "not_found", "No such submission.") from None
 
 
-def _view(request: Request, user: User, sub_id: int) -> dict:
-    with deps.database(request).read_session() as s:
+def _view(db: Database, known: dict[str, Assessment], user: User, sub_id: int) -> dict:
+    with db.read_session() as s:
         sub = _visible_submission(s, user, sub_id)
-        return submissions.submission_view(s, sub, request.app.state.assessments.get(sub.assessment), user)
+        return submissions.submission_view(s, sub, known.get(sub.assessment), user)
 
 
 @router.get("/submissions/{submission_id}")
-def get_submission(submission_id: int, request: Request, user: UserDep) -> dict:
+def get_submission(submission_id: int, user: UserDep, db: DbDep, known: AssessmentsDep) -> dict:
     """Status (queued, running, graded, error), score, sections with feedback, policy, timestamps."""
-    return _view(request, user, submission_id)
+    return _view(db, known, user, submission_id)
 
 
 @router.post("/submissions/{submission_id}/count")
-def choose_counted(submission_id: int, request: Request, user: UserDep) -> dict:
+def choose_counted(submission_id: int, user: UserDep, db: DbDep, known: AssessmentsDep) -> dict:
     """Make your graded submission the one that counts, on an assessment with `counts = "chosen"`
     (Gradescope's active submission). It counts until you upload again; 409 `not_chosen` with a
     sentence when it cannot count (another rule, no grade yet, the assessment closed)."""
-    with deps.database(request).read_session() as s:
+    with db.read_session() as s:
         _visible_submission(s, user, submission_id)
     try:
-        choices.choose(deps.database(request), request.app.state.assessments, user, submission_id, utcnow())
+        choices.choose(db, known, user, submission_id, utcnow())
     except NotFound:   # staff see every submission but choose for nobody
         raise ApiError(403, "forbidden", "Only the student who submitted it chooses what counts.") from None
     except choices.NotChosen as exc:
         raise ApiError(409, "not_chosen", exc.reason) from None
-    return _view(request, user, submission_id)
+    return _view(db, known, user, submission_id)
 
 
 @router.get("/submissions/{submission_id}/handin", response_class=Response,
             responses={200: {"description": "The handin archive as it was uploaded", "content": {
                 "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
-def download_handin(submission_id: int, request: Request, user: UserDep) -> Response:
-    with deps.database(request).read_session() as s:
+def download_handin(submission_id: int, user: UserDep, db: DbDep) -> Response:
+    with db.read_session() as s:
         sub = _visible_submission(s, user, submission_id)
         data = submissions.blob_bytes(s, sub)
     return Response(data, media_type="application/octet-stream",
@@ -149,8 +151,7 @@ def download_handin(submission_id: int, request: Request, user: UserDep) -> Resp
 
 
 @router.get("/assessments/{slug}/submissions")
-def list_submissions(slug: str, request: Request, user: UserDep, user_name: str | None = None) -> list[dict]:
+def list_submissions(user: UserDep, a: AssessmentDep, db: DbDep, user_name: str | None = None) -> list[dict]:
     """Your submissions (TAs: everyone's, or one student's with ?user_name=)."""
-    a = deps.find_assessment(request, slug)
-    with deps.database(request).read_session() as s:
-        return submissions.submission_views(s, submissions.list_submissions(s, user, slug, user_name), a, user)
+    with db.read_session() as s:
+        return submissions.submission_views(s, submissions.list_submissions(s, user, a.slug, user_name), a, user)

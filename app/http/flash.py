@@ -3,15 +3,14 @@
 A roster import's activation links are secrets shown once: they cannot ride in the redirect's
 URL (logs, history). They wait here, in the one web process `grader serve` runs, under a random
 key that only the poster's next GET names, for a few minutes; the first GET takes them, so a
-reload shows the plain page instead of a resend prompt or the links again."""
+reload shows the plain page instead of a resend prompt or the links again. create_app keeps one
+`Flashes` per process; a handler gets it as `app.http.deps.FlashesDep`."""
 
 from __future__ import annotations
 
 import secrets
 import threading
 import time
-
-from starlette.requests import Request
 
 TTL_SECONDS = 600
 
@@ -37,13 +36,3 @@ class Flashes:
                 return {}
             del self._items[key]
         return item[2]
-
-
-_lock = threading.Lock()
-
-
-def flashes(request: Request) -> Flashes:
-    with _lock:
-        if not hasattr(request.app.state, "flashes"):
-            request.app.state.flashes = Flashes()
-        return request.app.state.flashes
