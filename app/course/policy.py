@@ -49,6 +49,7 @@ class Attempt:
     graded: bool = False              # a result exists (including "handin could not be graded")
     grader_error: bool = False        # the grader failed: counts against nothing
     ident: int = 0
+    adjustment: int = 0               # a TA's points adjustment in force (app.course.adjustments)
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class Standing:
     late_days: int = 0
     late_penalty: int = 0
     early_bonus: int = 0
+    adjustment: int = 0               # the counted submission's, included in total
     total: int = 0
     notes: list[str] = field(default_factory=list)
 
@@ -146,7 +148,8 @@ def early_bonus(attempts: Sequence[Attempt], d: Deadlines, rules: Rules) -> int:
 
 def counted(attempts: Sequence[Attempt], d: Deadlines, rules: Rules, choice: Choice | None = None
             ) -> Attempt | None:
-    """Latest graded submission, or the best by score after late penalty (ties: the latest), or
+    """Latest graded submission, or the best by score after late penalty and any TA adjustment
+    (ties: the latest), or
     (counts = "chosen") the one the student chose, until they upload again after choosing it."""
     graded = [a for a in attempts if a.graded and not a.grader_error]
     if not graded:
@@ -163,7 +166,7 @@ def counted(attempts: Sequence[Attempt], d: Deadlines, rules: Rules, choice: Cho
 
     def net(a: Attempt) -> int:
         raw = a.score or 0
-        return raw - late_penalty(a.received_at, d, rules, raw)
+        return raw - late_penalty(a.received_at, d, rules, raw) + a.adjustment
     return max(reversed(by_time), key=net)  # max keeps the first maximum: the latest of equals
 
 
@@ -175,5 +178,6 @@ def standing(attempts: Sequence[Attempt], d: Deadlines, rules: Rules, choice: Ch
     raw = chosen.score or 0
     days = late_days(chosen.received_at, d)
     penalty = late_penalty(chosen.received_at, d, rules, raw)
+    # an adjustment never takes the submission's part below zero (a regrade can lower raw after it)
     return Standing(chosen, raw=raw, late_days=days, late_penalty=penalty, early_bonus=bonus,
-                    total=raw - penalty + bonus)
+                    adjustment=chosen.adjustment, total=max(0, raw - penalty + chosen.adjustment) + bonus)

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
-from app.course import policy
+from app.course import adjustments, policy
 from app.course.assessments import Assessment
 from app.course.submissions import as_attempt, iso, stored_result
 from app.store.models import CountedChoice, Extension, Result, Submission, User
@@ -31,15 +31,17 @@ class Row:
 
 @dataclass
 class _Attempts:
-    """Every student's submissions to A (oldest first), extension in seconds and chosen submission."""
+    """Every student's submissions to A (oldest first), extension in seconds, chosen submission and
+    the TA adjustments in force (submission id -> points)."""
     by_user: dict[int, list[Submission]]
     extension: dict[int, int]
     choice: dict[int, policy.Choice]
+    adjusted: dict[int, int]
 
 
 def _students_attempts(session: Session, a: Assessment) -> _Attempts:
     """Every student's submissions to A with their extension and their choice of the one that
-    counts (counts = "chosen"): one query."""
+    counts (counts = "chosen"), and the adjustments in force: two queries."""
     rows = session.execute(
         select(Submission, Extension.seconds, CountedChoice.submission_id, CountedChoice.chosen_at)
         .join(User, User.id == Submission.user_id)
@@ -48,7 +50,7 @@ def _students_attempts(session: Session, a: Assessment) -> _Attempts:
                                        CountedChoice.assessment == a.slug))
         .where(Submission.assessment == a.slug, User.role == "student")
         .order_by(Submission.id)).all()
-    found = _Attempts(defaultdict(list), {}, {})
+    found = _Attempts(defaultdict(list), {}, {}, adjustments.in_force_for_assessment(session, a.slug))
     for sub, seconds, chosen_id, chosen_at in rows:
         found.by_user[sub.user_id].append(sub)
         found.extension[sub.user_id] = seconds or 0
@@ -59,7 +61,8 @@ def _students_attempts(session: Session, a: Assessment) -> _Attempts:
 
 def _standing(found: _Attempts, user_id: int, a: Assessment) -> policy.Standing:
     d = policy.deadlines_for(a.rules(), found.extension.get(user_id, 0))
-    return policy.standing([as_attempt(x) for x in found.by_user.get(user_id, [])], d, a.rules(),
+    return policy.standing([as_attempt(x, found.adjusted.get(x.id, 0)) for x in found.by_user.get(user_id, [])],
+                           d, a.rules(),
                            found.choice.get(user_id))
 
 
@@ -109,7 +112,7 @@ def scoreboard(session: Session, a: Assessment, viewer: User) -> list[dict]:
     for r in standings(session, a):
         row = {"nickname": r.user.nickname, "score": r.standing.total, "raw": r.standing.raw,
                "late_penalty": r.standing.late_penalty, "early_bonus": r.standing.early_bonus,
-               "sections": r.sections, "submissions": r.count,
+               "adjustment": r.standing.adjustment, "sections": r.sections, "submissions": r.count,
                "last_submission": iso(r.last_received)}
         if viewer.is_staff:
             row = {"username": r.user.username, "display_name": r.user.display_name, **row}
@@ -143,12 +146,12 @@ def gradebook_csv(session: Session, a: Assessment) -> str:
     w = _SafeWriter(buf)
     names = list(a.sections)
     w.writerow(["username", "display_name", "email", "total", "raw", "late_days", "late_penalty",
-                "early_bonus", *names, "submissions", "counted_version", "last_submission"])
+                "early_bonus", "adjustment", *names, "submissions", "counted_version", "last_submission"])
     for r in standings(session, a, include_empty=True):
         by_name = {x["name"]: x["score"] for x in r.sections}
         counted_version = r.counted.version if r.counted is not None else ""
         w.writerow([r.user.username, r.user.display_name, r.user.email, r.standing.total, r.standing.raw,
-                    r.standing.late_days, r.standing.late_penalty, r.standing.early_bonus,
+                    r.standing.late_days, r.standing.late_penalty, r.standing.early_bonus, r.standing.adjustment,
                     *[by_name.get(n, "") for n in names], r.count, counted_version,
                     iso(r.last_received) or ""])
     return buf.getvalue()

@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from app.course import choices, policy
+from app.course import adjustments, choices, policy
 from app.course.assessments import Assessment
 from app.course.extensions import deadlines
 from app.exceptions import NotFound
@@ -35,9 +35,10 @@ class Refused(Exception):
         self.reason = reason
 
 
-def as_attempt(sub: Submission) -> policy.Attempt:
+def as_attempt(sub: Submission, adjustment: int = 0) -> policy.Attempt:
+    """What the policy reads of SUB; ADJUSTMENT is a TA's points in force on it (app.course.adjustments)."""
     return policy.Attempt(received_at=sub.received_at, score=sub.score, graded=sub.result_id is not None,
-                          grader_error=sub.status == SubmissionStatus.ERROR, ident=sub.id)
+                          grader_error=sub.status == SubmissionStatus.ERROR, ident=sub.id, adjustment=adjustment)
 
 
 def user_submissions(session: Session, user_id: int, slug: str) -> list[Submission]:
@@ -173,16 +174,19 @@ def submission_views(session: Session, subs: list[Submission], a: Assessment | N
                                                           Submission.user_id.in_(user_ids))
                                  .order_by(Submission.version)):
             by_user.setdefault(x.user_id, []).append(x)
+    adjusted = adjustments.in_force(session, [x.id for mine in by_user.values() for x in mine])
+    changes = adjustments.history(session, ids)
     return [_view(session, sub, a, viewer, latest_jobs.get(sub.id),
                   stored_result(bodies[sub.result_id]) if sub.result_id in bodies else None,
                   users.get(sub.user_id), exts.get(sub.user_id, 0), by_user.get(sub.user_id, []),
-                  reused_from.get(sub.result_id), chosen.get(sub.user_id))
+                  reused_from.get(sub.result_id), chosen.get(sub.user_id), adjusted, changes.get(sub.id, []))
             for sub in subs]
 
 
 def _view(session: Session, sub: Submission, a: Assessment | None, viewer: User, latest_job: Job | None,
           result: GradeResult | None, user: User | None, extension: int, all_subs: list[Submission],
-          reused_from: dict | None, choice: policy.Choice | None = None) -> dict:
+          reused_from: dict | None, choice: policy.Choice | None = None, adjusted: dict[int, int] | None = None,
+          changes: list[adjustments.Adjustment] | None = None) -> dict:
     # the model's own JSON (NaN and infinities as strings, as the schema says) for the page and the API
     shown = json.loads(result.model_dump_json(include={"sections", "notes"})) if result else {}
     view = {
@@ -206,12 +210,24 @@ def _view(session: Session, sub: Submission, a: Assessment | None, viewer: User,
         # while queued: {"position": 1 = next, "running", "workers", "estimate_seconds"}
         "queue": asdict(queue.place(session, latest_job)) if latest_job and latest_job.state == JobState.QUEUED else None,
     }
+    # a TA's adjustment in force (the latest change; 0 points withdraws it): the student sees its
+    # points and comment, the staff also the reason and every change with who and when
+    now = changes[0] if changes and changes[0].points else None
+    view["adjustment"] = {"points": now.points, "comment": now.comment} if now else None
     if viewer.is_staff:
         view["user"] = {"username": user.username, "display_name": user.display_name}
+        if now:
+            view["adjustment"] |= {"reason": now.reason, "by": now.by, "at": iso(now.at)}
+        view["adjustment_history"] = [{"points": c.points, "reason": c.reason, "comment": c.comment,
+                                       "by": c.by, "at": iso(c.at)} for c in changes or []]
+        # the student's versions of this assessment, for the TA's links between them
+        view["versions"] = [{"id": x.id, "version": x.version, "status": x.status, "score": x.score}
+                            for x in all_subs]
     if a is not None:
         rules = a.rules()
         d = policy.deadlines_for(rules, extension)
-        stand = policy.standing([as_attempt(x) for x in all_subs], d, rules, choice)
+        adjusted = adjusted or {}
+        stand = policy.standing([as_attempt(x, adjusted.get(x.id, 0)) for x in all_subs], d, rules, choice)
         raw = sub.score or 0
         penalty = policy.late_penalty(sub.received_at, d, rules, raw) if sub.score is not None else 0
         view["received_local"] = a.local(sub.received_at)
@@ -222,6 +238,7 @@ def _view(session: Session, sub: Submission, a: Assessment | None, viewer: User,
             # the submission the assessment total comes from (this one or another)
             "counted_submission": next(({"id": x.id, "version": x.version, "page_url": f"/submissions/{x.id}"}
                                         for x in all_subs if stand.counted and x.id == stand.counted.ident), None),
+            "adjustment": adjusted.get(sub.id, 0),
             "early_bonus": stand.early_bonus, "assessment_total": stand.total,
             "counted_rule": rules.counts,
         }

@@ -276,3 +276,17 @@ class SimilarityReview(Base):
     b: Mapped[str] = mapped_column(String(320))
     reviewed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     reviewed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ScoreAdjustment(Base):
+    """A TA moved one submission's score by POINTS (app.course.adjustments): REASON is for the staff,
+    COMMENT is shown to the student. Rows are never changed: a new row replaces the one in force
+    (the latest of its submission), so the earlier ones are the audit trail of who did what when."""
+    __tablename__ = "score_adjustments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"), index=True)
+    points: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

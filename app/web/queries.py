@@ -14,10 +14,19 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
 from app.auth import accounts
-from app.course import choices, extensions, policy, standings, submissions
+from app.course import adjustments, choices, extensions, policy, standings, submissions
 from app.course.assessments import Assessment
+from app.grading import queue
 from app.store.models import AccountLink, Extension, Job, Result, Submission, User, utcnow
-from app.store.states import FINAL_JOB, PENDING_JOB, JobKind, JobState, LinkPurpose, SubmissionStatus
+from app.store.states import (
+    FINAL_JOB,
+    PENDING_JOB,
+    PENDING_SUBMISSION,
+    JobKind,
+    JobState,
+    LinkPurpose,
+    SubmissionStatus,
+)
 
 # ---------------------------------------------------------------------------------------------
 # students
@@ -27,7 +36,8 @@ def assessment_summary(session: Session, a: Assessment, user: User, now: datetim
     now = now or utcnow()
     d = extensions.deadlines(session, a, user.id)
     subs = submissions.user_submissions(session, user.id, a.slug)
-    attempts = [submissions.as_attempt(x) for x in subs]
+    adjusted = adjustments.in_force(session, [x.id for x in subs])
+    attempts = [submissions.as_attempt(x, adjusted.get(x.id, 0)) for x in subs]
     choice = choices.choices(session, a.slug, [user.id]).get(user.id) if a.counts == "chosen" else None
     stand = policy.standing(attempts, d, a.rules(), choice)
     decision = policy.may_submit(now, d, a.rules(), attempts, a.tz)
@@ -35,21 +45,23 @@ def assessment_summary(session: Session, a: Assessment, user: User, now: datetim
     return {"a": a, "d": d, "standing": stand, "decision": decision,
             "count": len(counting), "pending": any(SubmissionStatus(x.status).is_pending for x in subs),
             "extension": extensions.extension_seconds(session, user.id, a.slug),
-            "phase": phase(now, d, a.early_bonus, a.late_penalty_percent_per_day), "better_earlier": better_earlier(subs, stand, d, a)}
+            "phase": phase(now, d, a.early_bonus, a.late_penalty_percent_per_day),
+            "better_earlier": better_earlier(subs, stand, d, a, adjusted)}
 
 
 def better_earlier(subs: list[Submission], stand: policy.Standing, d: policy.Deadlines,
-                   a: Assessment) -> dict | None:
+                   a: Assessment, adjusted: dict[int, int] | None = None) -> dict | None:
     """The student's best graded submission when it beats the one that counts (the latest counts,
     so a worse re-upload lowers the score): {"id", "version", "score"}, scores after any penalty."""
     if stand.counted is None:
         return None
-    counted_score = stand.raw - stand.late_penalty
+    adjusted = adjusted or {}
+    counted_score = stand.raw - stand.late_penalty + stand.adjustment
     best = None
     for x in subs:
         if x.result_id is None or x.score is None or x.status == SubmissionStatus.ERROR:
             continue
-        after = x.score - policy.late_penalty(x.received_at, d, a.rules(), x.score)
+        after = x.score - policy.late_penalty(x.received_at, d, a.rules(), x.score) + adjusted.get(x.id, 0)
         if after > counted_score and (best is None or after > best["score"]):
             best = {"id": x.id, "version": x.version, "score": after}
     return best
@@ -100,6 +112,33 @@ def my_submissions(session: Session, a: Assessment, user: User) -> list[dict]:
 
 
 # ---------------------------------------------------------------------------------------------
+# staff: the TA home
+
+def ta_overview(session: Session, assessments: list[Assessment], now: datetime | None = None) -> dict:
+    """Per assessment: students who submitted and not yet, the mean counted total of the graded, how
+    many fail some section, how many submissions wait for the grader; and the queue. A fixed number
+    of queries per assessment, whatever the class size."""
+    now = now or utcnow()
+    students = session.scalar(select(func.count()).select_from(User).where(User.role == "student")) or 0
+    waiting = dict(session.execute(select(Submission.assessment, func.count())
+                                   .where(Submission.status.in_(PENDING_SUBMISSION))
+                                   .group_by(Submission.assessment)).all())
+    rows = []
+    for a in assessments:
+        board = standings.standings(session, a)   # the students with a submission
+        graded = [r for r in board if r.standing.counted is not None]
+        totals = [r.standing.total for r in graded]
+        d = policy.deadlines_for(a.rules())
+        rows.append({"a": a, "d": d, "phase": phase(now, d, a.early_bonus, a.late_penalty_percent_per_day),
+                     "submitted": len(board),
+                     "not_yet": max(students - len(board), 0), "graded": len(graded),
+                     "mean": sum(totals) / len(totals) if totals else None,
+                     "failing": sum(any(x["score"] < x["max_score"] for x in r.sections) for r in graded),
+                     "pending": waiting.get(a.slug, 0)})
+    return {"students": students, "assessments": home_order(rows), "queue": queue.health(session)}
+
+
+# ---------------------------------------------------------------------------------------------
 # staff: scoreboard
 
 def staff_scoreboard(session: Session, a: Assessment) -> list[dict]:
@@ -109,6 +148,7 @@ def staff_scoreboard(session: Session, a: Assessment) -> list[dict]:
         rows.append({"username": r.user.username, "display_name": r.user.display_name,
                      "nickname": r.user.nickname, "total": r.standing.total, "raw": r.standing.raw,
                      "bonus": r.standing.early_bonus, "penalty": r.standing.late_penalty,
+                     "adjustment": r.standing.adjustment,
                      "late_days": r.standing.late_days, "submissions": r.count,
                      "last": r.last_received, "sections": by_name, "graded": r.standing.counted is not None,
                      "counted_id": r.standing.counted.ident if r.standing.counted else None})

@@ -9,12 +9,12 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from app.auth import accounts, admin
 from app.auth.sessions import Principal
-from app.course import extensions, failures, regrades
+from app.course import adjustments, extensions, failures, handin_zip, regrades
 from app.course.assessments import Assessment, default_assessment
 from app.exceptions import Forbidden, NotFound
 from app.grading import queue
@@ -133,6 +133,40 @@ async def regrade_one(request: Request, principal: StaffForm, db: DbDep, setting
 async def regrade_all(principal: StaffForm, a: AssessmentDep, db: DbDep, settings: SettingsDep) -> Response:
     await run_in_threadpool(regrades.regrade_all, db, a.slug, settings.max_attempts)
     return RedirectResponse(f"/ta/submissions?assessment={a.slug}", status_code=303)
+
+
+@router.post("/assessments/{slug}/submissions/{submission_id}/adjustment")
+async def adjust_score(request: Request, principal: StaffForm, a: AssessmentDep, db: DbDep, flashes: FlashesDep,
+                       submission_id: int) -> Response:
+    """A points adjustment from the submission page's form; back there (post, redirect, get) with
+    what happened shown once. Another assessment's submission is a 404 (adjustments.adjust)."""
+    form = await read_form(request)
+    back = str(form.get("back", ""))   # the list the TA came from, kept for the page's way back
+    try:
+        points = int(str(form.get("points", "")).strip() or "x")
+    except ValueError:
+        return _back_to_submission(flashes, principal, submission_id, back,
+                                   error="Points are a whole number, e.g. 2 or -3.")
+    try:
+        await run_in_threadpool(adjustments.adjust, db, a, submission_id, principal.user, points,
+                                str(form.get("reason", "")), str(form.get("comment", "")))
+    except adjustments.AdjustmentRefused as exc:
+        return _back_to_submission(flashes, principal, submission_id, back, error=exc.reason)
+    notice = f"Adjustment of {points:+d} point(s) saved." if points else "Adjustment withdrawn."
+    return _back_to_submission(flashes, principal, submission_id, back, notice=notice)
+
+
+def _back_to_submission(flashes: Flashes, principal: Principal, submission_id: int, back: str,
+                        **shown) -> RedirectResponse:
+    query = {"shown": flashes.put(principal.user.id, shown)}
+    if back.startswith("/ta/submissions"):
+        query["back"] = back
+    return RedirectResponse(f"/submissions/{submission_id}?{urlencode(query)}#adjust", status_code=303)
+
+
+@router.get("/assessments/{slug}/submissions/{submission_id}/adjustment")
+async def adjust_score_again(submission_id: int) -> RedirectResponse:
+    return RedirectResponse(f"/submissions/{submission_id}", status_code=303)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -330,10 +364,38 @@ async def regrade_all_again(slug: str) -> RedirectResponse:
 # failures across the class
 
 @router.get("/assessments/{slug}/failures", response_class=HTMLResponse)
-async def failures_page(request: Request, principal: StaffPage, a: AssessmentDep, db: DbDep) -> Response:
+async def failures_page(request: Request, principal: StaffPage, a: AssessmentDep, db: DbDep,
+                        section: str = "") -> Response:
+    """Grouped by the cause of each student's first failure, or, with ?section=, of that section's."""
     def load():
         with db.read_session() as s:
-            return failures.class_failures(s, a)
-    groups, graded = await run_in_threadpool(load)
-    return render(request, "ta_failures.html", principal, a=a, groups=groups, graded=graded,
-                  failing=sum(g.students for g in groups))
+            return failures.class_failures(s, a, section or None)
+    return render(request, "ta_failures.html", principal, a=a, r=await run_in_threadpool(load))
+
+
+# ---------------------------------------------------------------------------------------------
+# every counted handin as one zip
+
+def _counted_handins(db: Database, a: Assessment) -> list[handin_zip.CountedHandin]:
+    with db.read_session() as s:
+        return handin_zip.counted_handins(s, a)
+
+
+@router.get("/assessments/{slug}/handins", response_class=HTMLResponse)
+async def handins_page(request: Request, principal: StaffPage, a: AssessmentDep, db: DbDep) -> Response:
+    """What the zip will hold (how many handins, how large) before it is downloaded: its length is
+    not known in advance, so this is the progress a browser cannot show."""
+    handins = await run_in_threadpool(_counted_handins, db, a)
+    return render(request, "ta_handins.html", principal, a=a, handins=handins,
+                  total_bytes=sum(h.size for h in handins))
+
+
+@router.get("/assessments/{slug}/handins.zip")
+async def handins_zip(principal: StaffPage, a: AssessmentDep, db: DbDep) -> Response:
+    """One folder per student (their counted handin's graded files) and manifest.csv, streamed."""
+    handins = await run_in_threadpool(_counted_handins, db, a)
+    name = f"{a.slug}-handins-{len(handins)}-students.zip"
+    return StreamingResponse(handin_zip.stream_zip(db, a, handins), media_type="application/zip",
+                             headers={"Content-Disposition": f'attachment; filename="{name}"',
+                                      "X-Handin-Count": str(len(handins)),
+                                      "X-Handin-Archive-Bytes": str(sum(h.size for h in handins))})

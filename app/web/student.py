@@ -174,6 +174,13 @@ def activate(request: Request, db: DbDep, settings: SettingsDep, flashes: Flashe
 @router.get("/", response_class=HTMLResponse)
 async def home(request: Request, principal: PageUser, db: DbDep, known: AssessmentsDep,
                flashes: FlashesDep) -> Response:
+    if principal.user.is_staff:   # the TA home: the class per assessment, and the queue
+        def overview():
+            with db.read_session() as s:
+                return queries.ta_overview(s, list(known.values()))
+        return render(request, "ta_home.html", principal, overview=await run_in_threadpool(overview),
+                      **_shown(request, principal, flashes))
+
     def load():
         with db.read_session() as s:
             return [queries.assessment_summary(s, a, principal.user) for a in known.values()]
@@ -244,13 +251,17 @@ async def submit_again(slug: str) -> RedirectResponse:
 
 @router.get("/submissions/{submission_id}", response_class=HTMLResponse)
 async def submission_page(request: Request, principal: PageUser, db: DbDep, known: AssessmentsDep,
-                          submission_id: int) -> Response:
+                          flashes: FlashesDep, submission_id: int, back: str = "") -> Response:
     def load():
         with db.read_session() as s:
             sub = submissions.visible_submission(s, principal.user, submission_id)
             a = known.get(sub.assessment)
             return {"view": submissions.submission_view(s, sub, a, principal.user), "a": a}
-    return render(request, "submission.html", principal, **await run_in_threadpool(load))
+    # the TA's way back to the list they came from (its filters and page), else the assessment's
+    back = safe_next(back) if back.startswith("/ta/submissions") else ""
+    # a TA's adjustment form result (app.web.staff.adjust_score), once
+    return render(request, "submission.html", principal, back=back, **_shown(request, principal, flashes),
+                  **await run_in_threadpool(load))
 
 
 @router.post("/submissions/{submission_id}/count", response_class=HTMLResponse)

@@ -108,3 +108,32 @@ def test_an_activation_link_sent_before_account_links_existed_still_works_once(b
             assert conn.execute(sa.text("SELECT activation_hash FROM users")).scalar_one() is None
     finally:
         engine.dispose()
+
+
+def test_score_adjustments_are_added_to_a_database_with_submissions_and_removed_again(blank_db_url):
+    """0011 adds the adjustments table beside existing submissions; downgrading drops only it."""
+    command.upgrade(alembic_config(blank_db_url), "0010_counted_choices")
+    now = datetime(2026, 2, 1, tzinfo=UTC).replace(tzinfo=None)
+    engine = make_engine(blank_db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO users (id, username, display_name, email, role, nickname, active, "
+                                 "created_at) VALUES (1, 'tina', '', '', 'ta', 'n1', true, :t)"), {"t": now})
+            conn.execute(sa.text("INSERT INTO blobs (sha256, size, data, created_at) VALUES ('ab', 1, :d, :t)"),
+                         {"d": b"x", "t": now})
+            conn.execute(sa.text("INSERT INTO submissions (id, user_id, assessment, version, blob_sha256, filename, "
+                                 "received_at, status, score) VALUES (1, 1, 'hw1p1', 1, 'ab', 'h.tar', :t, "
+                                 "'graded', 60)"), {"t": now})
+        command.upgrade(alembic_config(blank_db_url), "head")
+        with engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO score_adjustments (submission_id, points, reason, comment, created_by, "
+                                 "created_at) VALUES (1, 3, 'partial credit', '', 1, :t)"), {"t": now})
+        with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:   # it must name a submission
+            conn.execute(sa.text("INSERT INTO score_adjustments (submission_id, points, reason, comment, created_by, "
+                                 "created_at) VALUES (99, 3, 'x', '', 1, :t)"), {"t": now})
+        command.downgrade(alembic_config(blank_db_url), "0010_counted_choices")
+        with engine.connect() as conn:
+            assert "score_adjustments" not in sa.inspect(conn).get_table_names()
+            assert conn.execute(sa.text("SELECT score FROM submissions WHERE id = 1")).scalar_one() == 60
+    finally:
+        engine.dispose()

@@ -91,6 +91,8 @@ def add_students_with_a_grade(service, first: int, count: int) -> None:
     "/api/v1/assessments/open/scoreboard",        # the scoreboard over the API
     "/api/v1/assessments/open/gradebook.csv",     # the gradebook
     "/ta/assessments/open/failures",              # failures grouped across the class
+    "/ta/assessments/open/failures?section=Linear%20Layer",   # the same, for one section
+    "/",                                          # the TA home: every assessment at a glance
 ])
 def test_a_class_list_costs_the_same_for_5_students_and_50(service, url):
     add_students_with_a_grade(service, 0, 5)

@@ -7,9 +7,9 @@ from dataclasses import asdict
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from app.api.deps import AssessmentDep, DbDep, SettingsDep, StaffDep, WorkersDep
+from app.api.deps import AssessmentDep, DbDep, ErrorBody, SettingsDep, StaffDep, WorkersDep
 from app.auth import accounts
-from app.course import extensions, regrades
+from app.course import adjustments, extensions, regrades
 from app.exceptions import ApiError, NotFound
 from app.grading import queue
 from app.grading.supervisor import describe_workers
@@ -60,3 +60,34 @@ def queue_health(user: StaffDep, db: DbDep, settings: SettingsDep, server: Worke
     info["server_workers"] = None if workers is None else {**asdict(workers), "what": workers.what}
     info["work_dir"] = work_dir_health(settings)
     return info
+
+
+class AdjustmentBody(BaseModel):
+    points: int
+    reason: str
+    comment: str = ""
+
+
+class AdjustmentOut(BaseModel):
+    submission: int
+    points: int
+    reason: str
+    comment: str
+    by: str
+    at: str
+
+
+@router.put("/assessments/{slug}/submissions/{submission_id}/adjustment",
+            responses={400: {"model": ErrorBody, "description": "Out of bounds, no reason, or not graded yet"}})
+def adjust_score(submission_id: int, body: AdjustmentBody, user: StaffDep, a: AssessmentDep,
+                 db: DbDep) -> AdjustmentOut:
+    """Put a points adjustment in force on a graded submission of SLUG (0 withdraws it): the reason
+    is for the staff, the comment is shown to the student; recorded with who and when."""
+    try:
+        done = adjustments.adjust(db, a, submission_id, user, body.points, body.reason, body.comment)
+    except NotFound:
+        raise ApiError(404, "not_found", f"No submission {submission_id} of {a.slug}.") from None
+    except adjustments.AdjustmentRefused as exc:
+        raise ApiError(400, "refused", exc.reason) from None
+    return AdjustmentOut(submission=submission_id, points=done.points, reason=done.reason, comment=done.comment,
+                         by=done.by, at=done.at.isoformat())
