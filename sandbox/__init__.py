@@ -7,18 +7,12 @@ Knows nothing about grading. Default limits are documented in `sandbox.limits`.
 from .errors import BackendUnavailable, ResultFileError
 from .limits import Limits
 from .result import RunResult
-from .result_files import (
-    load_npz_bytes,
-    load_npz_safely,
-    load_safetensors_bytes,
-    read_result_file,
-    read_text_safely,
-)
+from .result_files import load_safetensors_bytes, read_result_file
 from .sandbox import Sandbox, SlotBusy
 from .selfcheck import check_backend
 from .unsafe import UnsafeSandbox
 
 __all__ = [
     "BackendUnavailable", "Limits", "ResultFileError", "RunResult", "Sandbox", "SlotBusy", "UnsafeSandbox",
-    "check_backend", "load_npz_bytes", "load_npz_safely", "load_safetensors_bytes", "read_result_file", "read_text_safely",
+    "check_backend", "load_safetensors_bytes", "read_result_file",
 ]

@@ -418,14 +418,16 @@ def test_script_sees_its_args_cwd_and_writes_out(runner):
     result = runner.run("""
         import os, sys
         import numpy as np
-        np.savez("/out/result.npz", y=np.arange(3.0))
+        np.arange(3.0).tofile("/out/y.bin")
         print(sys.argv, os.getcwd())
     """, args=["--section", "linear"])
     assert result.outcome == "ok", result
     assert result.stdout.strip() == "['/sandbox/run.py', '--section', 'linear'] /tmp"
-    from sandbox import load_npz_safely
+    import numpy as np
 
-    assert load_npz_safely(runner.out / "result.npz")["y"].tolist() == [0.0, 1.0, 2.0]
+    from sandbox import read_result_file
+
+    assert np.frombuffer(read_result_file(runner.out / "y.bin", 1000)).tolist() == [0.0, 1.0, 2.0]
 
 
 def test_handin_cannot_fake_grader_error_by_killing_init(runner):
