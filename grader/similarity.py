@@ -518,46 +518,75 @@ def compare_handins(handins: Mapping[str, Mapping[str, str]], skeleton: Mapping[
     direction) reaches THRESHOLD. MAX_SHARERS defaults to default_max_sharers(class + archive)."""
     started = time.perf_counter()
     archive = archive or {}
-    students = sorted(handins)
-    total_steps = len(students) + len(archive) + 1
-    done = 0
-
-    def tick() -> None:
-        nonlocal done
-        done += 1
-        if progress:
-            progress(min(done, total_steps), total_steps)
-
-    boilerplate = np.unique(np.concatenate([kgram_hashes(tokenize(p, s).ids) for p, s in (skeleton or {}).items()]
-                                           or [np.zeros(0, dtype=np.uint64)]))
-    everyone: list[_Handin] = []
-    for name in students:
-        everyone.append(_fingerprint(name, handins[name], boilerplate))
-        tick()
-    for label in sorted(archive):
-        everyone.append(_fingerprint(label, archive[label], boilerplate, archive=True))
-        tick()
+    steps = _Steps(len(handins) + len(archive) + 1, progress)   # one a handin, one for the pairs
+    everyone = _fingerprint_all(handins, archive, skeleton or {}, steps)
     if max_sharers is None:
         max_sharers = default_max_sharers(len(everyone))
+    holders = _drop_common_code(everyone, max_sharers)
+    candidates = _candidate_pairs(everyone, holders)
+    found = _similar_pairs(everyone, holders, candidates, threshold, min_tokens)
+    steps.tick()
+    report = Report(handins=len(handins), archive_handins=len(archive), threshold=threshold,
+                    max_sharers=max_sharers, min_tokens=min_tokens, skeleton_files=len(skeleton or {}),
+                    candidate_pairs=len(candidates), capped=dict(capped or {}))
+    _list_pairs(report, found, everyone)
+    report.seconds = round(time.perf_counter() - started, 3)
+    return report
 
-    # A fingerprint held by more than max_sharers handins is common code: dropped everywhere. Near
-    # copies of each other (most of their fingerprints alike) count as one holder: three students
-    # handing in one solution in a class of four, or a public solution forked twice in the archive,
-    # would otherwise make their own copied code look like formula code and hide it.
+
+class _Steps:
+    """Progress through TOTAL steps, reported to PROGRESS (if any) after each."""
+
+    def __init__(self, total: int, progress: Progress | None):
+        self.total, self.progress, self.done = total, progress, 0
+
+    def tick(self) -> None:
+        self.done += 1
+        if self.progress:
+            self.progress(min(self.done, self.total), self.total)
+
+
+def _fingerprint_all(handins: Mapping[str, Mapping[str, str]], archive: Mapping[str, Mapping[str, str]],
+                     skeleton: Mapping[str, str], steps: _Steps) -> list[_Handin]:
+    """Every student's handin (by name), then every archive entry (by label), fingerprinted without
+    the handout's own code."""
+    boilerplate = np.unique(np.concatenate([kgram_hashes(tokenize(p, s).ids) for p, s in skeleton.items()]
+                                           or [np.zeros(0, dtype=np.uint64)]))
+    everyone: list[_Handin] = []
+    for name in sorted(handins):
+        everyone.append(_fingerprint(name, handins[name], boilerplate))
+        steps.tick()
+    for label in sorted(archive):
+        everyone.append(_fingerprint(label, archive[label], boilerplate, archive=True))
+        steps.tick()
+    return everyone
+
+
+def _drop_common_code(everyone: list[_Handin], max_sharers: int) -> list[np.ndarray]:
+    """Drop, everywhere, every fingerprint held by more than MAX_SHARERS handins: common code. Near
+    copies of each other (most of their fingerprints alike) count as one holder: three students
+    handing in one solution in a class of four, or a public solution forked twice in the archive,
+    would otherwise make their own copied code look like formula code and hide it. Returns each
+    handin's distinct fingerprints after that."""
     holders: list[np.ndarray] = [np.unique(h.hashes) for h in everyone]
-    if holders:
-        group = _near_copy_groups(holders, max_sharers)
-        by_group: dict[int, list[np.ndarray]] = defaultdict(list)
-        for i, hs in enumerate(holders):
-            by_group[group[i]].append(hs)
-        values, counts = np.unique(np.concatenate([np.unique(np.concatenate(m)) for m in by_group.values()]),
-                                   return_counts=True)
-        common = values[counts > max_sharers]
-        for h in everyone:
-            h.keep(~np.isin(h.hashes, common))
-            h.coverage, _ = h.covered(np.ones(len(h.hashes), dtype=bool))
-        holders = [np.unique(h.hashes) for h in everyone]
+    if not holders:
+        return holders
+    group = _near_copy_groups(holders, max_sharers)
+    by_group: dict[int, list[np.ndarray]] = defaultdict(list)
+    for i, hs in enumerate(holders):
+        by_group[group[i]].append(hs)
+    values, counts = np.unique(np.concatenate([np.unique(np.concatenate(m)) for m in by_group.values()]),
+                               return_counts=True)
+    common = values[counts > max_sharers]
+    for h in everyone:
+        h.keep(~np.isin(h.hashes, common))
+        h.coverage, _ = h.covered(np.ones(len(h.hashes), dtype=bool))
+    return [np.unique(h.hashes) for h in everyone]
 
+
+def _candidate_pairs(everyone: list[_Handin], holders: list[np.ndarray]) -> set[tuple[int, int]]:
+    """The pairs (indices into EVERYONE) sharing at least one fingerprint; archive entries are never
+    paired with each other."""
     index: dict[int, list[int]] = defaultdict(list)
     for i, hs in enumerate(holders):
         for value in hs.tolist():
@@ -565,12 +594,14 @@ def compare_handins(handins: Mapping[str, Mapping[str, str]], skeleton: Mapping[
     candidates: set[tuple[int, int]] = set()
     for held_by in index.values():
         for i, j in combinations(held_by, 2):
-            if not everyone[i].archive:       # archive entries are never compared with each other
+            if not everyone[i].archive:
                 candidates.add((i, j))
+    return candidates
 
-    report = Report(handins=len(students), archive_handins=len(archive), threshold=threshold,
-                    max_sharers=max_sharers, min_tokens=min_tokens, skeleton_files=len(skeleton or {}),
-                    candidate_pairs=len(candidates), capped=dict(capped or {}))
+
+def _similar_pairs(everyone: list[_Handin], holders: list[np.ndarray], candidates: set[tuple[int, int]],
+                   threshold: float, min_tokens: int) -> list[Pair]:
+    """The candidate pairs sharing at least MIN_TOKENS tokens and THRESHOLD of either side."""
     found = []
     for i, j in candidates:
         a, b = everyone[i], everyone[j]
@@ -583,15 +614,18 @@ def compare_handins(handins: Mapping[str, Mapping[str, str]], skeleton: Mapping[
         pair = _pair(a, b)
         if pair.tokens >= min_tokens and pair.similarity >= threshold:
             found.append(pair)
-    tick()
+    return found
+
+
+def _list_pairs(report: Report, found: list[Pair], everyone: list[_Handin]) -> None:
+    """The most similar pairs first, at most MAX_LISTED_PAIRS of the class and of the archive, with
+    the sources they need, the whole report within its size budget."""
     found.sort(key=lambda p: (-p.similarity, -p.tokens, p.a, p.b))
     report.pairs_over_threshold = len(found)
     report.pairs = [p for p in found if not p.archive][:MAX_LISTED_PAIRS]
     report.archive_pairs = [p for p in found if p.archive][:MAX_LISTED_PAIRS]
     _keep_sources(report, {h.name: h for h in everyone})
     _fit(report)
-    report.seconds = round(time.perf_counter() - started, 3)
-    return report
 
 
 def _keep_sources(report: Report, by_name: Mapping[str, _Handin]) -> None:
