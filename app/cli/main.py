@@ -164,6 +164,7 @@ def cmd_similarity(args) -> int:
     from app.course import similarity_reports as reports
     from app.main import load_assessments
     from app.store.states import ReportState
+    from grader.similarity import DEFAULT_THRESHOLD
 
     settings = _settings(args, demo=args.slug.endswith("-demo") or None)
     assessment = load_assessments(settings).get(args.slug)
@@ -171,7 +172,8 @@ def cmd_similarity(args) -> int:
         print(f"grader: no assessment {args.slug!r}", file=sys.stderr)
         return 2
     db = _db(settings)
-    report_id = reports.request_report(db, assessment, None, args.threshold / 100)
+    percent = DEFAULT_THRESHOLD * 100 if args.threshold is None else args.threshold
+    report_id = reports.request_report(db, assessment, None, percent / 100)
 
     def progress(done: int, total: int) -> None:
         print(f"\rcomparing: {done}/{total}", end="" if done < total else "\n", file=sys.stderr, flush=True)
@@ -182,7 +184,7 @@ def cmd_similarity(args) -> int:
         return 3
     rep = final.report
     print(f"{rep.handins} handins, {rep.candidate_pairs} pairs share code, {len(rep.pairs)} at or above "
-          f"{args.threshold:g}% ({rep.seconds:.1f} s); report #{report_id}: "
+          f"{percent:g}% ({rep.seconds:.1f} s); report #{report_id}: "
           f"{settings.base_url.rstrip('/')}/ta/similarity/{report_id}")
     for pair in rep.pairs + rep.archive_pairs:
         where = "archive" if pair.archive else "class"
@@ -284,8 +286,9 @@ def _add_service_commands(sub) -> None:
     m = sub.add_parser("similarity", help="compare every student's counted handin with every other's "
                                           "(MOSS-style; the report is also shown to TAs)")
     m.add_argument("slug", help="the assessment, e.g. hw1p1")
-    m.add_argument("--threshold", type=float, default=50.0,
-                   help="list pairs at or above this similarity, in percent (default: 50)")
+    m.add_argument("--threshold", type=float, default=None,
+                   help="list pairs at or above this similarity, in percent (default: the one TAs' "
+                        "reports use, grader.similarity.DEFAULT_THRESHOLD)")
     m.set_defaults(func=cmd_similarity)
     m = sub.add_parser("similarity-archive", help="add earlier semesters' handins or public solutions (a folder "
                                                   "or a tar/zip of handins) to an assessment's similarity archive")

@@ -32,7 +32,7 @@ class Assessment(BaseModel):
     min_interval_seconds: int = 0
     counts: Literal["latest", "best", "chosen"] = "latest"   # "chosen": the student picks (Gradescope's active)
     # At most what the worker's unpack reads, so the upload check and the worker refuse alike.
-    upload_max_bytes: int = Field(10 << 20, gt=0, le=UnpackLimits().archive_bytes)
+    upload_max_bytes: int = Field(UnpackLimits().archive_bytes, gt=0, le=UnpackLimits().archive_bytes)
     # The handout's starter code (a folder), excluded from similarity reports; when unset, a
     # skeleton derived from the reference solution (signatures and docstrings) is used.
     skeleton: str | None = None

@@ -12,6 +12,7 @@ from support import every_graded_file, make_tar, reference_files
 from app.auth import admin
 from app.course import similarity_reports as reports
 from app.store.models import SimilarityReport
+from grader.similarity import DEFAULT_THRESHOLD
 
 from .conftest import env_for
 
@@ -118,11 +119,12 @@ def test_bad_threshold_is_refused(service):
 
 def test_similarity_command_prints_the_pairs_and_stores_the_report(service, settings, good_tar, tiny_tar):
     _class(service, good_tar, tiny_tar)
-    run = subprocess.run([sys.executable, "-m", "app.cli", "similarity", "open", "--threshold", "50"],
+    run = subprocess.run([sys.executable, "-m", "app.cli", "similarity", "open"],   # the default threshold
                          env=env_for(settings), capture_output=True, text=True, timeout=900, check=False)
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
     assert lines[0].startswith("3 handins") and "/ta/similarity/" in lines[0]
+    assert f"at or above {DEFAULT_THRESHOLD * 100:g}%" in lines[0]   # the TAs' page's, not a copy of it
     assert [line.split("\t")[:2] for line in lines[1:]] == [["alice", "bob"]]
     assert "comparing: 4/4" in run.stderr
     with service.db.read_session() as s:
