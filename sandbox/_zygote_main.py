@@ -146,17 +146,21 @@ def run_user_script(request: dict, stdout_fd: int, stderr_fd: int) -> None:
         main, compiled = _script_module("__main__")
         exec(compiled, main.__dict__)
     except SystemExit as exc:
-        if exc.code is None:
-            code = 0
-        elif isinstance(exc.code, int):
-            code = exc.code & 0xFF
-        else:
-            print(exc.code, file=sys.stderr)
-            code = 1
+        code = _exit_status(exc)
     except BaseException:
         traceback.print_exc()
         code = 1
     _exit_like_python(code)
+
+
+def _exit_status(exc: SystemExit) -> int:
+    """The status Python exits with for EXC, printing a code that is no number as Python does."""
+    if exc.code is None:
+        return 0
+    if isinstance(exc.code, int):
+        return exc.code & 0xFF
+    print(exc.code, file=sys.stderr)
+    return 1
 
 
 def _exit_like_python(code: int) -> None:
@@ -288,13 +292,7 @@ def run_task(request: dict, main, args: list[str], stdout_fd: int, stderr_fd: in
         result = main(args)
         code = result & 0xFF if isinstance(result, int) else 0
     except SystemExit as exc:
-        if exc.code is None:
-            code = 0
-        elif isinstance(exc.code, int):
-            code = exc.code & 0xFF
-        else:
-            print(exc.code, file=sys.stderr)
-            code = 1
+        code = _exit_status(exc)
     except BaseException:
         traceback.print_exc()
         code = 1

@@ -412,6 +412,11 @@ def test_exit_code_and_uncaught_exception(runner):
     result = runner.run("raise ValueError('boom')\n")
     assert result.outcome == "exit_error" and result.returncode == 1
     assert result.message == "Crashed with an uncaught ValueError (exit code 1)."
+    # as python itself: a code that is no number is printed and exits 1; None and 256 exit 0
+    result = runner.run("import sys\nsys.exit('bye now')\n")
+    assert (result.outcome, result.returncode) == ("exit_error", 1) and "bye now" in result.stderr
+    for code in ("None", "256"):
+        assert runner.run(f"import sys\nsys.exit({code})\n").outcome == "ok"
 
 
 def test_script_sees_its_args_cwd_and_writes_out(runner):
