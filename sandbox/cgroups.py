@@ -152,6 +152,15 @@ class SlotCgroup:
                 pass
         return sorted(found)
 
+    def tasks(self) -> int | None:
+        """The tasks charged to the group (pids.current), zombies included until they are reaped;
+        None without a pids controller."""
+        group = self.dirs.get("pids") or self.dirs.get("unified")
+        try:
+            return None if group is None else int(_read(group / "pids.current"))
+        except (OSError, ValueError):
+            return None
+
     def kill_all(self, timeout: float = 5.0, spare: int | None = None) -> bool:
         """SIGKILL every process in the group but SPARE (the slot's fork server, which lives there)
         until none is left. Returns True when none is left."""

@@ -15,9 +15,10 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 
-def processes_of_uid(uid: int, among: list[int] | None = None) -> list[int]:
-    """Live (non-zombie) pids whose real, effective or saved uid is `uid` (read from /proc, not guessed
-    from kill()); only those in AMONG when given (e.g. a cgroup's pids: a few files, not all of /proc)."""
+def processes_of_uid(uid: int, among: list[int] | None = None, *, zombies: bool = False) -> list[int]:
+    """Live pids whose real, effective or saved uid is `uid` (read from /proc, not guessed from kill());
+    only those in AMONG when given (e.g. a cgroup's pids: a few files, not all of /proc). Zombies too
+    when ZOMBIES: they run nothing, but count against the uid's RLIMIT_NPROC until reaped."""
     found = []
     for name in os.listdir("/proc") if among is None else [str(pid) for pid in among]:
         if not name.isdigit():
@@ -27,7 +28,7 @@ def processes_of_uid(uid: int, among: list[int] | None = None) -> list[int]:
                 status = dict(line.split(":", 1) for line in f if ":" in line)
         except (OSError, ValueError):
             continue
-        if status.get("State", "").strip().startswith("Z"):
+        if not zombies and status.get("State", "").strip().startswith("Z"):
             continue  # a zombie runs nothing; its parent reaps it
         if str(uid) in status.get("Uid", "").split()[:3]:
             found.append(int(name))
@@ -49,6 +50,28 @@ def kill_uid(uid: int, timeout: float = 5.0, among: Callable[[], list[int]] | No
             return False
         time.sleep(0.005)
     return True
+
+
+def wait_released(uid: int, timeout: float, counted: Callable[[], int | None] | None = None) -> bool:
+    """Until no process of UID is left, zombies included (COUNTED(), e.g. the slot cgroup's task
+    count, when given; else a scan of /proc), or TIMEOUT passes. Returns True when none is left.
+
+    A killed bwrap's init outlives its parent for a moment (it still reaps its namespace), so it
+    ends a zombie of the host's init, which reaps it when it gets to it: 1.5-2 s under a lazy one.
+    Until then it holds one of the slot uid's RLIMIT_NPROC and the cgroup's pids.max: a next run
+    started meanwhile had that many fewer processes, or none ("bwrap: Can't fork for pid 1")."""
+    deadline = time.monotonic() + timeout
+    while _left(uid, counted) > 0:
+        if time.monotonic() > deadline:
+            logger.error("slot uid %d still holds processes (zombies not reaped) after %.0f s", uid, timeout)
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def _left(uid: int, counted: Callable[[], int | None] | None) -> int:
+    n = counted() if counted else None
+    return len(processes_of_uid(uid, zombies=True)) if n is None else n
 
 
 def remove_tree(path: Path) -> None:

@@ -15,7 +15,7 @@ from typing import Self
 from . import bwrap_backend
 from .backend import ExitInfo, Job, Started
 from .cgroups import SlotCgroup
-from .cleanup import kill_uid, remove_tree
+from .cleanup import kill_uid, remove_tree, wait_released
 from .errors import BackendUnavailable, ResultFileError
 from .layout import OUT_DIR, TMP_DIR, batch_mounts, find_runtime, job_mounts
 from .limits import Limits
@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 SLOT_UID_BASE = 60000
 SLOT_LOCK_DIR = Path("/run/grader-sandbox")
+RELEASE_TIMEOUT = 10.0   # the longest a slot waits for its last run's zombies to be reaped
 
 
 class SlotBusy(RuntimeError):
@@ -144,6 +145,7 @@ class Sandbox:
             raise ValueError(f"script is not a file: {script}")
         self._prepare_out_dir(out_dir)
         self._clean_up()
+        self._wait_released()
         oom_before = 0
         if self._cgroup is not None:
             self._cgroup.prepare(limits.memory_bytes, limits.max_processes)
@@ -341,6 +343,13 @@ class Sandbox:
             kill_uid(self.uid, among=self._cgroup.pids)
         else:
             kill_uid(self.uid)
+
+    def _wait_released(self) -> None:
+        """Before a run: until the last one's processes are not only dead but reaped, so it starts
+        with the whole process budget (cleanup.wait_released). The zygote reaps its runs itself;
+        a bwrap run's init can end a zombie of the host's init."""
+        if self._zygote is None:
+            wait_released(self.uid, RELEASE_TIMEOUT, self._cgroup.tasks if self._cgroup else None)
 
     def _result(self, facts: RunFacts, limits: Limits, stdout: str, stderr: str, wall: float) -> RunResult:
         outcome, message = classify(facts, limits)

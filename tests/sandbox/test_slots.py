@@ -58,6 +58,31 @@ def test_concurrent_slots_have_their_own_process_budget(tmp_path, zygote):
 
 
 @pytest.mark.sandbox
+@pytest.mark.parametrize("zygote", [True, False], ids=["zygote", "bwrap"])
+def test_runs_that_leave_children_do_not_eat_the_next_runs_process_budget(tmp_path, zygote):
+    """Attack on the next handin: leave children running at exit, again and again. They are killed,
+    but a killed bwrap's init ends a zombie of the host's init, which may reap it seconds later;
+    until then it counts against the slot uid's RLIMIT_NPROC and the cgroup's pids.max. Each run
+    used to start with one process fewer per unreaped zombie (14, 13, 12, ...), and a full run of the
+    battery once failed with "bwrap: Can't fork for pid 1: Resource temporarily unavailable"."""
+    if _SKIP:
+        pytest.skip(_SKIP)
+    limits = Limits(**TEST_LIMITS_KW | {"max_processes": 14})
+    job = tmp_path / "job"
+    job.mkdir()
+    (job / "run.py").write_text(HOLD_CHILDREN)
+    (job / "run.py").chmod(0o644)
+    forked = []
+    with free_sandbox(limits, zygote=zygote) as sandbox:
+        for run in range(6):
+            (job / f"out{run}").mkdir()
+            result = sandbox.run_python(job / "run.py", [], ro_binds=[], out_dir=job / f"out{run}", limits=limits)
+            assert result.outcome == "ok", result
+            forked.append(int(result.stdout))
+    assert forked == [12] * 6   # the same budget every time
+
+
+@pytest.mark.sandbox
 def test_a_slot_keeps_its_host_side_folders_in_its_scratch_dir(tmp_path):
     # The grader's slot directory (grader/workdir.py): private to root, swept when its owner dies.
     if _SKIP:
