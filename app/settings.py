@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     heartbeat_seconds: float = 20.0
     poll_seconds: float = 0.5                # idle workers look again (sooner when a job is queued here)
     worker_nice: int = 10                    # grading yields the CPU to the web tier
-    max_attempts: int = 3
+    max_attempts: int = 3                    # tries of a job before a grader error shows (its one home)
     # Where grades unpack handins and sandbox slots keep their scratch (grader/workdir.py): the
     # service's own, `data_dir/work` when unset; what a killed grade left there is swept at start
     # and every sweep_seconds.

@@ -27,7 +27,7 @@ def _regrade(session: Session, sub: Submission, max_attempts: int) -> Job | None
     return job
 
 
-def regrade_one(db: Database, submission_id: int, max_attempts: int = 3) -> bool:
+def regrade_one(db: Database, submission_id: int, max_attempts: int) -> bool:
     with db.session() as s, s.begin():
         sub = s.get(Submission, submission_id)
         if sub is None:
@@ -37,7 +37,7 @@ def regrade_one(db: Database, submission_id: int, max_attempts: int = 3) -> bool
     return queued
 
 
-def regrade_all(db: Database, slug: str, max_attempts: int = 3) -> int:
+def regrade_all(db: Database, slug: str, max_attempts: int) -> int:
     with db.session() as s, s.begin():
         subs = s.scalars(select(Submission).where(Submission.assessment == slug).order_by(Submission.id)).all()
         queued = sum(_regrade(s, sub, max_attempts) is not None for sub in subs)

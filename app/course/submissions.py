@@ -78,7 +78,7 @@ def _store_blob(session: Session, data: bytes) -> str:
 
 
 def create_submission(db: Database, a: Assessment, user: User, data: bytes, filename: str,
-                      received_at: datetime, max_attempts: int = 3, reuse: bool = False) -> Submission:
+                      received_at: datetime, *, max_attempts: int, reuse: bool = False) -> Submission:
     """Check the rules and store blob + submission + job in ONE transaction (durable at commit).
     With REUSE, an identical resubmission of the student's earlier bytes shows that raw result again
     instead of being queued, when it was graded under the key of the grading code the workers

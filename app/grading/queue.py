@@ -37,7 +37,7 @@ class Claim:
 
 
 def enqueue(session: Session, submission: Submission, *, suite: str, kind: JobKind = JobKind.SUBMIT,
-            priority: int = PRIORITY_LIVE, max_attempts: int = 3) -> Job:
+            priority: int = PRIORITY_LIVE, max_attempts: int) -> Job:
     job = Job(submission_id=submission.id, suite=suite, kind=kind, priority=priority, state=JobState.QUEUED,
               max_attempts=max_attempts, queued_at=utcnow())
     session.add(job)

@@ -110,7 +110,8 @@ def test_handin_the_grader_cannot_unpack_is_graded_zero_with_the_reason(service)
     with service.db.read_session() as s:
         alice = s.scalar(select(User).where(User.username == "alice"))
     a = service.app.state.assessments["open"]
-    sub = submissions.create_submission(service.db, a, alice, b"not an archive", "x.tar", datetime.now(UTC))
+    sub = submissions.create_submission(service.db, a, alice, b"not an archive", "x.tar", datetime.now(UTC),
+                                        max_attempts=service.settings.max_attempts)
     service.drain()
     view = service.get("alice", f"/api/v1/submissions/{sub.id}").json()
     assert view["status"] == "graded" and view["score"] == 0 and "not a tar" in view["handin_error"]

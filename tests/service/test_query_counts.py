@@ -27,7 +27,7 @@ def add_graded(service, username: str, n: int) -> None:
     start = datetime.now(UTC) - timedelta(hours=1)
     for i in range(n):
         submissions.create_submission(service.db, a, user, f"handin {i}".encode(), "h.tar",
-                                      start + timedelta(seconds=i))
+                                      start + timedelta(seconds=i), max_attempts=service.settings.max_attempts)
         claim = queue.claim(service.db, "test", 60)
         assert queue.record_result(service.db, claim, "test", score=15, max_score=100, body=json.dumps(BODY),
                                    handin_error=None)
@@ -79,7 +79,8 @@ def add_students_with_a_grade(service, first: int, count: int) -> None:
         with service.db.read_session() as s:
             user = s.query(User).filter_by(username=f"s{i:03d}").one()
         submissions.create_submission(service.db, a, user, f"handin of {i}".encode(), "h.tar",
-                                      datetime.now(UTC) - timedelta(minutes=5))
+                                      datetime.now(UTC) - timedelta(minutes=5),
+                                      max_attempts=service.settings.max_attempts)
         claim = queue.claim(service.db, "test", 60)
         body = failing if i % 2 else BODY
         assert queue.record_result(service.db, claim, "test", score=body["score"], max_score=100,
