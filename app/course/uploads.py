@@ -34,7 +34,6 @@ from app.store.db import Database
 from app.store.models import User
 from grader.handin import HandinError, UnpackLimits, check_handin
 
-MULTIPART_OVERHEAD = 64 << 10   # room for the multipart framing around the file itself
 FILE_FIELD = "handin"
 
 
@@ -88,10 +87,10 @@ def check_rate(limiter: RateLimiter, settings: Settings, upload: Upload) -> None
                             headers={"Retry-After": str(verdict.retry_after)})
 
 
-def check_declared_size(upload: Upload) -> None:
-    """Refuse an oversized body before reading it."""
-    if upload.declared_bytes is not None and \
-            upload.declared_bytes > upload.assessment.upload_max_bytes + MULTIPART_OVERHEAD:
+def check_declared_size(upload: Upload, overhead: int) -> None:
+    """Refuse an oversized body before reading it: more than the assessment's limit plus OVERHEAD
+    (the `upload_overhead_bytes` of multipart framing the body limits allow too)."""
+    if upload.declared_bytes is not None and upload.declared_bytes > upload.assessment.upload_max_bytes + overhead:
         raise too_large(upload.assessment)
 
 
@@ -124,7 +123,7 @@ def check_archive(handin: Handin, a: Assessment) -> None:
 def store(db: Database, settings: Settings, upload: Upload, handin: Handin) -> Accepted:
     try:
         sub = submissions.create_submission(db, upload.assessment, upload.user, handin.data, handin.filename,
-                                            handin.received_at, settings.max_attempts, reuse=True)
+                                            handin.received_at, max_attempts=settings.max_attempts, reuse=True)
     except submissions.Refused as exc:
         raise UploadRefused(403, "refused", exc.reason) from None
     return Accepted(sub.id, sub.version, sub.status)
@@ -134,7 +133,7 @@ async def accept_upload(upload: Upload, db: Database, limiter: RateLimiter, sett
     """Run every check in order and store the handin; raises UploadRefused at the first that fails."""
     await run_in_threadpool(check_rate, limiter, settings, upload)
     await check_rules(db, upload)
-    check_declared_size(upload)
+    check_declared_size(upload, settings.upload_overhead_bytes)
     handin = await read_handin(upload)
     await run_in_threadpool(check_archive, handin, upload.assessment)
     return await run_in_threadpool(store, db, settings, upload, handin)

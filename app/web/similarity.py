@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.course import similarity_reports as reports
 from app.exceptions import NotFound
+from app.http.bodylimits import BodyKind, body_limit
 from app.http.deps import AssessmentDep, AssessmentsDep, DbDep, StaffForm, StaffPage
 from app.http.sessions import read_form
 from app.store.db import Database
@@ -89,6 +90,7 @@ async def start_similarity(request: Request, principal: StaffForm, a: Assessment
 
 
 @router.post("/assessments/{slug}/similarity/archive")
+@body_limit(BodyKind.SIMILARITY_ARCHIVE)
 async def import_archive(request: Request, principal: StaffForm, a: AssessmentDep, db: DbDep) -> Response:
     """A tar or zip of earlier handins (one folder or handin archive per entry), with its source."""
     form = await read_form(request)

@@ -20,6 +20,7 @@ from app.exceptions import Forbidden, NotFound
 from app.grading import queue
 from app.grading.supervisor import describe_workers
 from app.grading.worker import work_dir_health
+from app.http.bodylimits import BodyKind, body_limit
 from app.http.deps import (
     AssessmentDep,
     AssessmentsDep,
@@ -213,12 +214,16 @@ async def students(request: Request, principal: StaffPage, db: DbDep, known: Ass
 
 
 @router.post("/students/import", response_class=HTMLResponse)
+@body_limit(BodyKind.ROSTER)
 async def import_roster(request: Request, principal: StaffForm, db: DbDep, settings: SettingsDep,
                         flashes: FlashesDep) -> Response:
     upload = (await read_form(request)).get("roster")
     if upload is None or isinstance(upload, str) or not upload.filename:
         return _after_post(flashes, principal, error="Choose a CSV file to import.")
-    data = await upload.read(5 << 20)
+    cap = settings.roster_max_bytes   # the body limit adds only the multipart framing
+    data = await upload.read(cap + 1)
+    if len(data) > cap:
+        return _after_post(flashes, principal, error=f"The roster is larger than {cap} bytes; split it.")
 
     def run():
         # admin.import_roster reads a file path (it is what `grader roster import` uses).

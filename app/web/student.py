@@ -17,6 +17,7 @@ from app.course import choices, standings, submissions, uploads
 from app.course.assessments import Assessment, default_assessment
 from app.exceptions import LoginRequired, NotFound
 from app.http import sessions
+from app.http.bodylimits import BodyKind, body_limit
 from app.http.deps import (
     AssessmentDep,
     AssessmentsDep,
@@ -225,11 +226,12 @@ async def _uploader(slug: str, principal: ViewerDep) -> Principal:
 
 
 @router.post("/assessments/{slug}/submit", response_class=HTMLResponse)
+@body_limit(BodyKind.UPLOAD)
 async def submit(request: Request, principal: Annotated[Principal, Depends(_uploader)], a: AssessmentDep,
                  db: DbDep, settings: SettingsDep, limiter: LimiterDep, flashes: FlashesDep) -> Response:
     upload = upload_from(request, a, principal.user)
     try:
-        uploads.check_declared_size(upload)   # before the CSRF check reads the form
+        uploads.check_declared_size(upload, settings.upload_overhead_bytes)   # before the CSRF check reads the form
         await sessions.check_csrf(request, settings, principal)
         accepted = await uploads.accept_upload(upload, db, limiter, settings)
         # back to the assessment, scrolled to the new submission's live line (the fragment's anchor)

@@ -218,6 +218,71 @@ def _dribble(body: bytes):
         time.sleep(0.5)
 
 
+@pytest.mark.parametrize("route", ["api-upload", "page-upload", "roster", "similarity-archive", "form"])
+def test_each_route_takes_the_body_it_declares_and_not_a_byte_more(tmp_path, route):
+    """The cap comes from the route the request was routed to (its @body_limit), not from a second
+    list of paths: one byte over that route's own setting is refused, one byte over a form's is
+    not where the route takes more."""
+    from .conftest import Web
+
+    # an overhead above the 64 KiB the upload use case once hard-coded beside the setting
+    web = Web(make_settings(tmp_path, roster_max_bytes=20_000, similarity_archive_max_bytes=30_000,
+                            upload_overhead_bytes=100_000))
+    try:
+        settings, tina = web.settings, web.browser()
+        page_login(tina, "tina")
+        csrf = form_token(tina.get("/ta/students").text)
+        overhead = settings.upload_overhead_bytes
+        path, client, headers, cap = {
+            "api-upload": ("/api/v1/assessments/capped/submissions", web.browser(), web.bearer("alice"),
+                           20_000 + overhead),
+            "page-upload": ("/assessments/capped/submit", tina, {}, 20_000 + overhead),
+            "roster": ("/ta/students/import", tina, {}, settings.roster_max_bytes + overhead),
+            "similarity-archive": ("/ta/assessments/open/similarity/archive", tina, {},
+                                   settings.similarity_archive_max_bytes + overhead),
+            "form": ("/login", tina, {}, settings.form_max_bytes),
+        }[route]
+
+        def post(size: int):
+            body = f"csrf_token={csrf}&x=".encode()
+            return client.post(path, content=body + b"y" * (size - len(body)), headers={
+                **headers, "Content-Type": "application/x-www-form-urlencoded"})
+
+        def refused_for_size(r) -> bool:   # the upload page says so on the page it redirects to
+            if r.status_code == 303 and route == "page-upload":
+                return "larger than" in client.get(r.headers["location"]).text
+            return r.status_code == 413
+
+        assert not refused_for_size(post(cap))
+        assert refused_for_size(post(cap + 1))
+    finally:
+        web.close()
+
+
+def test_a_roster_over_its_setting_is_refused_even_inside_the_body_limit(tmp_path):
+    """The body limit allows the roster plus multipart framing; the page itself holds the file to
+    `roster_max_bytes` (it once read up to a hard-coded 5 MiB)."""
+    from app.store.models import User
+
+    from .conftest import Web
+
+    web = Web(make_settings(tmp_path, roster_max_bytes=20_000))
+    try:
+        tina = web.browser()
+        page_login(tina, "tina")
+        csrf = form_token(tina.get("/ta/students").text)
+        rows = "username\n" + "".join(f"s{i:05d}\n" for i in range(3400))
+        roster = rows.encode()[:20_001]
+        r = tina.post("/ta/students/import", data={"csrf_token": csrf}, files={"roster": ("r.csv", roster)})
+        if r.status_code == 303:
+            r = tina.get(r.headers["location"])
+        assert "larger than 20000 bytes" in r.text
+        with web.db.read_session() as s:
+            assert s.query(User).filter(User.username.like("s0%")).count() == 0
+    finally:
+        web.close()
+
+
 # ---------------------------------------------------------------------------------------------
 # item 1: the receive time is when the whole body has arrived
 

@@ -12,6 +12,7 @@ from app.api.deps import AssessmentDep, AssessmentsDep, DbDep, LimiterDep, Setti
 from app.course import choices, extensions, submissions, uploads
 from app.course.assessments import Assessment
 from app.exceptions import ApiError, NotFound
+from app.http.bodylimits import BodyKind, body_limit
 from app.http.uploads import upload_from
 from app.store.db import Database
 from app.store.models import User, utcnow
@@ -53,6 +54,7 @@ _SUBMITTED = {"content": {"application/json": {"schema": {
              openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {
                  "schema": {"type": "object", "required": ["handin"],
                             "properties": {"handin": {"type": "string", "format": "binary"}}}}}}})
+@body_limit(BodyKind.UPLOAD)
 async def submit(request: Request, user: UserDep, a: AssessmentDep, db: DbDep, settings: SettingsDep,
                  limiter: LimiterDep, known: AssessmentsDep, wait: float = 0, verbose: bool = False) -> Response:
     """Upload `handin` (multipart). 202 once it is stored; `?wait=SECONDS` waits for the grade and
