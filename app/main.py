@@ -91,8 +91,10 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None,
     app.include_router(api.router)
     app.include_router(handout.router)
 
-    @app.get("/healthz", tags=["ops"])
-    def healthz() -> dict:
-        return {"ok": True}
+    from app.api.models import Ok
+
+    @app.get("/healthz", tags=["ops"], response_model=Ok)
+    def healthz() -> Ok:
+        return Ok(ok=True)
 
     return app

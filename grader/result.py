@@ -47,18 +47,32 @@ Per test:
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 from typing_extensions import TypeAliasType
 
+
+def _json_float(value: float) -> float | str:
+    """A NaN or infinity the student produced stays visible in JSON: "NaN", "Infinity", "-Infinity"."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return value
+
+
+# Serialised so in every JSON dump, whichever model is outermost (a service view, a FastAPI
+# response_model, a list of them), not only when a model of this module is.
+JsonFloat = Annotated[float, PlainSerializer(_json_float, when_used="json")]
 # An array excerpt: a float (a scalar) or nested lists of floats, like ndarray.tolist().
-Excerpt = TypeAliasType("Excerpt", "float | list[Excerpt]")
+Excerpt = TypeAliasType("Excerpt", "JsonFloat | list[Excerpt]")
 
 
 class _Model(BaseModel):
-    # A NaN or infinity the student produced stays visible in JSON (as "NaN", "Infinity"); the
-    # setting must be on the outermost model serialised, so every model here carries it.
+    # the same for the models' other floats, when one of these is the outermost model
     model_config = ConfigDict(ser_json_inf_nan="strings")
 
 

@@ -7,12 +7,13 @@ from fastapi.responses import PlainTextResponse
 
 from app.api.deps import AssessmentDep, DbDep, StaffDep, UserDep
 from app.course import standings
+from app.course.views import ScoreboardRow, StaffScoreboardRow
 
 router = APIRouter(tags=["scores"])
 
 
-@router.get("/assessments/{slug}/scoreboard")
-def scoreboard(user: UserDep, a: AssessmentDep, db: DbDep) -> list[dict]:
+@router.get("/assessments/{slug}/scoreboard", response_model=list[StaffScoreboardRow | ScoreboardRow])
+def scoreboard(user: UserDep, a: AssessmentDep, db: DbDep) -> list[ScoreboardRow]:
     """TAs see names; students see the same rows by nickname."""
     with db.read_session() as s:
         return standings.scoreboard(s, a, user)

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from app.api.deps import AssessmentDep, DbDep, ErrorBody, SettingsDep, StaffDep, WorkersDep
+from app.api.models import ExtensionSet, Queued, QueueHealth
 from app.auth import accounts
 from app.course import adjustments, extensions, regrades
 from app.exceptions import ApiError, NotFound
@@ -18,18 +19,18 @@ from app.grading.worker import work_dir_health
 router = APIRouter(tags=["staff"])
 
 
-@router.post("/submissions/{submission_id}/regrade", status_code=202)
-def regrade_one(submission_id: int, user: StaffDep, db: DbDep, settings: SettingsDep) -> dict:
+@router.post("/submissions/{submission_id}/regrade", status_code=202, response_model=Queued)
+def regrade_one(submission_id: int, user: StaffDep, db: DbDep, settings: SettingsDep) -> Queued:
     try:
         queued = regrades.regrade_one(db, submission_id, settings.max_attempts)
     except NotFound:
         raise ApiError(404, "not_found", "No such submission.") from None
-    return {"queued": int(queued)}
+    return Queued(queued=int(queued))
 
 
-@router.post("/assessments/{slug}/regrade", status_code=202)
-def regrade_all(user: StaffDep, a: AssessmentDep, db: DbDep, settings: SettingsDep) -> dict:
-    return {"queued": regrades.regrade_all(db, a.slug, settings.max_attempts)}
+@router.post("/assessments/{slug}/regrade", status_code=202, response_model=Queued)
+def regrade_all(user: StaffDep, a: AssessmentDep, db: DbDep, settings: SettingsDep) -> Queued:
+    return Queued(queued=regrades.regrade_all(db, a.slug, settings.max_attempts))
 
 
 class ExtensionBody(BaseModel):
@@ -38,8 +39,8 @@ class ExtensionBody(BaseModel):
     seconds: int = 0
 
 
-@router.put("/assessments/{slug}/extensions/{username}")
-def set_extension(username: str, body: ExtensionBody, user: StaffDep, a: AssessmentDep, db: DbDep) -> dict:
+@router.put("/assessments/{slug}/extensions/{username}", response_model=ExtensionSet)
+def set_extension(username: str, body: ExtensionBody, user: StaffDep, a: AssessmentDep, db: DbDep) -> ExtensionSet:
     """Moves the student's due date and last accepted moment (0 removes the extension)."""
     seconds = int(body.days * 86400 + body.hours * 3600 + body.seconds)
     try:
@@ -48,18 +49,18 @@ def set_extension(username: str, body: ExtensionBody, user: StaffDep, a: Assessm
         raise ApiError(404, "not_found", f"No user {username!r}.") from None
     except accounts.NotAllowed:
         raise ApiError(403, "forbidden", "A TA grants extensions to students only.") from None
-    return {"username": username, "assessment": a.slug, "seconds": max(seconds, 0)}
+    return ExtensionSet(username=username, assessment=a.slug, seconds=max(seconds, 0))
 
 
-@router.get("/queue")
-def queue_health(user: StaffDep, db: DbDep, settings: SettingsDep, server: WorkersDep) -> dict:
+@router.get("/queue", response_model=QueueHealth)
+def queue_health(user: StaffDep, db: DbDep, settings: SettingsDep, server: WorkersDep) -> QueueHealth:
     with db.read_session() as s:
         info = queue.health(s)
     # this server's own workers (None: a web-only tier); `grader worker`s show in running_jobs
     workers = describe_workers(server)
-    info["server_workers"] = None if workers is None else {**asdict(workers), "what": workers.what}
-    info["work_dir"] = work_dir_health(settings)
-    return info
+    return QueueHealth(**info, work_dir=work_dir_health(settings),
+                       server_workers=None if workers is None else {**asdict(workers), "what": workers.what})
+
 
 
 class AdjustmentBody(BaseModel):

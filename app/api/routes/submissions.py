@@ -9,8 +9,10 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import AssessmentDep, AssessmentsDep, DbDep, LimiterDep, SettingsDep, UserDep
+from app.api.models import AnySubmission, Submitted
 from app.course import choices, extensions, submissions, uploads
 from app.course.assessments import Assessment
+from app.course.views import AssessmentPublic
 from app.exceptions import ApiError, NotFound
 from app.http.bodylimits import BodyKind, body_limit
 from app.http.uploads import upload_from
@@ -21,36 +23,26 @@ from app.store.states import SubmissionStatus
 router = APIRouter(tags=["submissions"])
 
 
-@router.get("/assessments")
-def list_assessments(user: UserDep, db: DbDep, known: AssessmentsDep) -> list[dict]:
+@router.get("/assessments", response_model=list[AssessmentPublic])
+def list_assessments(user: UserDep, db: DbDep, known: AssessmentsDep) -> list[AssessmentPublic]:
     out = []
     with db.read_session() as s:
         for a in known.values():
             d = extensions.deadlines(s, a, user.id)
-            out.append({"slug": a.slug, "title": a.title, "timezone": a.timezone, "max_score": a.max_score,
-                        "early_bonus": a.early_bonus, "counts": a.counts,
-                        "max_submissions": a.max_submissions, "min_interval_seconds": a.min_interval_seconds,
-                        "late_penalty_percent_per_day": a.late_penalty_percent_per_day,
-                        "upload_max_bytes": a.upload_max_bytes, "sections": a.sections,
-                        "release": a.local(d.release), "early": a.local(d.early), "due": a.local(d.due),
-                        "last_accepted": a.local(d.last_accepted),
-                        "extension_seconds": extensions.extension_seconds(s, user.id, a.slug)})
+            out.append(AssessmentPublic(
+                slug=a.slug, title=a.title, timezone=a.timezone, max_score=a.max_score,
+                early_bonus=a.early_bonus, counts=a.counts, max_submissions=a.max_submissions,
+                min_interval_seconds=a.min_interval_seconds,
+                late_penalty_percent_per_day=a.late_penalty_percent_per_day,
+                upload_max_bytes=a.upload_max_bytes, sections=a.sections, release=a.local(d.release),
+                early=a.local(d.early), due=a.local(d.due), last_accepted=a.local(d.last_accepted),
+                extension_seconds=extensions.extension_seconds(s, user.id, a.slug)))
     return out
 
 
-# The upload's answer is built by hand (202 stored, or 200 graded when ?wait= saw the grade), so
-# its schema is declared here rather than derived from a return type.
-_SUBMITTED = {"content": {"application/json": {"schema": {
-    "type": "object", "required": ["id", "version", "status", "url"],
-    "properties": {"id": {"type": "integer"}, "version": {"type": "integer"},
-                   "status": {"type": "string", "enum": [str(s) for s in SubmissionStatus]},
-                   "url": {"type": "string"}, "summary": {"type": "string"}},
-    "additionalProperties": True}}}}
-
-
-@router.post("/assessments/{slug}/submissions", status_code=202,
-             responses={200: {"description": "Stored and graded within ?wait=", **_SUBMITTED},
-                        202: {"description": "Stored; grading is queued", **_SUBMITTED}},
+@router.post("/assessments/{slug}/submissions", status_code=202, response_model=Submitted,
+             responses={200: {"description": "Stored and graded within ?wait=", "model": Submitted},
+                        202: {"description": "Stored; grading is queued"}},
              openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {
                  "schema": {"type": "object", "required": ["handin"],
                             "properties": {"handin": {"type": "string", "format": "binary"}}}}}}})
@@ -64,14 +56,17 @@ async def submit(request: Request, user: UserDep, a: AssessmentDep, db: DbDep, s
     body = {"id": accepted.submission_id, "version": accepted.version, "status": accepted.status,
             "url": f"/api/v1/submissions/{accepted.submission_id}"}
     if wait > 0:
-        view = await _wait_for_grade(db, known, user, accepted.submission_id, min(wait, settings.max_wait_seconds))
+        view = (await _wait_for_grade(db, known, user, accepted.submission_id,
+                                      min(wait, settings.max_wait_seconds)))
         body |= view if verbose else _without_passing_checks(view)
     # absolute: the script and curl print it for the student to open
     body["page_url"] = settings.base_url.rstrip("/") + f"/submissions/{accepted.submission_id}"
     done = wait > 0 and SubmissionStatus(body["status"]).is_final   # as documented: 200 only from ?wait
     if done:
         body["summary"] = _summary(body)
-    return JSONResponse(body, status_code=200 if done else 202)
+    # built by hand (200 or 202, and the view's fields only from ?wait), checked against its model
+    return JSONResponse(Submitted.model_validate(body).model_dump(mode="json", exclude_unset=True),
+                        status_code=200 if done else 202)
 
 
 def _without_passing_checks(view: dict) -> dict:
@@ -119,13 +114,13 @@ def _view(db: Database, known: dict[str, Assessment], user: User, sub_id: int) -
         return submissions.submission_view(s, sub, known.get(sub.assessment), user)
 
 
-@router.get("/submissions/{submission_id}")
+@router.get("/submissions/{submission_id}", response_model=AnySubmission)
 def get_submission(submission_id: int, user: UserDep, db: DbDep, known: AssessmentsDep) -> dict:
     """Status (queued, running, graded, error), score, sections with feedback, policy, timestamps."""
     return _view(db, known, user, submission_id)
 
 
-@router.post("/submissions/{submission_id}/count")
+@router.post("/submissions/{submission_id}/count", response_model=AnySubmission)
 def choose_counted(submission_id: int, user: UserDep, db: DbDep, known: AssessmentsDep) -> dict:
     """Make your graded submission the one that counts, on an assessment with `counts = "chosen"`
     (Gradescope's active submission). It counts until you upload again; 409 `not_chosen` with a
@@ -152,8 +147,9 @@ def download_handin(submission_id: int, user: UserDep, db: DbDep) -> Response:
                     headers={"Content-Disposition": f'attachment; filename="handin-{submission_id}.tar"'})
 
 
-@router.get("/assessments/{slug}/submissions")
-def list_submissions(user: UserDep, a: AssessmentDep, db: DbDep, user_name: str | None = None) -> list[dict]:
+@router.get("/assessments/{slug}/submissions", response_model=list[AnySubmission])
+def list_submissions(user: UserDep, a: AssessmentDep, db: DbDep,
+                     user_name: str | None = None) -> list[dict]:
     """Your submissions (TAs: everyone's, or one student's with ?user_name=)."""
     with db.read_session() as s:
         return submissions.submission_views(s, submissions.list_submissions(s, user, a.slug, user_name), a, user)
