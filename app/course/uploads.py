@@ -71,8 +71,17 @@ class UploadRefused(ApiError):
     """The upload is not accepted: `status` (HTTP), `code` (machine-readable), `message` (one sentence)."""
 
 
+def readable_size(n: int) -> str:
+    """`10 MiB`, `500 KiB`, `900 bytes`: a limit as a student reads it (a limit under 1 MiB must
+    not read "0 MiB")."""
+    for unit, shift in (("MiB", 20), ("KiB", 10)):
+        if n >= 1 << shift:
+            return f"{n / (1 << shift):.3g} {unit}"
+    return f"{n} bytes"
+
+
 def too_large(a: Assessment) -> UploadRefused:
-    return UploadRefused(413, "too_large", f"The upload is larger than {a.upload_max_bytes >> 20} MiB.")
+    return UploadRefused(413, "too_large", f"The upload is larger than {readable_size(a.upload_max_bytes)}.")
 
 
 def no_handin() -> UploadRefused:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import html
 import re
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import select
 
+from app.course.uploads import too_large
 from app.store.models import Job, Submission
 
 
@@ -56,3 +58,13 @@ def test_form_and_api_store_alike(service, browser_session, tiny_tar):
                                                                        by_form.blob_sha256)
         jobs = s.scalars(select(Job).where(Job.submission_id.in_([by_api.id, by_form.id]))).all()
         assert sorted(j.kind for j in jobs) == ["submit", "submit"]
+
+
+
+@pytest.mark.parametrize(("limit", "said"), [(10 << 20, "10 MiB"), (500 << 10, "500 KiB"),
+                                             (1536 << 10, "1.5 MiB"), (900, "900 bytes")])
+def test_a_too_large_refusal_states_the_limit_as_a_student_reads_it(limit, said):
+    """A limit under 1 MiB read "larger than 0 MiB" (the bytes were shifted by 20)."""
+    refusal = too_large(SimpleNamespace(upload_max_bytes=limit))
+    assert (refusal.status, refusal.code) == (413, "too_large")
+    assert refusal.message == f"The upload is larger than {said}."
