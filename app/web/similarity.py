@@ -9,19 +9,21 @@ status. Every form posts, then redirects (a reload never resends it).
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from app.auth.sessions import Principal
 from app.course import similarity_reports as reports
 from app.exceptions import NotFound
 from app.http.bodylimits import BodyKind, body_limit
-from app.http.deps import AssessmentDep, AssessmentsDep, DbDep, StaffForm, StaffPage
+from app.http.deps import AssessmentDep, AssessmentsDep, DbDep, FlashesDep, StaffForm, StaffPage
+from app.http.flash import Flashes
 from app.http.sessions import read_form
 from app.store.db import Database
-from app.web.common import error_page, render
+from app.web.common import render
 from grader.handin import HandinError
 from grader.similarity import DEFAULT_THRESHOLD, Pair, Span
 
@@ -67,23 +69,33 @@ def _side_by_side(found: reports.ReportView, pair: Pair) -> list[dict]:
 
 
 @router.get("/assessments/{slug}/similarity", response_class=HTMLResponse)
-async def similarity_index(request: Request, principal: StaffPage, a: AssessmentDep, db: DbDep) -> Response:
+async def similarity_index(request: Request, principal: StaffPage, a: AssessmentDep, db: DbDep,
+                           flashes: FlashesDep) -> Response:
     rows = await run_in_threadpool(reports.latest_reports, db, a.slug)
     sources = await run_in_threadpool(reports.archive_sources, db, a.slug)
+    shown = flashes.take(principal.user.id, key) if (key := request.query_params.get("shown")) else {}
     return render(request, "ta_similarity.html", principal, a=a, rows=rows, sources=sources,
                   notice=request.query_params.get("notice", "")[:300],
-                  default_threshold=int(DEFAULT_THRESHOLD * 100))
+                  default_threshold=int(DEFAULT_THRESHOLD * 100), **shown)
+
+
+def _refused(flashes: Flashes, principal: Principal, a, message: str) -> RedirectResponse:
+    """A refused form: back to the similarity page, which says why once (app.http.flash), so a
+    reload is a plain GET rather than the form (and its archive) sent again."""
+    key = flashes.put(principal.user.id, {"error": message})
+    return RedirectResponse(f"/ta/assessments/{a.slug}/similarity?{urlencode({'shown': key})}", status_code=303)
 
 
 @router.post("/assessments/{slug}/similarity")
-async def start_similarity(request: Request, principal: StaffForm, a: AssessmentDep, db: DbDep) -> Response:
+async def start_similarity(request: Request, principal: StaffForm, a: AssessmentDep, db: DbDep,
+                           flashes: FlashesDep) -> Response:
     form = await read_form(request)
     try:
         percent = float(form.get("threshold") or DEFAULT_THRESHOLD * 100)
     except ValueError:
         percent = -1
     if not 0 <= percent <= 100:
-        return error_page(request, principal, 400, "The threshold is a percentage between 0 and 100.")
+        return _refused(flashes, principal, a, "The threshold is a percentage between 0 and 100.")
     report_id = await run_in_threadpool(reports.request_report, db, a, principal.user, percent / 100)
     reports.start_in_background(db, a, report_id)
     return RedirectResponse(f"/ta/similarity/{report_id}", status_code=303)
@@ -91,19 +103,20 @@ async def start_similarity(request: Request, principal: StaffForm, a: Assessment
 
 @router.post("/assessments/{slug}/similarity/archive")
 @body_limit(BodyKind.SIMILARITY_ARCHIVE)
-async def import_archive(request: Request, principal: StaffForm, a: AssessmentDep, db: DbDep) -> Response:
+async def import_archive(request: Request, principal: StaffForm, a: AssessmentDep, db: DbDep,
+                         flashes: FlashesDep) -> Response:
     """A tar or zip of earlier handins (one folder or handin archive per entry), with its source."""
     form = await read_form(request)
     upload, source = form.get("archive"), str(form.get("source") or "")
     if upload is None or isinstance(upload, str) or not upload.filename:
-        return error_page(request, principal, 400, "Choose a tar or zip of earlier handins to add to the archive.")
+        return _refused(flashes, principal, a, "Choose a tar or zip of earlier handins to add to the archive.")
     data = await upload.read()
     try:
         done = await run_in_threadpool(reports.import_archive, db, a, source, data, principal.user)
     except ValueError as exc:
-        return error_page(request, principal, 400, str(exc))
+        return _refused(flashes, principal, a, str(exc))
     except HandinError as exc:
-        return error_page(request, principal, 400, f"That archive could not be read: {exc.message}")
+        return _refused(flashes, principal, a, f"That archive could not be read: {exc.message}")
     notice = f"Added {len(done.added)} handin(s) to the archive as \u201c{done.source}\u201d."
     if done.skipped:
         notice += f" Skipped {len(done.skipped)}: " + "; ".join(f"{k} ({v})" for k, v in list(done.skipped.items())[:5])
@@ -178,3 +191,15 @@ async def review_pair(request: Request, principal: StaffForm, db: DbDep, report_
     reviewed = str((await read_form(request)).get("reviewed", "1")) == "1"
     await run_in_threadpool(reports.set_reviewed, db, found.assessment, pair, principal.user, reviewed)
     return RedirectResponse(f"/ta/similarity/{report_id}/{kind}/{index}", status_code=303)
+
+
+# A POST-only address opened again (history, a bookmark): the page it belongs to, not a 405.
+@router.get("/assessments/{slug}/similarity/archive")
+@router.get("/assessments/{slug}/similarity/archive/remove")
+async def similarity_again(slug: str) -> RedirectResponse:
+    return RedirectResponse(f"/ta/assessments/{quote(slug)}/similarity", status_code=303)
+
+
+@router.get("/similarity/{report_id}/{kind}/{index}/review")
+async def review_again(report_id: int, kind: str, index: int) -> RedirectResponse:
+    return RedirectResponse(f"/ta/similarity/{report_id}/{quote(kind)}/{index}", status_code=303)

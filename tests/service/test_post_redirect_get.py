@@ -88,6 +88,9 @@ def test_another_users_result_key_shows_nothing(tina, service):
     ("/profile/nickname", "/profile"),
     ("/profile/tokens", "/profile"),
     ("/profile/tokens/1/revoke", "/profile"),
+    ("/ta/assessments/open/similarity/archive", "/ta/assessments/open/similarity"),
+    ("/ta/assessments/open/similarity/archive/remove", "/ta/assessments/open/similarity"),
+    ("/ta/similarity/3/pairs/0/review", "/ta/similarity/3/pairs/0"),
 ])
 def test_a_post_only_address_opened_again_is_its_page_not_a_405(tina, address, page):
     client, _ = tina
@@ -156,3 +159,11 @@ def test_an_upload_refusal_redirects_to_the_assessment_with_its_reason(service, 
     assert r.headers["location"].startswith("/assessments/closed?shown=")
     _shown_once(bob, r, 'id="server-error"')
     bob.close()
+
+
+def test_a_refused_similarity_archive_redirects_with_its_reason(tina):
+    client, csrf = tina
+    r = client.post("/ta/assessments/open/similarity/archive", data={"csrf_token": csrf, "source": "F24"},
+                    files={"archive": ("f24.tar", b"not an archive at all")})
+    assert r.headers["location"].startswith("/ta/assessments/open/similarity?shown=")
+    _shown_once(client, r, "That archive could not be read")

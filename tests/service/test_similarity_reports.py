@@ -113,8 +113,12 @@ def test_a_report_that_stops_moving_shows_as_interrupted(service):
 
 
 def test_bad_threshold_is_refused(service):
-    r = service.post("tina", "/ta/assessments/open/similarity", data={"threshold": "250"})
-    assert r.status_code == 400
+    r = service.post("tina", "/ta/assessments/open/similarity", data={"threshold": "250"}, follow_redirects=False)
+    # back to the similarity page, which says why once: a reload does not send the form again
+    assert r.status_code == 303 and r.headers["location"].startswith("/ta/assessments/open/similarity?shown=")
+    page = service.get("tina", r.headers["location"])
+    assert "The threshold is a percentage between 0 and 100." in page.text
+    assert "The threshold is a percentage" not in service.get("tina", r.headers["location"]).text
 
 
 def test_similarity_command_prints_the_pairs_and_stores_the_report(service, settings, good_tar, tiny_tar):

@@ -75,3 +75,18 @@ def test_token_nickname_and_refused_upload_redirect_and_reload_safely(new_page, 
         assert response.status == 200, address
         if heading:
             expect(page.get_by_role("heading", level=1)).to_have_text(heading)
+
+
+@pytest.mark.parametrize("kind", WIDTHS)
+def test_a_refused_similarity_archive_lands_on_the_similarity_page(new_page, handins, helpers, kind):
+    page = new_page("tina", width=WIDTHS[kind])
+    page.goto("/ta/assessments/hw1p1/similarity")
+    page.get_by_label("Source").fill("F24")
+    page.get_by_label("Handins (tar or zip)").set_input_files(str(handins["garbage"]))
+    page.get_by_role("button", name="Add to the archive").click()
+    expect(page.locator("#similarity-error")).to_contain_text("could not be read")
+    assert re.search(r"/ta/assessments/hw1p1/similarity\?shown=[\w-]+$", page.url), page.url
+    helpers.screenshot(page, f"ta-similarity-archive-refused-{kind}")
+    page.reload()   # a GET: the archive is not sent again and the reason is not repeated
+    expect(page.locator("#similarity-error")).to_have_count(0)
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Similarity")
