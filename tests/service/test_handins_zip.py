@@ -26,7 +26,7 @@ def graded_upload(service, username: str, data: bytes, minutes_ago: int = 5) -> 
     with service.db.read_session() as s:
         user = s.query(User).filter_by(username=username).one()
     sub = submissions.create_submission(service.db, service.app.state.assessments["open"], user, data, "handin.tar",
-                                        datetime.now(UTC) - timedelta(minutes=minutes_ago))
+                                        datetime.now(UTC) - timedelta(minutes=minutes_ago), max_attempts=service.settings.max_attempts)
     claim = queue.claim(service.db, "test", 60)
     assert queue.record_result(service.db, claim, "test", score=90, max_score=100, body=json.dumps(BODY),
                                handin_error=None)

@@ -32,7 +32,7 @@ def graded(service, username: str, slug: str = "open", score: int = 60, ago_minu
         user = s.query(User).filter_by(username=username).one()
     a = service.app.state.assessments[slug]
     sub = submissions.create_submission(service.db, a, user, f"{username} {score} {ago_minutes}".encode(), "h.tar",
-                                        datetime.now(UTC) - timedelta(minutes=ago_minutes))
+                                        datetime.now(UTC) - timedelta(minutes=ago_minutes), max_attempts=service.settings.max_attempts)
     claim = queue.claim(service.db, "test", 60)
     assert queue.record_result(service.db, claim, "test", score=score, max_score=100,
                                body=json.dumps({**BODY, "score": score}), handin_error=None)
