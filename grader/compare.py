@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from grader.plan import Check
-from grader.result import CheckResult
+from grader.result import CheckResult, Mistake
 
 ATOL = 1e-4
 RTOL = 1e-4
@@ -100,8 +100,11 @@ def _compare(check: Check, expected: np.ndarray, got: np.ndarray | None, problem
     notes = []
 
     def wrong_shape() -> CheckResult:   # built only when needed: a grade makes ~1,800 checks
-        return CheckResult(**fail, message=f"{label}: expected shape {expected.shape}, got {got.shape}. "
-                                           f"{check.shape_why or SHAPE_WHY[check.kind]}".strip())
+        outcome = CheckResult(**fail, message=f"{label}: expected shape {expected.shape}, got {got.shape}. "
+                                              f"{check.shape_why or SHAPE_WHY[check.kind]}".strip())
+        if got.ndim == 2 and got.shape == expected.shape[::-1] and _close(expected, got.T):
+            outcome.mistake, outcome.hint = Mistake.TRANSPOSED, _TRANSPOSED.format(label=label)
+        return outcome
 
     if check.kind == "shape":
         if got.shape != expected.shape:
@@ -139,11 +142,63 @@ def _compare(check: Check, expected: np.ndarray, got: np.ndarray | None, problem
     worst = tuple(_index(np.argmax(error), error.shape))
     where = f" at index {list(worst)}" if worst else ""
     return CheckResult(
-        **fail, **excerpts, worst_index=list(worst),
+        **fail, **excerpts, worst_index=list(worst), **_hint(check, exp64, got64),
         off_indices=[list(map(int, i)) for i in np.argwhere(bad)[:MAX_OFF_INDICES]],
         message=(f"{label}: values differ. Largest absolute error {error[worst]:.6g}{where} "
                  f"(expected {exp64[worst]:.6g}, got {got64[worst]:.6g}); "
                  f"{int(bad.sum())} of {bad.size} entries are off.")), []
+
+
+# Hints: one non-scoring sentence when a wrong value is exactly what a classic mistake makes of the
+# right one. Each is tested on its mutant and on every correct and buggy catalogue handin
+# (tests/grader/test_mistake_hints.py): a hint is given only when EVERY entry fits it within the
+# comparison's own tolerance, so a value that is merely wrong never gets one.
+_TRANSPOSED = "{label} holds the transpose of the expected value: check the order of a matrix product or a missing .T."
+_SIGN = ("Every entry of {label} has the expected size but the opposite sign: a subtraction the wrong way "
+         "round or a lost minus?")
+_DIVIDED = ("Every entry of {label} is exactly 1/{k} of the expected value: a factor {k} is missing, or it "
+            "divides by {k} (or by a number {k} times too large: a batch size, a count, a mean's length) "
+            "where the writeup does not.")
+_MULTIPLIED = ("Every entry of {label} is exactly {k} times the expected value: a division by {k} is missing (or "
+               "divides by a number {k} times too small: a batch size, a count, a mean's length), or a factor "
+               "{k} is there that should not be.")
+_TIMES_FACTOR = ("Every entry of {label} is the expected value times {name} = {value:g}: is a factor {name} there "
+                 "that should not be?")
+_OVER_FACTOR = "Every entry of {label} is the expected value divided by {name} = {value:g}: is a factor {name} missing?"
+MAX_WHOLE_FACTOR = 100_000
+
+
+def _close(expected: np.ndarray, got: np.ndarray) -> bool:
+    return bool(np.all(np.abs(got - expected) <= ATOL + RTOL * np.abs(expected)))
+
+
+def _hint(check: Check, expected: np.ndarray, got: np.ndarray) -> dict:
+    """{"hint", "mistake"} when GOT (finite, EXPECTED's shape, not close to it) is EXPECTED
+    transposed, or EXPECTED times one constant that a classic mistake gives; else {}."""
+    label = check.label
+    if expected.ndim == 2 and expected.shape[0] == expected.shape[1] > 1 and _close(expected, got.T):
+        return {"mistake": Mistake.TRANSPOSED, "hint": _TRANSPOSED.format(label=label)}
+    sizable = np.abs(expected) > 100 * ATOL
+    if not sizable.any():
+        return {}
+    ratio = float(np.median(got[sizable] / expected[sizable]))
+    candidates = [(ratio_, Mistake.FACTOR, sentence) for ratio_, sentence in check.ratios.items()]
+    candidates.append((-1.0, Mistake.SIGN, _SIGN.format(label=label)))
+    for name, value in check.factors.items():
+        candidates += [(value, Mistake.FACTOR, _TIMES_FACTOR.format(label=label, name=name, value=value)),
+                       (1 / value, Mistake.FACTOR, _OVER_FACTOR.format(label=label, name=name, value=value))]
+    if abs(ratio) > 1:
+        k = round(ratio)
+        if 2 <= k <= MAX_WHOLE_FACTOR:
+            candidates.append((float(k), Mistake.MULTIPLIED, _MULTIPLIED.format(label=label, k=k)))
+    elif ratio > 0:
+        k = round(1 / ratio)
+        if 2 <= k <= MAX_WHOLE_FACTOR:
+            candidates.append((1 / k, Mistake.DIVIDED, _DIVIDED.format(label=label, k=k)))
+    for factor, mistake, sentence in candidates:
+        if _close(factor * expected, got):
+            return {"mistake": mistake, "hint": sentence}
+    return {}
 
 
 def _format(excerpt) -> str:
@@ -155,9 +210,10 @@ def format_check(result: CheckResult) -> str:
     """A failing check as the student reads it: its sentence, then both arrays when small."""
     if result.passed:
         return ""
+    text = result.message + (f"\nHint: {result.hint}" if result.hint else "")
     if result.expected is None or result.got is None:
-        return result.message
-    return f"{result.message}\nexpected:\n{_format(result.expected)}\ngot:\n{_format(result.got)}"
+        return text
+    return f"{text}\nexpected:\n{_format(result.expected)}\ngot:\n{_format(result.got)}"
 
 
 def judge(check: Check, got: np.ndarray | None, problem: str | None, saved: dict[str, np.ndarray]
@@ -170,9 +226,10 @@ def judge(check: Check, got: np.ndarray | None, problem: str | None, saved: dict
         return CheckResult(**fail, message=f"{label} {problem}."), []
     if got is None:
         return CheckResult(**fail, message=f"{label}: no value was produced."), []
-    message = check.judge(got, saved)
+    verdict = check.judge(got, saved)   # a sentence, or (sentence, hint) when it recognises a mistake
+    message, hint = verdict if isinstance(verdict, tuple) else (verdict, None)
     if message:
-        return CheckResult(**fail, message=message), []
+        return CheckResult(**fail, message=message, hint=hint, mistake=Mistake.FACTOR if hint else None), []
     return CheckResult(label=label, passed=True, got_shape=_shape(got)), []
 
 

@@ -25,7 +25,7 @@ from grader.errors import GraderBug
 from grader.execute import Executor, SectionRun
 from grader.handin import HandinError, UnpackLimits, unpack_handin
 from grader.plan import Section, Test, serialize, write_job
-from grader.result import GradeError, GradeResult, SectionResult, SourceLocation, Stopped, TestResult
+from grader.result import GradeError, GradeResult, Mistake, SectionResult, SourceLocation, Stopped, TestResult
 from grader.suite import Suite
 from grader.workdir import JOB_PREFIX, WorkDir
 
@@ -229,6 +229,8 @@ def score_section(section: Section, expected: dict[str, np.ndarray], run: Sectio
         for first, second in swapped_pairs([(c, e, g) for c, e, g, _ in failed_values]):
             for label in (first, second):
                 by_label[label].message += f" {first} and {second} look swapped: each holds the other's value."
+                by_label[label].mistake = Mistake.SWAPPED   # the sentence is the message's own
+                by_label[label].hint = None
         messages = [format_check(c) for c in checks if not c.passed]
         if report["error"]:
             messages.append(report["error"])

@@ -34,6 +34,12 @@ class Check:
     # Extra absolute tolerance per entry, for an ill-conditioned value: the round-off its formula
     # can amplify (compare.py adds it to ATOL + RTOL |expected|).
     tolerance: np.ndarray | None = field(default=None, compare=False)
+    # Factors of the test a wrong value may be off by, named as the writeup names them
+    # ({"beta": 0.5}, {"1 - p": 0.7}): a value off by exactly one of them gets a hint.
+    factors: dict[str, float] = field(default_factory=dict, compare=False)
+    # Ratios got / expected that one known mistake gives, with the sentence that names it
+    # ({9.0: "... alpha and 1 - alpha swapped"}): checked before the general hints.
+    ratios: dict[float, str] = field(default_factory=dict, compare=False)
 
 
 @dataclass
@@ -88,10 +94,11 @@ class Test:
         return save
 
     def check(self, save: str, label: str, kind: str = "values", *, why: str = "", shape_why: str = "",
-              local: bool = True, judge: Judge | None = None, tolerance: np.ndarray | None = None) -> None:
+              local: bool = True, judge: Judge | None = None, tolerance: np.ndarray | None = None,
+              factors: dict[str, float] | None = None, ratios: dict[float, str] | None = None) -> None:
         if (kind == "judged") != (judge is not None):
             raise ValueError("a judged check needs a judge, and only a judged check has one")
-        self.checks.append(Check(save, label, kind, why, shape_why, local, judge, tolerance))
+        self.checks.append(Check(save, label, kind, why, shape_why, local, judge, tolerance, factors or {}, ratios or {}))
 
 
 @dataclass

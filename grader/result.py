@@ -30,8 +30,10 @@ Per test:
   and `got_shape` are lists of ints (null when there is no array); `worst_index` is the index of
   the largest error (or of the first non-finite entry) in the expected array's coordinates;
   `off_indices` lists the indices of the entries that are off (at most compare.MAX_OFF_INDICES),
-  for highlighting the `expected`/`got` excerpts. A passing check carries only label, passed and
-  the shapes.
+  for highlighting the `expected`/`got` excerpts. `hint` is one non-scoring sentence when the
+  wrong value is recognisably a classic mistake (`mistake` says which: divided or multiplied by a
+  whole number, sign flipped, transposed, swapped with another value, off by a factor the test
+  names such as 1 - p or beta). A passing check carries only label, passed and the shapes.
 - `error` is the exception the test raised (a traceback of the student's frames), else null;
   `location` ({"path", "line"}) is where a failing test stopped in the student's code: the
   traceback's last student frame, else the file of the class under test (line null);
@@ -76,12 +78,24 @@ class _Model(BaseModel):
     model_config = ConfigDict(ser_json_inf_nan="strings")
 
 
+class Mistake(StrEnum):
+    """A classic mistake a wrong value is recognisably the result of (grader/compare.py `hint`)."""
+    DIVIDED = "divided"          # every entry is the expected one divided by a whole number
+    MULTIPLIED = "multiplied"    # ... times a whole number
+    SIGN = "sign"                # ... with its sign flipped
+    TRANSPOSED = "transposed"    # the value is the expected one transposed
+    SWAPPED = "swapped"          # two values each hold the other's
+    FACTOR = "factor"            # off by a factor the test names (1 - p, beta)
+
+
 class CheckResult(_Model):
     """The outcome of comparing one saved value with the reference's (see the module docstring)."""
 
     label: str
     passed: bool
     message: str = ""
+    hint: str | None = None          # failing: one non-scoring sentence naming a classic mistake
+    mistake: Mistake | None = None   # which one
     expected: Excerpt | None = None
     got: Excerpt | None = None
     expected_shape: list[int] | None = None

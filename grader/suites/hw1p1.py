@@ -171,7 +171,7 @@ def _swish_beta_test(name, beta, Z, dLdA) -> Test:
     t.check("dLdZ", f"dLdZ = Swish(beta={beta}).backward(dLdA)", why="backward must use the stored beta.",
             local=False)
     t.check(t.get("act", "dLdbeta", "dLdbeta"), f"Swish(beta={beta}).dLdbeta after backward", "scalar",
-            local=False)
+            local=False, factors={"beta": beta})
     _activation_second_round(t, name, "Swish", Z, read_dLdbeta=True, shown=f"Swish(beta={beta})")
     return t
 
@@ -420,7 +420,7 @@ def _bn_training_test(name, Z, BW, Bb, dLdBZ, alpha=None) -> Test:
                 why=f"{attr} is what an optimizer uses to learn {attr[3:]}.", local=False)
     for attr in ("running_M", "running_V"):
         t.check(t.get("bn", attr, attr), f"BatchNorm1d.{attr} after one training batch", "parameter",
-                why=RUNNING_WHY, local=False)
+                why=RUNNING_WHY, local=False, ratios=_swapped_weights(alpha, attr))
     rng, n2 = _second_round(name, Z.shape[0])
     _bn_training_round(t, f"in a {SECOND_ROUND} (batch of {n2})", "_2",
                        1 + _normal(rng, n2, Z.shape[1], scale=2.0), _normal(rng, n2, Z.shape[1]))
@@ -444,6 +444,18 @@ def _bn_training_round(t: Test, later: str, suffix: str, Z: np.ndarray, dLdBZ: n
 RUNNING_WHY = "Eval mode normalises with the running statistics."
 
 
+def _swapped_weights(alpha: float | None, attr: str) -> dict[float, str]:
+    """The ratio hint for running_M after the first batch: it starts at 0, so weighting the batch by
+    alpha (and the old value by 1 - alpha) gives alpha / (1 - alpha) times the expected value."""
+    if attr != "running_M":   # running_V starts at 1: the swap gives no constant ratio
+        return {}
+    a = 0.9 if alpha is None else alpha
+    if a == 0.5:
+        return {}
+    return {a / (1 - a): f"BatchNorm1d.running_M is alpha / (1 - alpha) = {a / (1 - a):g} times the expected value: "
+                         f"are the weights swapped? running_M = alpha * running_M + (1 - alpha) * M."}
+
+
 def _bn_running_stats_test(name, rng, c, alpha=None) -> Test:
     """Two training batches, then eval on a new batch (including a single row); the running
     statistics are read again after the eval calls, since inference must not change them."""
@@ -455,7 +467,7 @@ def _bn_running_stats_test(name, rng, c, alpha=None) -> Test:
         t.call("bn", "forward", t.array(f"Z{batch}", 2 + _normal(rng, n, c, scale=3.0)), kwargs=TRAIN)
         for attr in ("running_M", "running_V"):
             t.check(t.get("bn", attr, f"{attr}{batch}"), f"BatchNorm1d.{attr} after training batch {batch}",
-                    "parameter", why=RUNNING_WHY, local=False)
+                    "parameter", why=RUNNING_WHY, local=False, ratios=_swapped_weights(alpha, attr) if batch == 1 else {})
     for n in (5, 1):
         t.call("bn", "forward", t.array(f"E{n}", _normal(rng, n, c, scale=3.0)), kwargs=EVAL, save=f"BZ_eval{n}")
         t.check(f"BZ_eval{n}", f"BZ = BatchNorm1d.forward(Z, eval=True) on {n} row(s) after training",

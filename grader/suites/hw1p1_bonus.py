@@ -251,9 +251,10 @@ def _forward_judge(x: np.ndarray, p: float, call: str):
         wrong = ~(dropped | kept)
         if wrong.any():
             where = tuple(np.argwhere(wrong)[0])
-            return (f"{call}: entry {_where(where)} is {y[where]:.6g}, but every output must be 0 "
-                    f"(dropped) or x / (1 - p) = {kept_value[where]:.6g} (kept, scaled); "
-                    f"{int(wrong.sum())} of {n} entries are neither.")
+            sentence = (f"{call}: entry {_where(where)} is {y[where]:.6g}, but every output must be 0 "
+                        f"(dropped) or x / (1 - p) = {kept_value[where]:.6g} (kept, scaled); "
+                        f"{int(wrong.sum())} of {n} entries are neither.")
+            return sentence, _scaling_hint(x, y, dropped, p)
         count = int(dropped.sum())
         if abs(count - n * p) > allowed:
             return (f"{call}: {count} of {n} entries ({count / n:.1%}) were dropped; with p = {p} a "
@@ -264,6 +265,27 @@ def _forward_judge(x: np.ndarray, p: float, call: str):
                     f"entry must be dropped independently (a mask of shape x.shape).")
         return None
     return judge
+
+
+# What a kept entry is when the scaling is off in a classic way, and the hint that says so.
+_SCALINGS = (
+    (lambda x, p: x, "The kept entries equal x: the scaling by 1 / (1 - p) is missing (inverted dropout)."),
+    (lambda x, p: x / p, "The kept entries are x / p: here p is the rate of dropping, so keep x / (1 - p)."),
+    (lambda x, p: x * (1 - p), "The kept entries are x * (1 - p): divide by 1 - p, do not multiply."),
+)
+
+
+def _scaling_hint(x: np.ndarray, y: np.ndarray, dropped: np.ndarray, p: float) -> str | None:
+    """A hint when every kept entry is x scaled in one recognisable wrong way (never when some
+    entries fit no single way: then the sentence alone speaks)."""
+    kept = ~dropped
+    if not kept.any() or not dropped.any():   # nothing dropped: the scaling is not what is wrong
+        return None
+    for scaled, hint in _SCALINGS:
+        value = scaled(x, p)[kept]
+        if (np.abs(y[kept] - value) <= ATOL + RTOL * np.abs(value)).all():
+            return hint
+    return None
 
 
 def _fresh_mask_judge(call: str, first_save: str):
@@ -333,9 +355,10 @@ def _dropout_eval_test(name: str, p: float, rng) -> Test:
     t = Test(name)
     t.new("drop", DROPOUT, "Dropout", kwargs={"p": p})
     t.call("drop", "forward", t.array("x", rng.standard_normal((7, 5))), False, save="y")
-    t.check("y", f"Dropout(p={p}).forward(x, False) (evaluation: the identity)")
+    t.check("y", f"Dropout(p={p}).forward(x, False) (evaluation: the identity)", factors={"1 - p": 1 - p})
     t.call("drop", "forward", t.array("x2", rng.standard_normal((3, 5))), False, save="y2")
-    t.check("y2", f"Dropout(p={p}).forward(x, False) again, on 3 rows (evaluation: the identity)")
+    t.check("y2", f"Dropout(p={p}).forward(x, False) again, on 3 rows (evaluation: the identity)",
+            factors={"1 - p": 1 - p})
     return t
 
 

@@ -9,6 +9,7 @@ import math
 import pytest
 from bonus_catalogue import BUGGY, CORRECT, MOVES, SECTION_POINTS, build_bonus_handin, expected_score
 from catalogue import build_handin, package, tar_bytes
+from hints_expected import assert_hints
 from scipy.stats import binom
 
 from grader.grade import grade
@@ -61,6 +62,7 @@ def test_buggy_bonus_handin_loses_exactly_its_sections(handin, tmp_path, executo
     root = build_bonus_handin(tmp_path / "src", handin.edits)
     result = grade(tar_bytes(root), executor, suite=BONUS)
     assert_lost_exactly(result, handin.lost)
+    assert_hints(result, handin.name)   # issue 20 item 5: no hint but the declared ones
     if handin.expect:
         messages = [t.message for s in result.sections for t in s.tests if not t.passed]
         messages += [s.message for s in result.sections if s.message]  # import errors: once per section
@@ -72,6 +74,7 @@ def test_correct_but_different_bonus_handin_scores_20(handin, tmp_path, executor
     root = build_bonus_handin(tmp_path / "src", handin.edits, MOVES.get(handin.name))
     result = grade(package(root, handin.packaging, tmp_path), executor, suite=BONUS)
     assert_lost_exactly(result, set())
+    assert_hints(result, handin.name)   # issue 20 item 5: no hint but the declared ones
     assert result.score == 20 == result.max_score
 
 

@@ -11,6 +11,7 @@ from catalogue import (
     package,
     tar_bytes,
 )
+from hints_expected import assert_hints
 
 from grader.grade import grade
 from grader.suites.hw1p1 import SUITE as HW1P1
@@ -47,6 +48,7 @@ def test_buggy_handin_loses_exactly_its_sections(handin, tmp_path, executor):
     root = build_handin(tmp_path / "src", handin.edits)
     result = grade(tar_bytes(root), executor, suite=HW1P1)
     assert_lost_exactly(result, handin.lost)
+    assert_hints(result, handin.name)   # issue 20 item 5: no hint but the declared ones
     if handin.expect:
         messages = [t.message for s in result.sections for t in s.tests if not t.passed]
         messages += [s.message for s in result.sections if s.message]
@@ -81,6 +83,7 @@ def test_correct_but_different_handin_scores_100(handin, tmp_path, executor):
     source = package(root, handin.packaging, tmp_path)
     result = grade(source, executor, suite=HW1P1)
     assert_lost_exactly(result, set())
+    assert_hints(result, handin.name)   # issue 20 item 5: no hint but the declared ones
     assert result.score == 100 == result.max_score
     notes = [n for s in result.sections for t in s.tests for n in t.notes]
     if handin.note:

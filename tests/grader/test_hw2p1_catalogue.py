@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from catalogue import tar_bytes
+from hints_expected import assert_hints
 from hw2p1_catalogue import BUGGY, CORRECT, SECTION_POINTS, build_hw2_handin, expected_score
 
 from grader.grade import grade
@@ -43,6 +44,7 @@ def test_buggy_hw2p1_handin_loses_exactly_its_sections(handin, tmp_path, executo
     root = build_hw2_handin(tmp_path / "src", handin.edits)
     result = grade(tar_bytes(root), executor, suite=SUITE)
     assert_lost_exactly(result, handin.lost)
+    assert_hints(result, handin.name)   # issue 20 item 5: no hint but the declared ones
     if handin.expect:
         messages = [t.message for s in result.sections for t in s.tests if not t.passed]
         messages += [s.message for s in result.sections if s.message]
@@ -54,4 +56,5 @@ def test_correct_but_different_hw2p1_handin_scores_100(handin, tmp_path, executo
     root = build_hw2_handin(tmp_path / "src", handin.edits)
     result = grade(tar_bytes(root), executor, suite=SUITE)
     assert_lost_exactly(result, set())
+    assert_hints(result, handin.name)   # issue 20 item 5: no hint but the declared ones
     assert result.score == 100 == result.max_score
