@@ -168,7 +168,7 @@ def _stack_text(stack: list[dict]) -> str:
 
 
 def _stopped_test(test: Test, report: dict, run: SectionRun, section: Section, suite: Suite,
-                  running: str | None) -> TestResult:
+                  running: str | None, expected: dict[str, np.ndarray]) -> TestResult:
     """A test the time limit stopped (it names the line that was running) or never reached."""
     if report["kind"] == Stopped.NOT_REACHED:
         return TestResult(name=test.name, passed=False, stopped=Stopped.NOT_REACHED,
@@ -180,7 +180,13 @@ def _stopped_test(test: Test, report: dict, run: SectionRun, section: Section, s
                       message=f"{run.failure or 'The section was stopped.'} This test was running then.{at}",
                       error=_stack_text(stack) if stack else None,
                       location=SourceLocation(**where) if where else None,
-                      reproduce=reproduce.snippet(test, section.name, suite))
+                      reproduce=reproduce.snippet(test, section.name, suite, expected))
+
+
+def _expected_of(index: int, expected: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Test INDEX's reference values by save name (what its reproduce script checks itself with)."""
+    prefix = f"{index}/"
+    return {key[len(prefix):]: value for key, value in expected.items() if key.startswith(prefix)}
 
 
 def score_section(section: Section, expected: dict[str, np.ndarray], run: SectionRun, suite: Suite) -> SectionResult:
@@ -208,7 +214,7 @@ def score_section(section: Section, expected: dict[str, np.ndarray], run: Sectio
             tests.append(TestResult(name=test.name, passed=False, message=NOT_IMPORTED, stopped=Stopped.IMPORT))
             continue
         if report.get("kind") in (Stopped.TIME_LIMIT, Stopped.NOT_REACHED):
-            tests.append(_stopped_test(test, report, run, section, suite, running))
+            tests.append(_stopped_test(test, report, run, section, suite, running, _expected_of(index, expected)))
             continue
         checks, notes, failed_values = [], [], []
         saved = saved_by_test.get(str(index), {})
@@ -238,7 +244,7 @@ def score_section(section: Section, expected: dict[str, np.ndarray], run: Sectio
         if messages:   # where to look, and a script that rebuilds the case
             where = _in_packages(report.get("location"), suite) or _class_file(test)
             failing = {"error": report["error"], "location": SourceLocation(**where) if where else None,
-                       "reproduce": reproduce.snippet(test, section.name, suite)}
+                       "reproduce": reproduce.snippet(test, section.name, suite, _expected_of(index, expected))}
         tests.append(TestResult(name=test.name, passed=not messages, message="\n".join(messages),
                                 checks=checks, notes=notes, **failing))
     passed = run.failure is None and all(t.passed for t in tests)

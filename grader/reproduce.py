@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grader.compare import SMALL_ARRAY
+from grader.compare import ATOL, RTOL, SMALL_ARRAY
 from grader.plan import Test
 from grader.suite import Suite
 
@@ -89,8 +89,11 @@ def _import_name(module: str, flat: list[str] | None) -> str:
     return name if flat and folder.replace(".", "/") in flat else module
 
 
-def snippet(test: Test, section: str, suite: Suite) -> str | None:
-    """TEST's steps as a runnable script, or None when its inputs are too large to be useful."""
+def snippet(test: Test, section: str, suite: Suite, expected: dict[str, np.ndarray] | None = None) -> str | None:
+    """TEST's steps as a runnable script, or None when its inputs are too large to be useful. With
+    EXPECTED (save name -> the reference's value), the script holds those values and ends by
+    comparing each with the grader's tolerance, printing PASS or FAIL per value (without them
+    when that would make it too long)."""
     arrays = {key: _name(key) for key in test.inputs}
     imports, body, shown = ["import numpy as np"], [], []
     flat = suite.package_plan().get("flat")
@@ -137,4 +140,53 @@ def snippet(test: Test, section: str, suite: Suite) -> str | None:
              *(_array_source(arrays[k], v) for k, v in test.inputs.items()), "", *body, ""]
     lines += [f"print({s!r}, {_name(s)}, sep='\\n')" for s in dict.fromkeys(shown)]
     text = "\n".join(lines) + "\n"
+    summarized = {step["save"] for step in test.steps if step.get("summarize")}
+    checked = [c for c in test.checks if c.judge is None and c.save in (expected or {}) and c.save not in summarized
+               and c.save.split(".")[0] not in summarized and c.save in shown]
+    if checked:
+        checking = text + _self_check(checked, expected)
+        if len(checking) <= MAX_SNIPPET_CHARS:
+            return checking
     return text if len(text) <= MAX_SNIPPET_CHARS else None
+
+
+# The grader's comparison (grader/compare.py), written out for the student's machine.
+SELF_CHECK = f'''
+
+# What the grader expects (the reference solution's values), compared as the grader compares:
+# |got - expected| <= {ATOL:g} + {RTOL:g} * |expected| for every entry, and the shape it requires.
+def check(label, got, expected, kind, extra=0.0):
+    try:
+        got = np.asarray(got, dtype=np.float64)
+    except (TypeError, ValueError):
+        print("FAIL", label, "- not a numeric array:", type(got).__name__)
+        return
+    if kind == "scalar" and got.size == 1:
+        got, expected = got.reshape(()), expected.reshape(())
+    elif kind == "parameter" and got.shape != expected.shape and got.size == expected.size \\
+            and expected.shape[expected.ndim - got.ndim:] == got.shape:
+        got = got.reshape(expected.shape)   # only leading 1s dropped: accepted, as the grader does
+    if got.shape != expected.shape:
+        print("FAIL", label, "- shape", got.shape, "expected", expected.shape)
+        return
+    off = ~(np.abs(got - expected) <= {ATOL!r} + {RTOL!r} * np.abs(expected) + extra)
+    if kind == "shape" or not off.any():
+        print("PASS", label)
+    else:
+        print("FAIL", label, "-", int(off.sum()), "of", off.size, "entries off; largest error",
+              np.nanmax(np.abs(got - expected)))
+
+'''
+
+
+def _self_check(checks, expected: dict[str, np.ndarray]) -> str:
+    lines = [SELF_CHECK]
+    for c in checks:
+        lines.append(_array_source(f"expected_{_name(c.save)}", np.asarray(expected[c.save])))
+        if c.tolerance is not None:
+            lines.append(_array_source(f"extra_{_name(c.save)}", np.asarray(c.tolerance, dtype=np.float64)))
+    lines.append("")
+    for c in checks:
+        extra = f", extra_{_name(c.save)}" if c.tolerance is not None else ""
+        lines.append(f"check({c.label!r}, {_name(c.save)}, expected_{_name(c.save)}, {c.kind!r}{extra})")
+    return "\n".join(lines) + "\n"
