@@ -147,6 +147,44 @@ def _class_file(test: Test) -> dict | None:
     return {"path": module.replace(".", "/") + ".py", "line": None}
 
 
+MAX_SOURCE_BYTES = 1 << 20   # a file larger than this is not searched for an assignment
+
+
+def _where_assigned(test: Test, failed: list, root: Path | None, suite: Suite) -> dict | None:
+    """For a wrong value (no exception to point at): the line of the handin that assigns it. An
+    attribute read after the calls (`lin.dLdW`) -> the first `self.dLdW = ...` in the class's file,
+    else in the other graded files; a method's return value -> that method's `def` line."""
+    if root is None or not failed:
+        return None
+    labels = {c.label for c in failed}
+    save = next((c.save for c in test.checks if c.label in labels), None)   # the first wrong value
+    step = next((s for s in test.steps if s.get("save") == save), None)
+    if step is None:
+        return None
+    first = _class_file(test)
+    files = [first["path"]] if first else []
+    if step["op"] == "get":
+        pattern = re.compile(rf"^\s*self\.{re.escape(step['attr'].split('.')[-1])}\s*(?:[-+*/@]?=)(?!=)")
+        files += sorted(str(p.relative_to(root)) for package in suite.layout.packages
+                        for p in (root / package).rglob("*.py") if str(p.relative_to(root)) not in files)
+    elif step["op"] == "call":
+        pattern = re.compile(rf"^\s*def\s+{re.escape(step['method'])}\s*\(")
+    else:
+        return None
+    for path in files:
+        file = root / path
+        try:
+            if not file.is_file() or file.is_symlink() or file.stat().st_size > MAX_SOURCE_BYTES:
+                continue
+            lines = file.read_text(errors="replace").splitlines()
+        except OSError:
+            continue
+        for number, line in enumerate(lines, start=1):
+            if pattern.match(line):
+                return {"path": path, "line": number}
+    return None
+
+
 NOT_IMPORTED = "Not run: your code could not be imported (the section's message says where)."
 
 
@@ -189,7 +227,8 @@ def _expected_of(index: int, expected: dict[str, np.ndarray]) -> dict[str, np.nd
     return {key[len(prefix):]: value for key, value in expected.items() if key.startswith(prefix)}
 
 
-def score_section(section: Section, expected: dict[str, np.ndarray], run: SectionRun, suite: Suite) -> SectionResult:
+def score_section(section: Section, expected: dict[str, np.ndarray], run: SectionRun, suite: Suite,
+                  handin_root: Path | None = None) -> SectionResult:
     """Compare every check of every test; the section scores only if all pass (and it ran to its
     end: a section its time limit stopped scores 0 whatever its report says)."""
     if run.arrays is None:
@@ -242,7 +281,9 @@ def score_section(section: Section, expected: dict[str, np.ndarray], run: Sectio
             messages.append(report["error"])
         failing = {}
         if messages:   # where to look, and a script that rebuilds the case
-            where = _in_packages(report.get("location"), suite) or _class_file(test)
+            where = (_in_packages(report.get("location"), suite)
+                     or _where_assigned(test, [c for c in checks if not c.passed], handin_root, suite)
+                     or _class_file(test))
             failing = {"error": report["error"], "location": SourceLocation(**where) if where else None,
                        "reproduce": reproduce.snippet(test, section.name, suite, _expected_of(index, expected))}
         tests.append(TestResult(name=test.name, passed=not messages, message="\n".join(messages),
@@ -298,7 +339,7 @@ def grade(source: Path | bytes, executor: Executor, *, suite: Suite, limits: Unp
         with clock("student"):
             runs = executor.run_handin(job, counts, [s.budget for s in sections])
         with clock("compare"):
-            result.sections = [score_section(s, e, r, suite) for s, e, r in zip(sections, expected, runs)]
+            result.sections = [score_section(s, e, r, suite, handin.root) for s, e, r in zip(sections, expected, runs)]
         result.score = sum(s.score for s in result.sections)
         return result
     finally:

@@ -182,5 +182,25 @@
     document.querySelectorAll("[data-select-on-focus]").forEach(function (el) {
       el.addEventListener("focus", function () { el.select(); });
     });
+    // Copy buttons: data-copy names the element whose text (or an input's value) is copied.
+    document.querySelectorAll("button[data-copy]").forEach(function (button) {
+      var label = button.textContent;
+      button.addEventListener("click", function () {
+        var source = document.querySelector(button.dataset.copy);
+        if (!source) return;
+        var text = source.value !== undefined && source.tagName === "INPUT" ? source.value : source.textContent;
+        var done = function () { button.textContent = "Copied"; setTimeout(function () { button.textContent = label; }, 2000); };
+        if (navigator.clipboard && window.isSecureContext) {
+          navigator.clipboard.writeText(text).then(done, function () { button.textContent = "Select and copy by hand"; });
+        } else {   // plain http: select the text so one keystroke copies it
+          var range = document.createRange();
+          range.selectNodeContents(source);
+          var selection = window.getSelection();
+          selection.removeAllRanges();
+          selection.addRange(range);
+          button.textContent = document.execCommand("copy") ? "Copied" : "Selected: copy it";
+        }
+      });
+    });
   });
 })();

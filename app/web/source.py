@@ -13,7 +13,7 @@ from functools import lru_cache
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer, TextLexer
@@ -29,19 +29,58 @@ router = APIRouter(include_in_schema=False)
 
 def failing_locations(view: dict) -> list[dict]:
     """The places failing tests stopped in the student's code, once each:
-    {"path", "line", "section", "test" (the first such test), "tests" (how many)}."""
+    {"path", "line", "section", "test" (the first such test), "tests" (how many), "what" (one line:
+    the exception, or the first wrong value's sentence)}."""
     places: dict[tuple, dict] = {}
     for section in view.get("sections", []):
+        where = section.get("location")   # a syntax or import error: the section's one message
+        if where and not section.get("passed"):
+            key = (where["path"], where.get("line"))
+            places.setdefault(key, {"section": section["name"], "test": "every test (it could not be imported)",
+                                    "tests": 0, "what": _first_line(section.get("message")), **where})
         for test in section.get("tests", []):
             where = test.get("location")
             if test.get("passed") or not where:
                 continue
             key = (where["path"], where.get("line"))
             if key not in places:
-                places[key] = {"section": section["name"], "test": test["name"], "tests": 0, **where}
+                places[key] = {"section": section["name"], "test": test["name"], "tests": 0,
+                               "what": _what_failed(test), **where}
             places[key]["tests"] += 1
     # a line first (an exception's own place), then the files a wrong value came from
     return sorted(places.values(), key=lambda p: p["line"] is None)
+
+
+def _first_line(text: str | None) -> str:
+    return next((line.strip() for line in (text or "").splitlines() if line.strip()), "")
+
+
+def _what_failed(test: dict) -> str:
+    """One line for the code view: the exception's own line, else the first wrong value's sentence."""
+    if test.get("error"):
+        lines = [line for line in test["error"].splitlines() if line.strip()]
+        return lines[-1].strip() if lines else ""
+    failed = [c for c in test.get("checks") or [] if not c.get("passed")]
+    return _first_line(failed[0]["message"] if failed else test.get("message"))
+
+
+def with_inline_notes(code: Markup, notes: dict[int, str]) -> Markup:
+    """CODE (highlighted, one <span id="L-N"> per line) with each of NOTES ({line: text}) shown as
+    a boxed line right below its line."""
+    html = str(code)
+    for line, text in sorted(notes.items(), reverse=True):
+        start = html.find(f'<span id="L-{line}">')
+        if start < 0:
+            continue
+        end = html.find('<span id="L-', start + 1)
+        end = len(html) if end < 0 else end
+        # the line's own span ends just before the next line's begins (or the code's end)
+        close = html.rfind("</span>", start, end if end < len(html) else html.rfind("</pre>"))
+        if close < 0:
+            continue
+        box = f'<span class="inline-error" role="note">{escape(text)}</span>'
+        html = html[:close + len("</span>")] + box + html[close + len("</span>"):]
+    return Markup(html)   # the note went through escape(); the rest is Pygments' escaped output
 
 
 HIGHLIGHT_BYTES = 128 << 10   # Python longer than this is shown plain: lexing is the costly part
@@ -95,5 +134,7 @@ async def source_page(request: Request, principal: PageUser, db: DbDep, known: A
     code = None
     if chosen is not None and chosen.text is not None:
         code = await run_in_threadpool(_highlighted_file, digest, chosen.path, line, chosen.text)
+        code = with_inline_notes(code, {f["line"]: f["what"] for f in failing
+                                        if f["path"] == chosen.path and f["line"] and f["what"]})
     return render(request, "source.html", principal, view=view, a=a, source=source, tree=handin_source.tree(source.files),
                   chosen=chosen, line=line, code=code, failing=failing)

@@ -26,6 +26,10 @@ EXPECTED = {
     "dropout_eval_scales_by_keep_probability": {"factor"},   # 1 - p
     # hw2p1_catalogue.py
     "conv1d_dLdW_averaged_over_batch": {"divided"},
+    "conv2d_dLdb_mean_over_positions": {"divided"},
+    "meanpool_backward_not_divided": {"multiplied"},
+    "meanpool_backward_divided_by_K": {"multiplied"},      # divides by K, K times too small
+    "cnn_backward_uses_mean_loss_gradient": {"divided"},
 }
 
 

@@ -322,7 +322,9 @@ def test_feedback_reproduces_the_case_highlights_entries_and_opens_the_source(
     expect(pair.locator("figcaption")).to_have_text(["expected", "got"])
     expect(pair.locator("mark.off").first).to_be_visible()          # the entries that are off
     expect(pair.locator("mark.worst")).to_have_count(2)             # the worst entry, in both arrays
+    test.locator("details.reproduce-box > summary").click()   # folded: scripts hold the expected values
     snippet = test.locator("pre.reproduce")
+    expect(snippet).to_be_visible()
     expect(snippet).to_contain_text("from mytorch.nn.linear import Linear")
     expect(snippet).to_contain_text(re.compile(r"lin = Linear\(\d+, \d+, debug=True\)"))
     expect(snippet).to_contain_text("np.array(")
