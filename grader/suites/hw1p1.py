@@ -128,7 +128,7 @@ def _activation_test(name, cls, Z, dLdA, *, read_dLdbeta=False) -> Test:
 
 
 def _activation_second_round(t: Test, name: str, cls: str, Z: np.ndarray, *, read_dLdbeta: bool,
-                             shown: str | None = None) -> None:
+                             shown: str | None = None, factors: dict[str, float] | None = None) -> None:
     shown = shown or cls
     rng, n2 = _second_round(name, Z.shape[0])
     shape = (n2, *Z.shape[1:])
@@ -139,7 +139,7 @@ def _activation_second_round(t: Test, name: str, cls: str, Z: np.ndarray, *, rea
     t.check("dLdZ_2", f"dLdZ = {shown}.backward(dLdA) {later}", local=False)
     if read_dLdbeta:
         t.check(t.get("act", "dLdbeta", "dLdbeta_2"), f"{shown}.dLdbeta after backward {later}", "scalar",
-                why="dLdbeta is this call's gradient, not a sum over calls.", local=False)
+                why="dLdbeta is this call's gradient, not a sum over calls.", local=False, factors=factors)
 
 
 def _tanh_without_np_tanh() -> Test:
@@ -172,7 +172,8 @@ def _swish_beta_test(name, beta, Z, dLdA) -> Test:
             local=False)
     t.check(t.get("act", "dLdbeta", "dLdbeta"), f"Swish(beta={beta}).dLdbeta after backward", "scalar",
             local=False, factors={"beta": beta})
-    _activation_second_round(t, name, "Swish", Z, read_dLdbeta=True, shown=f"Swish(beta={beta})")
+    _activation_second_round(t, name, "Swish", Z, read_dLdbeta=True, shown=f"Swish(beta={beta})",
+                             factors={"beta": beta})
     return t
 
 
