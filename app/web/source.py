@@ -23,6 +23,7 @@ from app.course import handin_source, submissions
 from app.exceptions import NotFound
 from app.http.deps import AssessmentsDep, DbDep, LimiterDep, PageUser, SettingsDep
 from app.web.common import error_page, render
+from grader.result import Stopped
 
 router = APIRouter(include_in_schema=False)
 
@@ -57,6 +58,8 @@ def _first_line(text: str | None) -> str:
 
 def _what_failed(test: dict) -> str:
     """One line for the code view: the exception's own line, else the first wrong value's sentence."""
+    if test.get("stopped") == Stopped.TIME_LIMIT:
+        return _first_line(test.get("message"))
     if test.get("error"):
         lines = [line for line in test["error"].splitlines() if line.strip()]
         return lines[-1].strip() if lines else ""

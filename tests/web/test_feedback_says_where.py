@@ -97,6 +97,12 @@ def test_time_limits_and_import_errors_say_where(new_page, stuck, helpers, kind)
     _no_sideways_scroll(page)
     helpers.screenshot(page, f"feedback-time-limit-and-import-error-{kind}")
 
-    # The link opens the source at the syntax error's line.
+    # The link opens the source at the syntax error's line, the error boxed below it (item 6).
     act.get_by_role("link", name="mytorch/nn/activation.py, line 3").click()
     expect(page.locator("#L-3")).to_be_visible()
+    expect(page.locator("#L-3 + span.inline-error")).to_contain_text("has a syntax error on line 3")
+    # ... and the time limit's line says what happened there.
+    line = found.group(1)
+    page.goto(f"/submissions/{stuck}/source?path=mytorch%2Fnn%2Floss.py&line={line}#L-{line}")
+    expect(page.locator(f"#L-{line} + span.inline-error")).to_contain_text("Time limit exceeded")
+    helpers.screenshot(page, f"source-time-limit-line-{kind}")
