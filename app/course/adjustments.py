@@ -56,14 +56,12 @@ def in_force(session: Session, submission_ids: Iterable[int]) -> dict[int, int]:
     return {k: v for k, v in latest.items() if v}
 
 
-def in_force_for_assessment(session: Session, slug: str) -> dict[int, int]:
-    """submission id -> points in force, for every submission of the assessment SLUG: one query."""
-    latest: dict[int, int] = {}
-    for sub_id, points in session.execute(select(ScoreAdjustment.submission_id, ScoreAdjustment.points)
-                                          .join(Submission, Submission.id == ScoreAdjustment.submission_id)
-                                          .where(Submission.assessment == slug).order_by(ScoreAdjustment.id)):
-        latest[sub_id] = points
-    return {k: v for k, v in latest.items() if v}
+def points_in_force():
+    """A column for a query over submissions: the points of the submission's adjustment in force
+    (its latest row), NULL when it has none. A correlated subquery, so a class list that needs the
+    adjustments of every submission stays one query."""
+    return (select(ScoreAdjustment.points).where(ScoreAdjustment.submission_id == Submission.id)
+            .order_by(ScoreAdjustment.id.desc()).limit(1).correlate(Submission).scalar_subquery())
 
 
 def history(session: Session, submission_ids: Iterable[int]) -> dict[int, list[Adjustment]]:

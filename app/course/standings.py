@@ -41,21 +41,24 @@ class _Attempts:
 
 def _students_attempts(session: Session, a: Assessment) -> _Attempts:
     """Every student's submissions to A with their extension and their choice of the one that
-    counts (counts = "chosen"), and the adjustments in force: two queries."""
+    counts (counts = "chosen"), and the adjustments in force: one query."""
     rows = session.execute(
-        select(Submission, Extension.seconds, CountedChoice.submission_id, CountedChoice.chosen_at)
+        select(Submission, Extension.seconds, CountedChoice.submission_id, CountedChoice.chosen_at,
+               adjustments.points_in_force())
         .join(User, User.id == Submission.user_id)
         .outerjoin(Extension, and_(Extension.user_id == Submission.user_id, Extension.assessment == a.slug))
         .outerjoin(CountedChoice, and_(CountedChoice.user_id == Submission.user_id,
                                        CountedChoice.assessment == a.slug))
         .where(Submission.assessment == a.slug, User.role == "student")
         .order_by(Submission.id)).all()
-    found = _Attempts(defaultdict(list), {}, {}, adjustments.in_force_for_assessment(session, a.slug))
-    for sub, seconds, chosen_id, chosen_at in rows:
+    found = _Attempts(defaultdict(list), {}, {}, {})
+    for sub, seconds, chosen_id, chosen_at, adjusted in rows:
         found.by_user[sub.user_id].append(sub)
         found.extension[sub.user_id] = seconds or 0
         if chosen_id is not None:
             found.choice[sub.user_id] = policy.Choice(chosen_id, chosen_at)
+        if adjusted:
+            found.adjusted[sub.id] = adjusted
     return found
 
 
