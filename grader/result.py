@@ -3,13 +3,14 @@
 Schema (stable; add fields, never rename or remove):
     {"assessment": "hw1p1", "score": 85, "max_score": 100,
      "sections": [{"name": "Linear Layer", "score": 15, "max_score": 15, "passed": true,
-                   "message": null,
+                   "message": null, "location": null,
                    "tests": [{"name": "...", "passed": true, "message": "", "notes": [],
-                              "error": null, "location": null, "reproduce": null,
+                              "error": null, "location": null, "stopped": null, "reproduce": null,
                               "checks": [{"label": "Z = Linear.forward(A)", "passed": true,
                                           "message": "", "expected": null, "got": null,
                                           "expected_shape": [4, 3], "got_shape": [4, 3],
-                                          "worst_index": null, "off_indices": []}]}]}],
+                                          "worst_index": null, "off_indices": [],
+                                          "hint": null, "mistake": null}]}]}],
      "notes": ["..."], "error": null, "sandbox": "bwrap", "unsafe": false,
      "timings": {"unpack": 0.01, "reference": 0.05, "student": 0.3, "compare": 0.01, "total": 0.4}}
 `error` is {"code": ..., "message": ...} when the handin could not be graded (then `sections` is
