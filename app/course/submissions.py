@@ -7,7 +7,6 @@ TAs and admins see everything.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import asdict
 from datetime import datetime
 
@@ -187,8 +186,9 @@ def _view(session: Session, sub: Submission, a: Assessment | None, viewer: User,
           result: GradeResult | None, user: User | None, extension: int, all_subs: list[Submission],
           reused_from: dict | None, choice: policy.Choice | None = None, adjusted: dict[int, int] | None = None,
           changes: list[adjustments.Adjustment] | None = None) -> dict:
-    # the model's own JSON (NaN and infinities as strings, as the schema says) for the page and the API
-    shown = json.loads(result.model_dump_json(include={"sections", "notes"})) if result else {}
+    # JSON-ready values for the page and the API: every float under sections is a JsonFloat, so
+    # NaN and infinities come out as the strings the schema says
+    shown = result.model_dump(mode="json", include={"sections", "notes"}) if result else {}
     view = {
         "id": sub.id, "version": sub.version, "assessment": sub.assessment, "status": sub.status,
         "url": f"/api/v1/submissions/{sub.id}", "page_url": f"/submissions/{sub.id}", "filename": sub.filename, "sha256": sub.blob_sha256,

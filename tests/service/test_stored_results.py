@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+from app.course.submissions import stored_result
 from app.grading import queue
 
 OLD_ROW = {   # a result as stored before tests carried typed checks and notes
@@ -88,3 +89,16 @@ def test_crash_printing_a_copy_of_a_real_failure_line_is_not_grouped_under_it():
     assert forged_group != real_group
     assert forged_group[2] == "raised an exception in mytorch/nn/linear.py, line 7"
     assert "values differ" not in forged_group[2]
+
+
+def test_the_view_dump_equals_the_json_dump_so_no_float_escapes_as_nan():
+    """Views take `model_dump(mode="json")` instead of a JSON round trip: that holds only while every
+    float under `sections` is a JsonFloat (a bare float would dump NaN as nan, not "NaN")."""
+    body = json.loads(json.dumps(OLD_ROW))
+    body["sections"][0]["tests"][0]["checks"] = [{
+        "label": "Z", "passed": False, "message": "", "expected": [[1.0, "-Infinity"]], "got": ["NaN", "Infinity"],
+        "expected_shape": [1, 2], "got_shape": [2], "worst_index": [0], "off_indices": [[0]]}]
+    result = stored_result(json.dumps(body))
+    shown = result.model_dump(mode="json", include={"sections", "notes"})
+    assert shown == json.loads(result.model_dump_json(include={"sections", "notes"}))
+    assert shown["sections"][0]["tests"][0]["checks"][0]["got"] == ["NaN", "Infinity"]
