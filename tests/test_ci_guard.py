@@ -1,8 +1,11 @@
 """The CI guard (tests/conftest.py, `--require-ran`, passed by .ci/run): a run on a machine whose
 sandbox is unavailable fails instead of passing on the tests that did not need it.
 
-The sandbox is made unavailable for real: pytest runs as `nobody`, which cannot drop to the
-per-slot uids (on a machine where we are not root it is unavailable already)."""
+The sandbox is made unavailable for real: pytest runs in a new user namespace without root in it
+(`unshare --user`: its uid reads as nobody and it has no capabilities outside, so it cannot drop to
+the per-slot uids), yet the kernel still sees the files' owner, so a clone in a private (0700)
+folder stays readable, as it is not to a real `nobody` (on a machine where we are not root the
+sandbox is unavailable already)."""
 
 from __future__ import annotations
 
@@ -19,7 +22,6 @@ from support import HANG_GUARD, sandbox_or_skip
 ROOT = Path(__file__).resolve().parents[1]
 SANDBOX_TEST = "tests/sandbox/test_slots.py::test_check_backend_passes_here"
 SECURITY_TEST = "tests/security/test_web_accounts.py::test_ta_cannot_give_staff_extensions"
-NOBODY = 65534
 
 
 def _pytest(*args: str, as_nobody: bool) -> subprocess.CompletedProcess:
@@ -27,8 +29,7 @@ def _pytest(*args: str, as_nobody: bool) -> subprocess.CompletedProcess:
     scratch = Path(tempfile.mkdtemp(prefix="ci-guard-"))
     try:
         scratch.chmod(0o777)
-        drop = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"] \
-            if as_nobody and os.geteuid() == 0 else []
+        drop = ["unshare", "--user"] if as_nobody and os.geteuid() == 0 else []
         env = {**os.environ, "HOME": str(scratch), "TMPDIR": str(scratch)}
         return subprocess.run([*drop, sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                                "--basetemp", str(scratch / "tmp"), *args],
